@@ -1,0 +1,1 @@
+"""Who may see and change what: business units, teams, roles, sharing, field security."""
