@@ -89,3 +89,43 @@ class FieldMapping(models.Model):
     @staticmethod
     def allow_flags(allowed: tuple[Direction, ...]) -> dict[str, bool]:
         return {column: direction in allowed for direction, column in _ALLOW_COLUMN.items()}
+
+
+class EntitySyncSettings(models.Model):
+    """Per-entity settings version: a save carries the version it started from (optimistic lock)."""
+
+    entity = models.CharField(max_length=40, unique=True)
+    version = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"{self.entity} settings v{self.version}"
+
+
+class DirectionChange(models.Model):
+    """The audit log: one row per changed direction, whoever changed it and however."""
+
+    class Source(models.TextChoices):
+        WEB = "web", "Settings page"
+        API = "api", "REST API"
+        ADMIN = "admin", "Django admin"
+        SYSTEM = "system", "System"
+
+    changed_on = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        "security.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    entity = models.CharField(max_length=40, db_index=True)
+    crm_field = models.CharField(max_length=80)
+    old_direction = models.CharField(max_length=10, choices=DIRECTION_CHOICES)
+    new_direction = models.CharField(max_length=10, choices=DIRECTION_CHOICES)
+    version = models.PositiveIntegerField(
+        help_text="The entity's settings version this change made."
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.WEB)
+
+    class Meta:
+        ordering = ["-changed_on", "-id"]
+        indexes = [models.Index(fields=["entity", "version"])]
+
+    def __str__(self) -> str:
+        return f"{self.entity}.{self.crm_field}: {self.old_direction} -> {self.new_direction}"
