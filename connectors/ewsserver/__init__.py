@@ -1,0 +1,8 @@
+"""A strict stand-in Exchange (EWS) server for tests and demos: SOAP over HTTP on 127.0.0.1.
+
+Validates requests against Microsoft's EWS schema; see server.EwsServer and __main__.
+"""
+
+from .server import EwsServer, Faults
+
+__all__ = ["EwsServer", "Faults"]

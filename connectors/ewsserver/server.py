@@ -1,0 +1,487 @@
+"""The EWS test server's HTTP side: SOAP 1.1 over HTTP/1.1, Basic auth, impersonation, schema
+validation, fault injection (control API under /_control/) and request counters.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from lxml import etree
+
+from . import schema
+from .items import ItemError
+from .operations import OPERATIONS, TNS, Context, SoapFault
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+SOAPNS = "http://schemas.xmlsoap.org/soap/envelope/"
+ENS = "http://schemas.microsoft.com/exchange/services/2006/errors"
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=True
+)
+SERVER_VERSION = dict(
+    MajorVersion="15",
+    MinorVersion="1",
+    MajorBuildNumber="2507",
+    MinorBuildNumber="6",
+    Version="Exchange2016",
+)
+
+
+@dataclass
+class Rule:
+    """One injected fault for the next `count` matching requests (None: until reset)."""
+
+    kind: str
+    count: int | None = 1
+    operation: str | None = None
+    params: dict = field(default_factory=dict)
+
+    def take(self, operation: str) -> bool:
+        if self.operation and self.operation != operation:
+            return False
+        if self.count is None:
+            return True
+        if self.count <= 0:
+            return False
+        self.count -= 1
+        return True
+
+
+class Faults:
+    """Fault injection, used from tests (Python) or over HTTP (POST /_control/<kind>)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rules: list[Rule] = []
+
+    def add(
+        self, kind: str, *, count: int | None = 1, operation: str | None = None, **params: object
+    ) -> None:
+        with self.lock:
+            self.rules.append(Rule(kind, count, operation, dict(params)))
+
+    def throttle(
+        self, *, back_off_ms: int = 200, count: int | None = 1, operation: str | None = None
+    ) -> None:
+        """Answer ErrorServerBusy with BackOffMilliseconds."""
+        self.add("throttle", count=count, operation=operation, back_off_ms=back_off_ms)
+
+    def http_error(
+        self,
+        status: int = 503,
+        *,
+        count: int | None = 1,
+        retry_after: int | None = None,
+        operation: str | None = None,
+    ) -> None:
+        """Answer a bare HTTP error (500, 503, 401...)."""
+        self.add("http", count=count, operation=operation, status=status, retry_after=retry_after)
+
+    def drop(
+        self, *, count: int | None = 1, operation: str | None = None, before_apply: bool = False
+    ) -> None:
+        """Close the connection half-way through the answer (after applying the request)."""
+        self.add("drop", count=count, operation=operation, before_apply=before_apply)
+
+    def delay(self, seconds: float, *, count: int | None = 1, operation: str | None = None) -> None:
+        """Sleep before answering."""
+        self.add("delay", count=count, operation=operation, seconds=seconds)
+
+    def item_error(
+        self,
+        code: str,
+        *,
+        operation: str,
+        index: int | None = None,
+        match: str | None = None,
+        message: str = "Injected error",
+        count: int | None = 1,
+    ) -> None:
+        """Fail one item of a batch: the index-th item, or the first whose XML contains `match`."""
+        self.add(
+            "item",
+            count=count,
+            operation=operation,
+            code=code,
+            index=index,
+            match=match,
+            message=message,
+        )
+
+    def clear(self) -> None:
+        with self.lock:
+            self.rules.clear()
+
+    def take(self, kind: str, operation: str) -> Rule | None:
+        with self.lock:
+            for rule in self.rules:
+                if rule.kind == kind and rule.take(operation):
+                    return rule
+        return None
+
+    def item_fault(
+        self, operation: str, index: int, elem: etree._Element | None
+    ) -> tuple[str, str] | None:
+        with self.lock:
+            for rule in self.rules:
+                if rule.kind != "item" or rule.operation != operation:
+                    continue
+                if rule.count is not None and rule.count <= 0:
+                    continue
+                want_index, match = rule.params.get("index"), rule.params.get("match")
+                if want_index is not None and want_index != index:
+                    continue
+                if match is not None and (
+                    elem is None or match not in etree.tostring(elem, encoding="unicode")
+                ):
+                    continue
+                if rule.count is not None:
+                    rule.count -= 1
+                return rule.params["code"], rule.params["message"]
+        return None
+
+
+def envelope(body_child: etree._Element | None = None, fault: SoapFault | None = None) -> bytes:
+    env = etree.Element(f"{{{SOAPNS}}}Envelope", nsmap={"s": SOAPNS})
+    header = etree.SubElement(env, f"{{{SOAPNS}}}Header")
+    etree.SubElement(header, f"{{{TNS}}}ServerVersionInfo", nsmap={"h": TNS}, **SERVER_VERSION)
+    body = etree.SubElement(env, f"{{{SOAPNS}}}Body")
+    if fault is not None:
+        f = etree.SubElement(body, f"{{{SOAPNS}}}Fault")
+        code = etree.SubElement(f, "faultcode", nsmap={"a": TNS})
+        code.text = f"a:{fault.code}"
+        etree.SubElement(f, "faultstring").text = fault.message
+        detail = etree.SubElement(f, "detail")
+        etree.SubElement(detail, f"{{{ENS}}}ResponseCode", nsmap={"e": ENS}).text = fault.code
+        etree.SubElement(detail, f"{{{ENS}}}Message", nsmap={"e": ENS}).text = fault.message
+        if fault.back_off_ms is not None or fault.violation:
+            xml = etree.SubElement(detail, f"{{{TNS}}}MessageXml", nsmap={"t": TNS})
+            if fault.back_off_ms is not None:
+                etree.SubElement(xml, f"{{{TNS}}}Value", Name="BackOffMilliseconds").text = str(
+                    fault.back_off_ms
+                )
+            if fault.violation:
+                etree.SubElement(xml, f"{{{TNS}}}Violation").text = fault.violation
+    elif body_child is not None:
+        body.append(body_child)
+    return etree.tostring(env, xml_declaration=True, encoding="utf-8")
+
+
+class EwsServer:
+    """A stand-in Exchange server for exchangelib. Start it in a thread with start()."""
+
+    def __init__(
+        self,
+        mailboxes: dict[str, str],
+        *,
+        service_accounts: dict[str, str] | None = None,
+        delegates: dict[str, set[str]] | None = None,
+        store_path: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        validate: bool = True,
+    ) -> None:
+        self.store = Store(store_path)
+        for smtp, password in mailboxes.items():
+            self.store.add_mailbox(smtp, password)
+        self.service_accounts = {k.lower(): v for k, v in (service_accounts or {}).items()}
+        self.delegates = {k.lower(): {d.lower() for d in v} for k, v in (delegates or {}).items()}
+        self.validator = schema.validator() if validate else None
+        self.faults = Faults()
+        self.counts: Counter[str] = Counter()
+        self.counts_lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+        self._saver: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/EWS/Exchange.asmx"
+
+    def start(self) -> str:
+        """Serve in a daemon thread; return the EWS URL."""
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="ews-test-server", daemon=True
+        )
+        self._thread.start()
+        if self.store.path:
+            self._saver = threading.Thread(
+                target=self._save_loop, name="ews-store-saver", daemon=True
+            )
+            self._saver.start()
+        return self.url
+
+    def serve_forever(self) -> None:
+        if self.store.path:
+            self._saver = threading.Thread(
+                target=self._save_loop, name="ews-store-saver", daemon=True
+            )
+            self._saver.start()
+        try:
+            self.httpd.serve_forever()
+        finally:
+            self.store.save()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.store.save()
+
+    def _save_loop(self) -> None:
+        # Saving after every request would make bulk loads quadratic; once a second is enough.
+        while not self._stopping.wait(1.0):
+            if self.store.dirty:
+                self.store.save()
+
+    def reset(self) -> None:
+        """Forget injected faults and request counts (items stay)."""
+        self.faults.clear()
+        with self.counts_lock:
+            self.counts.clear()
+
+    def request_count(self, operation: str | None = None) -> int:
+        with self.counts_lock:
+            return self.counts["total"] if operation is None else self.counts[operation]
+
+    # -- request processing --------------------------------------------------------------------
+    def check_password(self, user: str, password: str) -> bool:
+        user = user.lower()
+        if user in self.service_accounts:
+            return self.service_accounts[user] == password
+        box = self.store.mailbox(user)
+        return box is not None and box.password == password
+
+    def handle_soap(self, principal: str, raw: bytes) -> tuple[int, bytes, str]:
+        """Process one SOAP request; return (HTTP status, body, operation name)."""
+        try:
+            doc = etree.fromstring(raw, _PARSER)
+        except etree.XMLSyntaxError as e:
+            self._count("invalid")
+            return (
+                500,
+                envelope(
+                    fault=SoapFault(
+                        "ErrorSchemaValidation",
+                        "The request failed schema validation.",
+                        violation=str(e),
+                    )
+                ),
+                "invalid",
+            )
+        body = doc.find(f"{{{SOAPNS}}}Body")
+        if doc.tag != f"{{{SOAPNS}}}Envelope" or body is None or len(body) == 0:
+            self._count("invalid")
+            fault = SoapFault(
+                "ErrorSchemaValidation",
+                "The request failed schema validation.",
+                violation="No SOAP body",
+            )
+            return 500, envelope(fault=fault), "invalid"
+        req = body[0]
+        operation = etree.QName(req).localname
+        self._count(operation)
+        rule = self.faults.take("delay", operation)
+        if rule:
+            time.sleep(float(rule.params["seconds"]))
+        try:
+            if self.validator is not None:
+                errors = self.validator.errors(req)
+                if errors:
+                    raise SoapFault(
+                        "ErrorSchemaValidation",
+                        "The request failed schema validation.",
+                        violation="; ".join(errors),
+                    )
+            impersonated = self._impersonated(principal, doc.find(f"{{{SOAPNS}}}Header"))
+            rule = self.faults.take("throttle", operation)
+            if rule:
+                raise SoapFault(
+                    "ErrorServerBusy",
+                    "The server cannot service this request right now. Try again later.",
+                    back_off_ms=int(rule.params["back_off_ms"]),
+                )
+            handler = OPERATIONS.get(operation)
+            if handler is None:
+                raise SoapFault(
+                    "ErrorInvalidOperation", f"{operation} is not supported by this test server."
+                )
+            ctx = Context(
+                store=self.store,
+                principal=principal,
+                impersonated=impersonated,
+                delegates=self.delegates,
+                item_fault=self.faults.item_fault,
+                operation=operation,
+            )
+            with self.store.lock:
+                answer = handler(ctx, req)
+        except SoapFault as fault:
+            return 500, envelope(fault=fault), operation
+        except ItemError as e:
+            return 500, envelope(fault=SoapFault(e.code, e.message)), operation
+        return 200, envelope(answer), operation
+
+    def _impersonated(self, principal: str, header: etree._Element | None) -> str | None:
+        if header is None:
+            return None
+        imp = header.find(f"{{{TNS}}}ExchangeImpersonation/{{{TNS}}}ConnectingSID")
+        if imp is None:
+            return None
+        target = next((c.text for c in imp if c.text), "").strip().lower()
+        if principal not in self.service_accounts:
+            raise SoapFault(
+                "ErrorImpersonateUserDenied",
+                "The account does not have permission to impersonate the requested user.",
+            )
+        if self.store.mailbox(target) is None:
+            raise SoapFault(
+                "ErrorNonExistentMailbox",
+                f"The SMTP address has no mailbox associated with it: {target}",
+            )
+        return target
+
+    def _count(self, operation: str) -> None:
+        with self.counts_lock:
+            self.counts[operation] += 1
+            self.counts["total"] += 1
+
+    def control(self, action: str, payload: dict) -> dict:
+        """The HTTP control API: POST /_control/<action> with a JSON body."""
+        if action == "stats":
+            with self.counts_lock:
+                return {"counts": dict(self.counts)}
+        if action == "reset":
+            self.reset()
+            return {"ok": True}
+        if action == "mailbox":
+            self.store.add_mailbox(payload["smtp"], payload["password"])
+            return {"ok": True}
+        methods = {
+            "throttle": self.faults.throttle,
+            "http_error": self.faults.http_error,
+            "drop": self.faults.drop,
+            "delay": self.faults.delay,
+            "item_error": self.faults.item_error,
+        }
+        if action not in methods:
+            raise KeyError(action)
+        methods[action](**payload)
+        return {"ok": True}
+
+
+def _make_handler(server: EwsServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: exchangelib reuses its connections
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.debug("%s " + format, self.address_string(), *args)
+
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            ctype: str = "text/xml; charset=utf-8",
+            extra: dict | None = None,
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path.startswith("/_control/stats"):
+                self._send(
+                    200, json.dumps(server.control("stats", {})).encode(), "application/json"
+                )
+            else:
+                self._send(404, b"not found", "text/plain")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            if self.path.startswith("/_control/"):
+                try:
+                    payload = json.loads(raw or b"{}")
+                    result = server.control(self.path[len("/_control/") :].strip("/"), payload)
+                except (KeyError, TypeError, ValueError) as e:
+                    self._send(400, json.dumps({"error": str(e)}).encode(), "application/json")
+                    return
+                self._send(200, json.dumps(result).encode(), "application/json")
+                return
+            principal = self._principal()
+            if principal is None:
+                server._count("unauthorized")
+                self._send(401, b"", "text/plain", {"WWW-Authenticate": 'Basic realm="EWS"'})
+                return
+            operation = _peek_operation(raw)
+            rule = server.faults.take("http", operation)
+            if rule:
+                server._count(operation)
+                extra = (
+                    {"Retry-After": str(rule.params["retry_after"])}
+                    if rule.params.get("retry_after")
+                    else {}
+                )
+                self._send(int(rule.params["status"]), b"Service Unavailable", "text/html", extra)
+                return
+            drop = server.faults.take("drop", operation)
+            if drop and drop.params.get("before_apply"):
+                server._count(operation)
+                self._drop(b"<?xml version='1.0' encoding='utf-8'?><s:Envelope")
+                return
+            status, body, _ = server.handle_soap(principal, raw)
+            if drop:
+                self._drop(body)
+                return
+            self._send(status, body)
+
+        def _drop(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/xml; charset=utf-8")
+            self.send_header("Content-Length", str(len(body) + 100))
+            self.end_headers()
+            self.wfile.write(body[: max(len(body) // 2, 1)])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
+
+        def _principal(self) -> str | None:
+            auth = self.headers.get("Authorization", "")
+            if not auth.startswith("Basic "):
+                return None
+            try:
+                user, _, password = base64.b64decode(auth[6:]).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return None
+            return user.lower() if server.check_password(user, password) else None
+
+    return Handler
+
+
+def _peek_operation(raw: bytes) -> str:
+    # The operation is the first element in <s:Body>: a cheap scan lets HTTP faults target it.
+    start = raw.find(b"Body>")
+    if start < 0:
+        return ""
+    lt = raw.find(b"<", start)
+    end = lt + 1
+    while end < len(raw) and raw[end : end + 1] not in (b" ", b">", b"/"):
+        end += 1
+    return raw[lt + 1 : end].decode("ascii", "replace").split(":")[-1]
