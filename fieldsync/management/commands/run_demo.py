@@ -1,0 +1,83 @@
+"""Run the whole demo in one terminal: web app, Celery worker and beat, the EWS test server.
+
+Stops every process when one of them dies or on Ctrl-C, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+def demo_processes(*, host: str, port: int) -> list[tuple[str, list[str]]]:
+    py = sys.executable
+    procs = [
+        ("web", [py, "manage.py", "runserver", "--noreload", f"{host}:{port}"]),
+        ("worker", [py, "-m", "celery", "-A", "syncadmin", "worker", "-l", "info", "-c", "2"]),
+        (
+            "beat",
+            [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "syncadmin",
+                "beat",
+                "-l",
+                "info",
+                "-s",
+                str(settings.VAR_DIR / "celerybeat-schedule"),
+            ],
+        ),
+    ]
+    return procs
+
+
+class Command(BaseCommand):
+    help = "Run the web app, the worker, beat and the demo EWS server until Ctrl-C."
+
+    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+        running: list[tuple[str, subprocess.Popen]] = []
+        # `kill` or a supervisor's stop must also take the children down, like Ctrl-C does.
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        for name, cmd in demo_processes(host=options["host"], port=options["port"]):
+            self.stdout.write(f"starting {name}: {' '.join(cmd)}")
+            running.append((name, subprocess.Popen(cmd, cwd=settings.BASE_DIR, env=env)))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"syncadmin is serving http://{options['host']}:{options['port']}/ "
+                "(admin/admin). Ctrl-C stops everything."
+            )
+        )
+        try:
+            while True:
+                for name, proc in running:
+                    if proc.poll() is not None:
+                        self.stderr.write(
+                            f"{name} exited with {proc.returncode}; stopping the rest"
+                        )
+                        return
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for _, proc in running:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for _, proc in running:
+                try:
+                    proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
