@@ -39,6 +39,10 @@ def demo_processes(*, host: str, port: int) -> list[tuple[str, list[str]]]:
     return procs
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Run the web app, the worker, beat and the demo EWS server until Ctrl-C."
 
@@ -49,7 +53,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
         running: list[tuple[str, subprocess.Popen]] = []
         # `kill` or a supervisor's stop must also take the children down, like Ctrl-C does.
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(signal.SIGTERM, _raise_interrupt)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for name, cmd in demo_processes(host=options["host"], port=options["port"]):
             self.stdout.write(f"starting {name}: {' '.join(cmd)}")
