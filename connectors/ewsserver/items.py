@@ -323,7 +323,7 @@ def _text(item_elem: etree._Element, name: str) -> str | None:
     return None if found is None else (found.text or "")
 
 
-def validate_and_compute(item_elem: etree._Element, *, created: bool) -> None:
+def validate_and_compute(item_elem: etree._Element, *, created: bool, owner: str = "") -> None:
     """Check cross-property rules and fill the properties Exchange computes."""
     tag = local(item_elem)
     normalise(item_elem)
@@ -347,7 +347,20 @@ def validate_and_compute(item_elem: etree._Element, *, created: bool) -> None:
             _set_text(item_elem, "UID", uuid.uuid4().hex.upper())
         recurring = item_elem.find(f"{T}Recurrence") is not None
         _set_text(item_elem, "CalendarItemType", "RecurringMaster" if recurring else "Single")
-        _set_text(item_elem, "IsMeeting", "false")
+        attendees = any(
+            item_elem.find(f"{T}{n}") is not None
+            for n in ("RequiredAttendees", "OptionalAttendees")
+        )
+        _set_text(item_elem, "IsMeeting", "true" if attendees else "false")
+        if created and owner:
+            # Exchange makes the mailbox owner the organizer; clients cannot set it.
+            organizer = etree.Element(f"{T}Organizer")
+            box = etree.SubElement(organizer, f"{T}Mailbox")
+            etree.SubElement(box, f"{T}Name").text = owner.split("@")[0]
+            etree.SubElement(box, f"{T}EmailAddress").text = owner
+            etree.SubElement(box, f"{T}RoutingType").text = "SMTP"
+            etree.SubElement(box, f"{T}MailboxType").text = "Mailbox"
+            insert_ordered(item_elem, organizer, schema.property_order(tag))
         _set_text(item_elem, "IsCancelled", "false")
         _set_text(item_elem, "MyResponseType", "Organizer")
     elif tag == "Task":

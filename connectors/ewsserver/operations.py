@@ -185,11 +185,13 @@ def sync_folder_items(ctx: Context, req: etree._Element) -> etree._Element:
             seen = {}
     except ItemError as e:
         msg = message(msgs, "SyncFolderItems", e)
-        # exchangelib parses the sync state even from an error answer.
-        msg.insert(0, etree.Element(f"{M}SyncState"))
+        # exchangelib reads these two even from an error answer, and crashes without them.
+        etree.SubElement(msg, f"{M}SyncState")
+        etree.SubElement(msg, f"{M}IncludesLastItemInRange").text = "true"
         return root
     shape = it.parse_shape(req.find(f"{M}ItemShape"))
-    ignore = {e.get("Id") for e in req.find(f"{M}Ignore") or []}
+    ignore_elem = req.find(f"{M}Ignore")
+    ignore = {e.get("Id") for e in ignore_elem} if ignore_elem is not None else set()
     max_changes = int(req.findtext(f"{M}MaxChangesReturned") or "100")
     current = store.folder_items[key]
     changes: list[tuple[int, str, str, StoredItem | None]] = []  # (order, kind, id, item)
@@ -315,7 +317,7 @@ def create_item(ctx: Context, req: etree._Element) -> etree._Element:
                 )
             elem = copy.deepcopy(src)
             it.check_writable(elem)
-            it.validate_and_compute(elem, created=True)
+            it.validate_and_compute(elem, created=True, owner=key[0])
             item = ctx.store.add_item(key[0], key[1], elem)
         except ItemError as e:
             etree.SubElement(message(msgs, "CreateItem", e), f"{M}Items")

@@ -1,0 +1,149 @@
+"""RFC 5545 RRULE strings (the CRM's recurrence_pattern) to and from exchangelib recurrences.
+
+Covers what Outlook can express: daily, weekly, monthly and yearly (by date or by nth weekday),
+with an interval and an end by count, by date, or none.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from exchangelib.recurrence import (
+    AbsoluteMonthlyPattern,
+    AbsoluteYearlyPattern,
+    DailyPattern,
+    EndDatePattern,
+    NoEndPattern,
+    NumberedPattern,
+    Recurrence,
+    RelativeMonthlyPattern,
+    RelativeYearlyPattern,
+    WeeklyPattern,
+)
+
+DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]  # exchangelib numbers them 1..7 in this order
+
+
+class RecurrenceError(ValueError):
+    """An RRULE Outlook cannot represent (e.g. FREQ=HOURLY or BYDAY with several nth weekdays)."""
+
+
+def _parse(rrule: str) -> dict[str, str]:
+    text = rrule.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[6:]
+    parts: dict[str, str] = {}
+    for chunk in filter(None, text.split(";")):
+        key, sep, value = chunk.partition("=")
+        if not sep:
+            raise RecurrenceError(f"Malformed RRULE part {chunk!r}")
+        parts[key.strip().upper()] = value.strip().upper()
+    if "FREQ" not in parts:
+        raise RecurrenceError("RRULE needs FREQ")
+    return parts
+
+
+def _nth_weekday(value: str, setpos: str | None) -> tuple[int, int]:
+    """'2TU' or ('TU', BYSETPOS=2) -> (weekday 1..7, week number 1..5 with 5 = last)."""
+    day = value[-2:]
+    num_text = value[:-2] or (setpos or "")
+    if day not in DAYS or not num_text:
+        raise RecurrenceError(f"Unsupported BYDAY {value!r}")
+    num = int(num_text)
+    if num == -1:
+        num = 5
+    if not 1 <= num <= 5:
+        raise RecurrenceError(f"Unsupported week number {num}")
+    return DAYS.index(day) + 1, num
+
+
+def to_exchange(rrule: str, start: datetime.date) -> Recurrence:
+    """Build an exchangelib Recurrence; `start` is the first occurrence's local date."""
+    p = _parse(rrule)
+    freq, interval = p["FREQ"], int(p.get("INTERVAL", "1"))
+    if freq == "DAILY":
+        pattern = DailyPattern(interval=interval)
+    elif freq == "WEEKLY":
+        days = p.get("BYDAY", DAYS[start.weekday()]).split(",")
+        if any(d not in DAYS for d in days):
+            raise RecurrenceError(f"Unsupported BYDAY {p.get('BYDAY')!r}")
+        first = DAYS.index(p.get("WKST", "MO")) + 1
+        pattern = WeeklyPattern(
+            interval=interval,
+            weekdays=sorted(DAYS.index(d) + 1 for d in days),
+            first_day_of_week=first,
+        )
+    elif freq == "MONTHLY":
+        if "BYDAY" in p:
+            weekday, week = _nth_weekday(p["BYDAY"], p.get("BYSETPOS"))
+            pattern = RelativeMonthlyPattern(interval=interval, weekday=weekday, week_number=week)
+        else:
+            day = int(p.get("BYMONTHDAY", str(start.day)))
+            pattern = AbsoluteMonthlyPattern(interval=interval, day_of_month=day)
+    elif freq == "YEARLY":
+        if interval != 1:
+            raise RecurrenceError("Outlook repeats yearly patterns every year only")
+        month = int(p.get("BYMONTH", str(start.month)))
+        if "BYDAY" in p:
+            weekday, week = _nth_weekday(p["BYDAY"], p.get("BYSETPOS"))
+            pattern = RelativeYearlyPattern(weekday=weekday, week_number=week, month=month)
+        else:
+            day = int(p.get("BYMONTHDAY", str(start.day)))
+            pattern = AbsoluteYearlyPattern(day_of_month=day, month=month)
+    else:
+        raise RecurrenceError(f"Outlook cannot repeat {freq}")
+    if "COUNT" in p:
+        boundary = NumberedPattern(start=start, number=int(p["COUNT"]))
+    elif "UNTIL" in p:
+        until = datetime.datetime.strptime(p["UNTIL"][:8], "%Y%m%d").date()
+        boundary = EndDatePattern(start=start, end=until)
+    else:
+        boundary = NoEndPattern(start=start)
+    return Recurrence(pattern=pattern, boundary=boundary)
+
+
+def _int(value: object) -> int:
+    return int(value)  # type: ignore[call-overload]
+
+
+def _interval(pattern: object) -> list[str]:
+    interval = _int(getattr(pattern, "interval", 1) or 1)
+    return [] if interval == 1 else [f"INTERVAL={interval}"]
+
+
+def to_rrule(recurrence: Recurrence) -> str:
+    """The canonical RRULE for an exchangelib Recurrence (keys in a fixed order)."""
+    pat, bound = recurrence.pattern, recurrence.boundary
+    parts: list[str] = []
+    if isinstance(pat, DailyPattern):
+        parts += ["FREQ=DAILY", *_interval(pat)]
+    elif isinstance(pat, WeeklyPattern):
+        days = ",".join(DAYS[_int(d) - 1] for d in sorted(_int(d) for d in pat.weekdays))
+        parts += ["FREQ=WEEKLY", *_interval(pat), f"BYDAY={days}"]
+        first = DAYS[_int(pat.first_day_of_week or 1) - 1]
+        if first != "MO":
+            parts.append(f"WKST={first}")
+    elif isinstance(pat, AbsoluteMonthlyPattern):
+        parts += ["FREQ=MONTHLY", *_interval(pat), f"BYMONTHDAY={pat.day_of_month}"]
+    elif isinstance(pat, RelativeMonthlyPattern):
+        nth = -1 if _int(pat.week_number) == 5 else _int(pat.week_number)
+        day = DAYS[_int(pat.weekday) - 1] if _int(pat.weekday) <= 7 else "MO"
+        parts += ["FREQ=MONTHLY", *_interval(pat), f"BYDAY={nth}{day}"]
+    elif isinstance(pat, AbsoluteYearlyPattern):
+        parts += ["FREQ=YEARLY", f"BYMONTH={_int(pat.month)}", f"BYMONTHDAY={pat.day_of_month}"]
+    elif isinstance(pat, RelativeYearlyPattern):
+        nth = -1 if _int(pat.week_number) == 5 else _int(pat.week_number)
+        day = DAYS[_int(pat.weekday) - 1] if _int(pat.weekday) <= 7 else "MO"
+        parts += ["FREQ=YEARLY", f"BYMONTH={_int(pat.month)}", f"BYDAY={nth}{day}"]
+    else:
+        raise RecurrenceError(f"Unsupported pattern {type(pat).__name__}")
+    if isinstance(bound, NumberedPattern):
+        parts.append(f"COUNT={bound.number}")
+    elif isinstance(bound, EndDatePattern):
+        parts.append(f"UNTIL={bound.end:%Y%m%d}")
+    return ";".join(parts)
+
+
+def canonical(rrule: str, start: datetime.date) -> str:
+    """The RRULE as it comes back from Exchange (defaults made explicit)."""
+    return to_rrule(to_exchange(rrule, start))
