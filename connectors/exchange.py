@@ -88,8 +88,6 @@ _TRANSIENT = (
     ews_errors.ErrorInternalServerTransientError,
     ews_errors.ErrorInternalServerError,
     ews_errors.MalformedResponseError,
-    ews_errors.SOAPError,
-    ews_errors.TransportError,
     requests.exceptions.RequestException,
     ConnectionError,
 )
@@ -110,10 +108,12 @@ def _translated() -> Iterator[None]:
         raise ThrottledError(str(e), "ErrorServerBusy", wait=getattr(e, "wait", None)) from e
     except ews_errors.ErrorServerBusy as e:
         raise ThrottledError(str(e), "ErrorServerBusy", wait=e.back_off) from e
+    except _TRANSIENT as e:
+        raise TransientError(str(e), type(e).__name__) from e
     except ews_errors.ResponseMessageError as e:
         # A named EWS response code (e.g. ErrorInvalidSyncStateData, ErrorSchemaValidation).
         raise ConnectorError(str(e), type(e).__name__) from e
-    except _TRANSIENT as e:
+    except (ews_errors.TransportError, requests.exceptions.RequestException, ConnectionError) as e:
         raise TransientError(str(e), type(e).__name__) from e
 
 
