@@ -189,6 +189,8 @@ class Contact(CrmRecord):
     class Meta:
         ordering = ["last_name", "first_name"]
         indexes = [models.Index(fields=["owner", "change_number"])]
+        # Shareable right "sync to Exchange/Outlook" (security.policy.Action.SYNC).
+        permissions = [("sync_contact", "Can sync contact with Exchange/Outlook")]
 
     def __str__(self) -> str:
         return " ".join(p for p in (self.first_name, self.last_name) if p) or self.email or "?"
@@ -246,6 +248,7 @@ class Appointment(AppointmentFields):
     class Meta:
         ordering = ["scheduled_start"]
         indexes = [models.Index(fields=["owner", "change_number"])]
+        permissions = [("sync_appointment", "Can sync appointment with Exchange/Outlook")]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(scheduled_end__gte=models.F("scheduled_start")),
@@ -270,6 +273,9 @@ class RecurringAppointment(AppointmentFields):
     class Meta:
         ordering = ["scheduled_start"]
         indexes = [models.Index(fields=["owner", "change_number"])]
+        permissions = [
+            ("sync_recurringappointment", "Can sync recurring appointment with Exchange/Outlook")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(scheduled_end__gte=models.F("scheduled_start")),
@@ -292,6 +298,7 @@ class Task(ActivityFields):
     class Meta:
         ordering = ["due_date"]
         indexes = [models.Index(fields=["owner", "change_number"])]
+        permissions = [("sync_task", "Can sync task with Exchange/Outlook")]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(percent_complete__lte=100), name="task_percent_complete_0_100"

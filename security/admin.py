@@ -1,22 +1,49 @@
-"""Admin screens for users and business units."""
+"""Admin screens for security: business units, users, teams, security roles, field security
+profiles, secured fields and record sharing. Writes go through security.services."""
 
-from django.contrib import admin
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from .models import BusinessUnit, User
+from . import policy, services
+from .entities import Entity, record_model, securable_columns
+from .models import (
+    SHARE_MODELS,
+    AccessLevel,
+    BusinessUnit,
+    FieldPermission,
+    FieldSecurityProfile,
+    Privilege,
+    SecuredField,
+    SecurityRole,
+    Team,
+    User,
+    privileges_of,
+)
 
 
 @admin.register(BusinessUnit)
 class BusinessUnitAdmin(admin.ModelAdmin):
-    list_display = ("name", "parent")
+    list_display = ("name", "parent", "path")
     search_fields = ("name",)
     autocomplete_fields = ("parent",)
+    readonly_fields = ("path",)
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "business_unit", "is_staff")
-    list_filter = ("business_unit", "is_staff", "is_superuser", "is_active")
+    list_filter = ("business_unit", "is_staff", "is_superuser", "is_active", "security_roles")
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
         ("Organization", {"fields": ("business_unit",)}),
@@ -24,4 +51,283 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         *DjangoUserAdmin.add_fieldsets,
         ("Organization", {"fields": ("business_unit",)}),
+    )
+
+
+# ---- teams: Django groups shown as teams, with members, roles and field profiles ----------
+
+admin.site.unregister(Group)
+
+
+def _multi(queryset: QuerySet, label: str) -> forms.ModelMultipleChoiceField:
+    return forms.ModelMultipleChoiceField(
+        queryset, required=False, widget=FilteredSelectMultiple(label, is_stacked=False)
+    )
+
+
+class TeamForm(forms.ModelForm):
+    members = _multi(User.objects.all(), "members")
+    security_roles = _multi(SecurityRole.objects.all(), "security roles")
+    field_security_profiles = _multi(FieldSecurityProfile.objects.all(), "field security profiles")
+
+    class Meta:
+        model = Team
+        fields = ["name"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["members"] = list(self.instance.user_set.all())
+            self.initial["security_roles"] = list(self.instance.security_roles.all())
+            self.initial["field_security_profiles"] = list(
+                self.instance.field_security_profiles.all()
+            )
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    form = TeamForm
+    list_display = ("name", "member_count")
+    search_fields = ("name",)
+
+    @admin.display(description="members")
+    def member_count(self, obj: Team) -> int:
+        return obj.user_set.count()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        team = form.instance
+        team.user_set.set(form.cleaned_data["members"])
+        team.security_roles.set(form.cleaned_data["security_roles"])
+        team.field_security_profiles.set(form.cleaned_data["field_security_profiles"])
+
+
+# ---- security roles: one select per (entity, privilege), laid out as a grid ----------------
+
+
+def _level_field(entity: str, action: str) -> forms.TypedChoiceField:
+    choices = AccessLevel.choices
+    if entity == Entity.SYNC_SETTINGS:  # one organization-wide object: on or off
+        choices = [(AccessLevel.NONE, "None"), (AccessLevel.ORGANIZATION, "Organization")]
+    return forms.TypedChoiceField(
+        choices=choices, coerce=int, initial=AccessLevel.NONE, label=Privilege(action).label
+    )
+
+
+def _cell(entity: str, action: str) -> str:
+    return f"{entity}__{action}"
+
+
+PRIVILEGE_CELLS = [(e.value, a) for e in Entity for a in privileges_of(e)]
+
+
+class _SecurityRoleFormBase(forms.ModelForm):
+    class Meta:
+        model = SecurityRole
+        fields = ["name", "description", "users", "teams"]
+        widgets = {
+            "users": FilteredSelectMultiple("users", is_stacked=False),
+            "teams": FilteredSelectMultiple("teams", is_stacked=False),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for (entity, action), level in self.instance.levels().items():
+                self.initial[_cell(entity, action)] = int(level)
+
+    def levels(self) -> dict[tuple[str, str], int]:
+        return {(e, a): self.cleaned_data[_cell(e, a)] for e, a in PRIVILEGE_CELLS}
+
+
+SecurityRoleForm = type(
+    "SecurityRoleForm",
+    (_SecurityRoleFormBase,),
+    {_cell(e, a): _level_field(e, a) for e, a in PRIVILEGE_CELLS},
+)
+
+
+@admin.register(SecurityRole)
+class SecurityRoleAdmin(admin.ModelAdmin):
+    form = SecurityRoleForm
+    list_display = ("name", "description")
+    search_fields = ("name",)
+    fieldsets = (
+        (None, {"fields": ("name", "description")}),
+        *(
+            (
+                str(entity.label),
+                {
+                    "fields": [tuple(_cell(entity, a) for a in privileges_of(entity))],
+                    "description": "Access level per privilege: none, user (own records), "
+                    "business unit, parent: child business units, organization.",
+                },
+            )
+            for entity in Entity
+        ),
+        ("Given to", {"fields": ("users", "teams")}),
+    )
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        services.role_privileges_set(role=form.instance, levels=form.levels())
+
+
+# ---- field-level security -----------------------------------------------------------------
+
+
+class SecuredFieldForm(forms.ModelForm):
+    class Meta:
+        model = SecuredField
+        fields = ["entity", "column"]
+        help_texts = {
+            "column": "; ".join(
+                f"{Entity(e).label}: {', '.join(securable_columns(e))}"
+                for e in ("contact", "appointment", "recurring_appointment", "task")
+            )
+        }
+
+
+@admin.register(SecuredField)
+class SecuredFieldAdmin(admin.ModelAdmin):
+    form = SecuredFieldForm
+    list_display = ("__str__", "entity", "column")
+    list_filter = ("entity",)
+    search_fields = ("column",)
+
+
+class FieldPermissionInline(admin.TabularInline):
+    model = FieldPermission
+    extra = 1
+
+
+@admin.register(FieldSecurityProfile)
+class FieldSecurityProfileAdmin(admin.ModelAdmin):
+    list_display = ("name", "description")
+    search_fields = ("name",)
+    filter_horizontal = ("users", "teams")
+    inlines = [FieldPermissionInline]
+
+
+# ---- record sharing: guardian's per-model tables, written through the services ----------
+
+
+class ShareForm(forms.ModelForm):
+    actor: Any = None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        record = data.get("content_object")
+        permission = data.get("permission")
+        if record is not None and permission is not None and self.actor is not None:
+            right = _right_of(permission.codename)
+            if not policy.can(self.actor, right, record):
+                raise ValidationError(
+                    f"You cannot share '{right}' on this record: you do not hold it yourself."
+                )
+        return data
+
+
+def _right_of(codename: str) -> policy.Action:
+    prefix = codename.split("_", 1)[0]
+    return next(a for a, p in policy.SHARE_PERMISSIONS.items() if p == prefix)
+
+
+class ShareAdmin(admin.ModelAdmin):
+    """A share is one right on one record for one user or team: added or removed, not edited."""
+
+    form = ShareForm
+    holder_field = "user"
+    entity = ""
+    list_display = ("content_object", "holder", "right")
+    list_filter = ("permission",)
+    list_select_related = ("permission",)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["content_object", self.holder_field, "permission"]
+
+    def get_raw_id_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("content_object", "user") if self.holder_field == "user" else ("content_object",)
+
+    @admin.display(description="shared with")
+    def holder(self, obj: Any) -> str:
+        return str(getattr(obj, self.holder_field))
+
+    @admin.display(description="right")
+    def right(self, obj: Any) -> str:
+        return Privilege(_right_of(obj.permission.codename).value).label
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        form.actor = request.user
+        return form
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "permission":
+            model = record_model(self.entity)
+            kwargs["queryset"] = Permission.objects.filter(
+                content_type=ContentType.objects.get_for_model(model),
+                codename__in=[
+                    f"{p}_{model._meta.model_name}" for p in policy.SHARE_PERMISSIONS.values()
+                ],
+            )
+        if db_field.name == "group":
+            kwargs["queryset"] = Group.objects.order_by("name")
+            kwargs["label"] = "team"
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        services.share_record(
+            record=obj.content_object,
+            user_or_team=getattr(obj, self.holder_field),
+            rights=[_right_of(obj.permission.codename)],
+            actor=request.user,
+        )
+        # The admin's "added" message links to the row: give it the row's id.
+        obj.pk = (
+            type(obj)
+            .objects.filter(
+                content_object=obj.content_object,
+                permission=obj.permission,
+                **{self.holder_field: getattr(obj, self.holder_field)},
+            )
+            .values_list("pk", flat=True)
+            .get()
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        try:
+            services.revoke_share(
+                record=obj.content_object,
+                user_or_team=getattr(obj, self.holder_field),
+                rights=[_right_of(obj.permission.codename)],
+                actor=request.user,
+            )
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for obj in queryset.select_related("permission"):
+            self.delete_model(request, obj)
+
+
+for _entity, (_user_share, _team_share) in SHARE_MODELS.items():
+    admin.site.register(
+        _user_share,
+        type(
+            f"{_user_share.__name__}Admin",
+            (ShareAdmin,),
+            {"entity": _entity, "holder_field": "user"},
+        ),
+    )
+    admin.site.register(
+        _team_share,
+        type(
+            f"{_team_share.__name__}Admin",
+            (ShareAdmin,),
+            {"entity": _entity, "holder_field": "group"},
+        ),
     )

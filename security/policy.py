@@ -3,20 +3,54 @@
 Every view, API endpoint, admin page and the sync engine asks here. Record access is decided
 in SQL (a queryset filter), never by looping over records in Python.
 
-Interface (stable; the implementation behind it grows with the security issue):
+Interface (stable; colleagues build on these names and signatures):
 - restrict(queryset, user, action)      records of queryset's model the user may <action>
 - can(user, action, record)             the same question for one record
 - has_privilege(user, entity, action)   any access level above "none" for the entity type
 - field_access(user, entity)            which secured columns the user may read/create/update
 - can_change_sync_settings(user)        the settings-write privilege
+Added: access_level(), record_filter(), readable_values(), check_field_changes(),
+get_object_or_404(), can_view_sync_settings().
+
+The model is the one Dynamics-style CRM admins know:
+- Role-based: security roles grant each privilege (create, read, write, delete, sync) on an
+  entity at an access level: none, user (own records), business unit, parent: child business
+  units, organization. A user has the highest level found in their own roles and their teams'
+  roles.
+- Record-based: a record shared with the user, or with one of their teams, grants the shared
+  rights on that record; any shared right includes reading it. As in Dynamics, a share only
+  takes effect for someone whose roles hold the privilege at some level (at least "user"):
+  role-based security decides the entity type, sharing only widens the records.
+- Field-level: secured columns are closed until a field security profile (of the user or one
+  of their teams) opens them for read, create or update. Unsecured columns follow the record.
+- Active superusers (system administrators) may do everything; inactive and anonymous users
+  nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from django.db.models import Model, QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, Max, Model, OuterRef, Q, QuerySet, Subquery
+from django.http import Http404
+
+from .entities import RECORD_ENTITIES, Entity, entity_of, record_model
+from .models import (
+    SHARE_MODELS,
+    AccessLevel,
+    BusinessUnit,
+    FieldPermission,
+    FieldSecurityProfile,
+    RolePrivilege,
+    SecuredField,
+    SecurityRole,
+    User,
+    privileges_of,
+)
 
 
 class Action(StrEnum):
@@ -29,6 +63,15 @@ class Action(StrEnum):
 
 # The entity name of the field-sync settings themselves, for has_privilege().
 SYNC_SETTINGS = "sync_settings"
+
+# The Django permission (guardian share) behind each shareable right. Create is not shareable:
+# it concerns records that do not exist yet.
+SHARE_PERMISSIONS: dict[Action, str] = {
+    Action.READ: "view",
+    Action.WRITE: "change",
+    Action.DELETE: "delete",
+    Action.SYNC: "sync",
+}
 
 
 @dataclass(frozen=True)
@@ -56,33 +99,254 @@ class FieldAccess:
         """Secured columns the user may not read."""
         return self.secured - self.readable
 
+    def strip_unreadable(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """`values` without the columns the user may not read.
 
-def restrict(queryset: QuerySet, user, action: Action | str = Action.READ) -> QuerySet:  # type: ignore[no-untyped-def]
-    """The records of `queryset` that `user` may <action>. Provisional rule: superusers all,
-    everyone else their own records."""
-    if not getattr(user, "is_authenticated", False):
+        Hidden columns are left out, not blanked: a None would read as "cleared" to the sync
+        engine and erase the value on the other side.
+        """
+        return {k: v for k, v in values.items() if self.can_read(k)}
+
+    def denied(self, columns: Iterable[str], *, creating: bool) -> list[str]:
+        """The columns of `columns` the user may not set (on create or on update), sorted."""
+        allowed = self.can_create if creating else self.can_update
+        return sorted({c for c in columns if not allowed(c)})
+
+
+def _action(action: Action | str) -> Action:
+    try:
+        return Action(action)
+    except ValueError:
+        known = ", ".join(a.value for a in Action)
+        raise ValueError(f"Unknown action {action!r} (known: {known})") from None
+
+
+def _active(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and getattr(user, "is_active", False))
+
+
+def _is_admin(user: Any) -> bool:
+    return _active(user) and bool(user.is_superuser)
+
+
+# ---- role-based: the level a user holds, as SQL -------------------------------------------
+
+
+def _user_teams(uid: int) -> QuerySet:
+    return User.groups.through.objects.filter(user_id=uid).values("group_id")
+
+
+def _held_privileges(uid: int, entity: str, action: Action) -> QuerySet[RolePrivilege]:
+    """The privilege rows of the user's own roles and their teams' roles (not evaluated)."""
+    own = SecurityRole.users.through.objects.filter(user_id=uid).values("securityrole_id")
+    via_team = SecurityRole.teams.through.objects.filter(group_id__in=_user_teams(uid)).values(
+        "securityrole_id"
+    )
+    return RolePrivilege.objects.filter(entity=entity, action=action.value).filter(
+        Q(role_id__in=own) | Q(role_id__in=via_team)
+    )
+
+
+def _reaches(uid: int, entity: str, action: Action, level: AccessLevel) -> Exists:
+    """True when the user holds `action` on `entity` at `level` or wider. Uncorrelated, so
+    the database evaluates it once per query, not once per row."""
+    return Exists(_held_privileges(uid, entity, action).filter(level__gte=level))
+
+
+def _own_unit(uid: int) -> QuerySet:
+    return User.objects.filter(pk=uid).values("business_unit_id")
+
+
+def _unit_subtree(uid: int) -> QuerySet:
+    """Ids of the user's business unit and every unit below it (materialized path)."""
+    own_path = BusinessUnit.objects.filter(users=uid).order_by().values("path")[:1]
+    return BusinessUnit.objects.filter(path__startswith=Subquery(own_path)).values("pk")
+
+
+def _shared(uid: int, entity: str, action: Action) -> Q:
+    user_shares, team_shares = SHARE_MODELS[entity]
+    model_name = record_model(entity)._meta.model_name
+    if action is Action.READ:
+        perms = [f"{p}_{model_name}" for p in SHARE_PERMISSIONS.values()]
+    else:
+        perms = [f"{SHARE_PERMISSIONS[action]}_{model_name}"]
+    to_user = user_shares.objects.filter(user_id=uid, permission__codename__in=perms)
+    to_team = team_shares.objects.filter(
+        group_id__in=_user_teams(uid), permission__codename__in=perms
+    )
+    return Q(pk__in=to_user.values("content_object_id")) | Q(
+        pk__in=to_team.values("content_object_id")
+    )
+
+
+def record_filter(user: Any, entity: str, action: Action | str = Action.READ) -> Q:
+    """The condition, over a record entity's rows, for "user may <action> this record".
+
+    Pure SQL with uncorrelated subqueries: whatever the number of roles, teams, shares and
+    business units, a queryset filtered by it is still one query. Superusers and inactive
+    users are answered by restrict(); this is the condition for everyone else.
+    """
+    action = _action(action)
+    if entity not in RECORD_ENTITIES:
+        raise KeyError(f"Unknown record entity {entity!r} (known: {', '.join(RECORD_ENTITIES)})")
+    uid = user.pk
+    reach = {level: Q(_reaches(uid, entity, action, level)) for level in AccessLevel if level}
+    within = (
+        Q(owner_id=uid)
+        | (reach[AccessLevel.BUSINESS_UNIT] & Q(business_unit_id__in=_own_unit(uid)))
+        | (reach[AccessLevel.PARENT_CHILD] & Q(business_unit_id__in=_unit_subtree(uid)))
+        | reach[AccessLevel.ORGANIZATION]
+    )
+    if action is not Action.CREATE:
+        within |= _shared(uid, entity, action)
+    return reach[AccessLevel.USER] & within
+
+
+def restrict(queryset: QuerySet, user: Any, action: Action | str = Action.READ) -> QuerySet:
+    """The records of `queryset` that `user` may <action>, as one SQL query.
+
+    For Action.CREATE: the records that lie within the user's create scope (shares never
+    grant create). Raises TypeError for a model that is not a CRM record type.
+    """
+    action = _action(action)
+    entity = entity_of(queryset.model)
+    if not _active(user):
         return queryset.none()
     if user.is_superuser:
         return queryset
-    return queryset.filter(owner=user)
+    return queryset.filter(record_filter(user, entity, action))
 
 
-def can(user, action: Action | str, record: Model) -> bool:  # type: ignore[no-untyped-def]
-    return restrict(type(record).objects.filter(pk=record.pk), user, action).exists()
+def access_level(user: Any, entity: str, action: Action | str) -> AccessLevel:
+    """The widest level at which the user holds `action` on `entity`. One query."""
+    action = _action(action)
+    if entity not in Entity.values:
+        raise KeyError(f"Unknown entity {entity!r} (known: {', '.join(Entity.values)})")
+    if action.value not in privileges_of(entity):
+        return AccessLevel.NONE
+    if not _active(user):
+        return AccessLevel.NONE
+    if user.is_superuser:
+        return AccessLevel.ORGANIZATION
+    top = _held_privileges(user.pk, entity, action).aggregate(top=Max("level"))["top"]
+    return AccessLevel(top or AccessLevel.NONE)
 
 
-def has_privilege(user, entity: str, action: Action | str) -> bool:  # type: ignore[no-untyped-def]
-    if not getattr(user, "is_authenticated", False):
+def _may_create(user: Any, record: Model) -> bool:
+    """Whether the user may create `record` as it stands (its owner and business unit)."""
+    entity = entity_of(type(record))
+    level = access_level(user, entity, Action.CREATE)
+    if level >= AccessLevel.ORGANIZATION:
+        return True
+    if level == AccessLevel.NONE:
         return False
-    if entity == SYNC_SETTINGS and Action(action) != Action.READ:
-        return bool(user.is_superuser)
-    return True
+    owner_id = record.owner_id  # type: ignore[attr-defined]
+    if owner_id == user.pk:
+        return True
+    unit_id = record.business_unit_id  # type: ignore[attr-defined]
+    if unit_id is None and owner_id is not None:
+        unit_id = User.objects.filter(pk=owner_id).values_list("business_unit_id").first()
+        unit_id = unit_id[0] if unit_id else None
+    if unit_id is None or level < AccessLevel.BUSINESS_UNIT:
+        return False
+    units = BusinessUnit.objects.filter(pk=unit_id)
+    if level == AccessLevel.BUSINESS_UNIT:
+        return units.filter(pk__in=_own_unit(user.pk)).exists()
+    return units.filter(pk__in=_unit_subtree(user.pk)).exists()
 
 
-def field_access(user, entity: str) -> FieldAccess:  # type: ignore[no-untyped-def]
-    empty: frozenset[str] = frozenset()
-    return FieldAccess(secured=empty, readable=empty, creatable=empty, updatable=empty)
+def can(user: Any, action: Action | str, record: Model) -> bool:
+    """Whether `user` may <action> this one record. For Action.CREATE the record may be
+    unsaved: the answer is whether the user may create a record with its owner and unit."""
+    action = _action(action)
+    if action is Action.CREATE:
+        return _may_create(user, record)
+    if record.pk is None or record._state.adding:
+        return False
+    return restrict(type(record)._default_manager.filter(pk=record.pk), user, action).exists()
 
 
-def can_change_sync_settings(user) -> bool:  # type: ignore[no-untyped-def]
+def has_privilege(user: Any, entity: str, action: Action | str) -> bool:
+    """Whether the user holds `action` on the entity type at any level above none."""
+    return access_level(user, entity, action) > AccessLevel.NONE
+
+
+def field_access(user: Any, entity: str) -> FieldAccess:
+    """Which secured columns of `entity` the user may read, create and update. One query."""
+    if entity not in RECORD_ENTITIES:
+        raise KeyError(f"Unknown record entity {entity!r} (known: {', '.join(RECORD_ENTITIES)})")
+    secured = SecuredField.objects.filter(entity=entity)
+    if _is_admin(user):
+        columns = frozenset(secured.values_list("column", flat=True))
+        return FieldAccess(secured=columns, readable=columns, creatable=columns, updatable=columns)
+    if not _active(user):
+        columns = frozenset(secured.values_list("column", flat=True))
+        empty: frozenset[str] = frozenset()
+        return FieldAccess(secured=columns, readable=empty, creatable=empty, updatable=empty)
+    uid = user.pk
+    profiles = FieldSecurityProfile.objects.filter(
+        Q(users=uid) | Q(teams__in=_user_teams(uid))
+    ).values("pk")
+    grants = FieldPermission.objects.filter(field=OuterRef("pk"), profile__in=profiles)
+    rows = secured.annotate(
+        r=Exists(grants.filter(can_read=True)),
+        c=Exists(grants.filter(can_create=True)),
+        u=Exists(grants.filter(can_update=True)),
+    ).values_list("column", "r", "c", "u")
+    rows = list(rows)
+    return FieldAccess(
+        secured=frozenset(col for col, *_ in rows),
+        readable=frozenset(col for col, r, _, _ in rows if r),
+        creatable=frozenset(col for col, _, c, _ in rows if c),
+        updatable=frozenset(col for col, _, _, u in rows if u),
+    )
+
+
+def readable_values(queryset: QuerySet, user: Any, *columns: str) -> QuerySet:
+    """`queryset.values()` of the records the user may read, with only the columns they may
+    read (all concrete columns when none are named; "id" always). Two queries: field access,
+    then the rows."""
+    model = queryset.model
+    access = field_access(user, entity_of(model))
+    wanted = columns or tuple(f.attname for f in model._meta.concrete_fields)
+    allowed = [c for c in wanted if access.can_read(c)]
+    if "id" not in allowed:
+        allowed.insert(0, "id")
+    return restrict(queryset, user, Action.READ).values(*allowed)
+
+
+def check_field_changes(user: Any, entity: str, columns: Iterable[str], *, creating: bool) -> None:
+    """Raise PermissionDenied naming the secured columns the user may not set."""
+    denied = field_access(user, entity).denied(columns, creating=creating)
+    if denied:
+        verb = "set on a new" if creating else "change on a"
+        label = Entity(entity).label
+        raise PermissionDenied(
+            f"You may not {verb} {label}: {', '.join(denied)} (secured fields; "
+            "ask an administrator for a field security profile)."
+        )
+
+
+def get_object_or_404(
+    queryset: QuerySet, user: Any, action: Action | str = Action.READ, **lookup: Any
+) -> Model:
+    """The one record matching `lookup` for a view: Http404 when the user may not see it (an
+    object you may not see does not exist for you), PermissionDenied when they may see it but
+    not <action> it."""
+    action = _action(action)
+    try:
+        record = restrict(queryset, user, Action.READ).get(**lookup)
+    except queryset.model.DoesNotExist:
+        raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from None
+    if action is not Action.READ and not can(user, action, record):
+        name = queryset.model._meta.verbose_name
+        raise PermissionDenied(f"You may not {action.value} this {name}.")
+    return record
+
+
+def can_change_sync_settings(user: Any) -> bool:
     return has_privilege(user, SYNC_SETTINGS, Action.WRITE)
+
+
+def can_view_sync_settings(user: Any) -> bool:
+    return has_privilege(user, SYNC_SETTINGS, Action.READ)
