@@ -42,3 +42,56 @@ def directions_for(*, entity: str) -> dict[str, Direction]:
             "crm_field", "direction"
         )
     }
+
+
+# Appended for the settings pages; imports kept here so the module's head stays as its
+# other users know it.
+from datetime import date  # noqa: E402
+
+from django.db.models import Count, F, QuerySet  # noqa: E402
+
+from .models import DirectionChange  # noqa: E402
+
+
+def non_default_counts() -> dict[str, int]:
+    """entity -> how many of its fields differ from the catalog's default. One query."""
+    return dict(
+        FieldMapping.objects.exclude(direction=F("default_direction"))
+        .values("entity")
+        .annotate(n=Count("id"))
+        .values_list("entity", "n")
+    )
+
+
+def last_direction_change(*, entity: str) -> DirectionChange | None:
+    """The most recent audited change of one entity's directions, or None."""
+    return (
+        DirectionChange.objects.filter(entity=entity)
+        .select_related("actor")
+        .order_by("-changed_on", "-id")
+        .first()
+    )
+
+
+def direction_changes(
+    *,
+    entity: str | None = None,
+    crm_field: str | None = None,
+    actor_id: int | None = None,
+    changed_from: date | None = None,
+    changed_to: date | None = None,
+) -> QuerySet[DirectionChange]:
+    """The audit log, newest first, narrowed by any of the filters (dates are whole days,
+    inclusive, in the site's time zone)."""
+    qs = DirectionChange.objects.select_related("actor").order_by("-changed_on", "-id")
+    if entity:
+        qs = qs.filter(entity=entity)
+    if crm_field:
+        qs = qs.filter(crm_field=crm_field)
+    if actor_id:
+        qs = qs.filter(actor_id=actor_id)
+    if changed_from:
+        qs = qs.filter(changed_on__date__gte=changed_from)
+    if changed_to:
+        qs = qs.filter(changed_on__date__lte=changed_to)
+    return qs

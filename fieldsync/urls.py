@@ -1,0 +1,29 @@
+"""Pages of the field-sync settings: the admin's Synchronized fields under Settings, the change
+history, and the end users' read-only copy under My options.
+"""
+
+from django.urls import path
+
+from . import views
+
+app_name = "fieldsync"
+
+_FIELDS = "settings/email-configuration/synchronization/synchronized-fields/"
+_MINE = "my-options/synchronized-fields/"
+
+urlpatterns = [
+    path("settings/", views.settings_index, name="settings"),
+    path(_FIELDS, views.synchronized_fields, name="fields_default"),
+    path(_FIELDS + "<slug:entity>/", views.synchronized_fields, name="fields"),
+    path(
+        "settings/email-configuration/synchronization/change-history/",
+        views.change_history,
+        name="audit",
+    ),
+    path("my-options/synchronized-fields/", views.my_synchronized_fields, name="my_fields_default"),
+    path(
+        "my-options/synchronized-fields/<slug:entity>/",
+        views.my_synchronized_fields,
+        name="my_fields",
+    ),
+]
