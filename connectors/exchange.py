@@ -315,7 +315,7 @@ class ExchangeConnector:
                     item.display_name = item.company_name or _first_email(item) or "(no name)"
                 item.crm_id = new.crm_id
                 item.categories = list(new.categories) or None
-                item.clean(version=self.account.version)
+                _precheck(item)
             except (ValueError, TypeError, RecurrenceError) as e:
                 results[index] = ItemResult(
                     False, None, None, "ErrorInvalidPropertyValue", str(e), index, new.crm_id
@@ -324,13 +324,13 @@ class ExchangeConnector:
             pending.append((index, item))
         with _translated():
             for chunk in _chunks(pending, self.chunk_size):
-                svc = _CreateItem(account=self.account, chunk_size=self.chunk_size)
-                answers = svc.call(
-                    items=[item for _, item in chunk],
-                    folder=f,
-                    message_disposition=SAVE_ONLY,
-                    send_meeting_invitations=SEND_TO_NONE,
-                )
+                # exchangelib cleans every item while serializing; cleaning here as well would
+                # double the client's cost, so items are checked one by one only when that fails.
+                try:
+                    answers = self._send_creates(f, chunk)
+                except (ValueError, TypeError):
+                    chunk = self._drop_invalid(chunk, results, [i.crm_id for i in items])
+                    answers = self._send_creates(f, chunk) if chunk else []
                 for (index, _), answer in zip(chunk, answers, strict=True):
                     crm_id = items[index].crm_id
                     if isinstance(answer, Exception):
@@ -342,6 +342,31 @@ class ExchangeConnector:
                             True, answer.id, answer.changekey, None, "", index, crm_id
                         )
         return [r for r in results if r is not None]
+
+    def _send_creates(self, folder: object, chunk: Sequence) -> list:
+        svc = _CreateItem(account=self.account, chunk_size=self.chunk_size)
+        return list(
+            svc.call(
+                items=[item for _, item in chunk],
+                folder=folder,
+                message_disposition=SAVE_ONLY,
+                send_meeting_invitations=SEND_TO_NONE,
+            )
+        )
+
+    def _drop_invalid(self, chunk: Sequence, results: list, crm_ids: list) -> list:
+        """Clean each item of a chunk exchangelib refused to serialize; report the bad ones."""
+        kept = []
+        for entry in chunk:
+            index, item = entry[0], entry[1]
+            try:
+                item.clean(version=self.account.version)
+            except (ValueError, TypeError) as e:
+                code = "ErrorInvalidPropertyValue"
+                results[index] = ItemResult(False, None, None, code, str(e), index, crm_ids[index])
+                continue
+            kept.append(entry)
+        return kept
 
     def update_items(
         self, folder: Folder, updates: Sequence[ItemUpdate], *, overwrite: bool = False
@@ -456,6 +481,18 @@ class ExchangeConnector:
                     else:
                         results.append(ItemResult(True, ref.item_id, None, None, "", index))
         return results
+
+
+def _precheck(item: object) -> None:
+    """The cheap checks that catch a bad CRM record before exchangelib's full clean()."""
+    if isinstance(item, xf.CalendarItem):
+        start, end = item.start, item.end
+        if start is None or end is None:
+            raise ValueError("An appointment needs scheduled_start and scheduled_end")
+        if end < start:
+            raise ValueError(f"scheduled_end {end} is before scheduled_start {start}")
+    if isinstance(item, xf.Contact) and not item.display_name:
+        raise ValueError("A contact needs a name")
 
 
 def _first_email(item: object) -> str | None:
