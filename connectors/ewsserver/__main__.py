@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
 
 from .server import EwsServer
 
@@ -18,6 +19,10 @@ def _pair(text: str) -> tuple[str, str]:
     if not sep or not user:
         raise argparse.ArgumentTypeError(f"expected address:password, got {text!r}")
     return user, password
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         validate=not args.no_validate,
     )
     logging.getLogger(__name__).info("EWS test server on %s", server.url)
+    signal.signal(signal.SIGTERM, _interrupt)  # so a plain kill still saves the store
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 
