@@ -4,11 +4,9 @@ NTLM, impersonation or delegate access; batches answer one ItemResult per item.
 
 from __future__ import annotations
 
-import contextlib
 import zoneinfo
 from collections.abc import Iterator, Sequence
 
-import requests
 from exchangelib import (
     BASIC,
     DELEGATE,
@@ -20,7 +18,6 @@ from exchangelib import (
     Credentials,
     Version,
 )
-from exchangelib import errors as ews_errors
 from exchangelib.items import (
     ALL_OCCURRENCES,
     ALWAYS_OVERWRITE,
@@ -31,99 +28,31 @@ from exchangelib.items import (
     SEND_TO_NONE,
 )
 from exchangelib.properties import ItemId
-from exchangelib.protocol import FaultTolerance
-from exchangelib.services import CreateItem, DeleteItem, GetItem, SyncFolderItems, UpdateItem
+from exchangelib.services import SyncFolderItems
 
 from . import exchange_fields as xf
 from .base import (
-    AuthError,
     ChangePage,
-    ConnectorError,
     Folder,
     ItemRef,
     ItemResult,
     ItemUpdate,
     NewItem,
     RemoteItem,
-    ThrottledError,
-    TransientError,
+)
+from .exchange_transport import (
+    CreateItemPerItem,
+    DeleteItemPerItem,
+    GetItemPerItem,
+    RetryPolicy,
+    UpdateItemPerItem,
+    chunks,
+    error_code,
+    translated,
 )
 from .recurrence import RecurrenceError
 
 xf.register_extended_properties()
-
-
-# exchangelib raises most per-item errors out of the generator, losing the other items' results;
-# these subclasses return every per-item error as a value instead.
-class _CreateItem(CreateItem):
-    ERRORS_TO_CATCH_IN_RESPONSE = ews_errors.ResponseMessageError
-
-
-class _UpdateItem(UpdateItem):
-    ERRORS_TO_CATCH_IN_RESPONSE = ews_errors.ResponseMessageError
-
-
-class _DeleteItem(DeleteItem):
-    ERRORS_TO_CATCH_IN_RESPONSE = ews_errors.ResponseMessageError
-
-
-class _GetItem(GetItem):
-    ERRORS_TO_CATCH_IN_RESPONSE = ews_errors.ResponseMessageError
-
-
-class _RetryPolicy(FaultTolerance):
-    """Waits out throttling up to max_wait, but a refused password fails at once.
-
-    exchangelib's FaultTolerance treats HTTP 401 as throttling and retries it for up to an hour.
-    """
-
-    def raise_response_errors(self, response: requests.Response) -> None:
-        if response.status_code == 401:
-            raise ews_errors.UnauthorizedError(f"Invalid credentials for {response.url}")
-        super().raise_response_errors(response)
-
-
-_TRANSIENT = (
-    ews_errors.ErrorTimeoutExpired,
-    ews_errors.ErrorInternalServerTransientError,
-    ews_errors.ErrorInternalServerError,
-    ews_errors.MalformedResponseError,
-    requests.exceptions.RequestException,
-    ConnectionError,
-)
-
-
-@contextlib.contextmanager
-def _translated() -> Iterator[None]:
-    """Turn exchangelib/requests exceptions into the connector's typed errors."""
-    try:
-        yield
-    except ConnectorError:
-        raise
-    except (ews_errors.UnauthorizedError, ews_errors.ErrorImpersonateUserDenied) as e:
-        raise AuthError(str(e), type(e).__name__) from e
-    except ews_errors.ErrorAccessDenied as e:
-        raise AuthError(str(e), "ErrorAccessDenied") from e
-    except ews_errors.RateLimitError as e:
-        raise ThrottledError(str(e), "ErrorServerBusy", wait=getattr(e, "wait", None)) from e
-    except ews_errors.ErrorServerBusy as e:
-        raise ThrottledError(str(e), "ErrorServerBusy", wait=e.back_off) from e
-    except _TRANSIENT as e:
-        raise TransientError(str(e), type(e).__name__) from e
-    except ews_errors.ResponseMessageError as e:
-        # A named EWS response code (e.g. ErrorInvalidSyncStateData, ErrorSchemaValidation).
-        raise ConnectorError(str(e), type(e).__name__) from e
-    except (ews_errors.TransportError, requests.exceptions.RequestException, ConnectionError) as e:
-        raise TransientError(str(e), type(e).__name__) from e
-
-
-def _code(exc: BaseException) -> str:
-    return type(exc).__name__
-
-
-def _chunks(seq: Sequence, size: int) -> Iterator[Sequence]:
-    for start in range(0, len(seq), size):
-        yield seq[start : start + size]
 
 
 class ExchangeConnector:
@@ -157,7 +86,7 @@ class ExchangeConnector:
             credentials=Credentials(username, password),
             auth_type=BASIC if auth_type == "basic" else NTLM,
             version=Version(build=Build(15, 1)),
-            retry_policy=_RetryPolicy(max_wait=max_wait),
+            retry_policy=RetryPolicy(max_wait=max_wait),
         )
         self.primary_smtp_address = primary_smtp_address
         self.access_type = IMPERSONATION if access_type == "impersonation" else DELEGATE
@@ -188,7 +117,7 @@ class ExchangeConnector:
 
     def _folder(self, folder: Folder):  # type: ignore[no-untyped-def]
         if folder not in self._folders:
-            with _translated():
+            with translated():
                 self._folders[folder] = getattr(self.account, folder)
         return self._folders[folder]
 
@@ -216,9 +145,9 @@ class ExchangeConnector:
         f = self._folder(folder)
         fields = {p for p in f.normalize_fields(fields=attrs) if not p.field.is_attribute}
         out: list = []
-        with _translated():
-            for chunk in _chunks(list(refs), self.chunk_size):
-                svc = _GetItem(account=self.account, chunk_size=self.chunk_size)
+        with translated():
+            for chunk in chunks(list(refs), self.chunk_size):
+                svc = GetItemPerItem(account=self.account, chunk_size=self.chunk_size)
                 out.extend(svc.call(items=chunk, additional_fields=fields, shape=ID_ONLY))
         return out
 
@@ -234,7 +163,7 @@ class ExchangeConnector:
         state = sync_state
         while True:
             svc = SyncFolderItems(account=self.account)
-            with _translated():
+            with translated():
                 changes = list(
                     svc.call(
                         folder=f,
@@ -251,7 +180,7 @@ class ExchangeConnector:
             deleted: list[str] = []
             for change in changes:
                 if isinstance(change, Exception):
-                    with _translated():
+                    with translated():
                         raise change
                 kind, item = change
                 if kind == SyncFolderItems.DELETE:
@@ -274,7 +203,7 @@ class ExchangeConnector:
         out: list[RemoteItem | ItemResult] = []
         for index, (item_id, got) in enumerate(zip(ids, fetched, strict=True)):
             if isinstance(got, Exception):
-                out.append(ItemResult(False, item_id, None, _code(got), str(got), index))
+                out.append(ItemResult(False, item_id, None, error_code(got), str(got), index))
             else:
                 out.append(self._remote(folder, got, field_names))
         return out
@@ -282,8 +211,8 @@ class ExchangeConnector:
     def find_by_crm_ids(self, folder: Folder, crm_ids: Sequence[str]) -> dict[str, RemoteItem]:
         f = self._folder(folder)
         refs: list[tuple[str, str]] = []
-        with _translated():
-            for chunk in _chunks(list(dict.fromkeys(crm_ids)), self.chunk_size):
+        with translated():
+            for chunk in chunks(list(dict.fromkeys(crm_ids)), self.chunk_size):
                 query = (
                     f.filter(crm_id__in=list(chunk))
                     if len(chunk) > 1
@@ -322,8 +251,8 @@ class ExchangeConnector:
                 )
                 continue
             pending.append((index, item))
-        with _translated():
-            for chunk in _chunks(pending, self.chunk_size):
+        with translated():
+            for chunk in chunks(pending, self.chunk_size):
                 # exchangelib cleans every item while serializing; cleaning here as well would
                 # double the client's cost, so items are checked one by one only when that fails.
                 try:
@@ -335,7 +264,7 @@ class ExchangeConnector:
                     crm_id = items[index].crm_id
                     if isinstance(answer, Exception):
                         results[index] = ItemResult(
-                            False, None, None, _code(answer), str(answer), index, crm_id
+                            False, None, None, error_code(answer), str(answer), index, crm_id
                         )
                     else:
                         results[index] = ItemResult(
@@ -344,7 +273,7 @@ class ExchangeConnector:
         return [r for r in results if r is not None]
 
     def _send_creates(self, folder: object, chunk: Sequence) -> list:
-        svc = _CreateItem(account=self.account, chunk_size=self.chunk_size)
+        svc = CreateItemPerItem(account=self.account, chunk_size=self.chunk_size)
         return list(
             svc.call(
                 items=[item for _, item in chunk],
@@ -407,7 +336,7 @@ class ExchangeConnector:
                 ):
                     if isinstance(got, Exception):
                         results[index] = ItemResult(
-                            False, updates[index].item_id, None, _code(got), str(got), index
+                            False, updates[index].item_id, None, error_code(got), str(got), index
                         )
                     else:
                         current[index] = got
@@ -440,8 +369,8 @@ class ExchangeConnector:
                 pending.append((index, base, names))
             if not pending:
                 continue
-            with _translated():
-                svc = _UpdateItem(account=self.account, chunk_size=self.chunk_size)
+            with translated():
+                svc = UpdateItemPerItem(account=self.account, chunk_size=self.chunk_size)
                 answers = svc.call(
                     items=[(item, names) for _, item, names in pending],
                     conflict_resolution=ALWAYS_OVERWRITE if overwrite else NEVER_OVERWRITE,
@@ -453,7 +382,7 @@ class ExchangeConnector:
                     item_id = updates[index].item_id
                     if isinstance(answer, Exception):
                         results[index] = ItemResult(
-                            False, item_id, None, _code(answer), str(answer), index
+                            False, item_id, None, error_code(answer), str(answer), index
                         )
                     else:
                         results[index] = ItemResult(True, answer[0], answer[1], None, "", index)
@@ -461,10 +390,10 @@ class ExchangeConnector:
 
     def delete_items(self, folder: Folder, refs: Sequence[ItemRef]) -> list[ItemResult]:
         results: list[ItemResult] = []
-        with _translated():
+        with translated():
             for start in range(0, len(refs), self.chunk_size):
                 chunk = refs[start : start + self.chunk_size]
-                svc = _DeleteItem(account=self.account, chunk_size=self.chunk_size)
+                svc = DeleteItemPerItem(account=self.account, chunk_size=self.chunk_size)
                 answers = svc.call(
                     items=[ItemId(id=r.item_id, changekey=r.change_key) for r in chunk],
                     delete_type=HARD_DELETE,
@@ -476,7 +405,9 @@ class ExchangeConnector:
                     index = start + offset
                     if isinstance(answer, Exception):
                         results.append(
-                            ItemResult(False, ref.item_id, None, _code(answer), str(answer), index)
+                            ItemResult(
+                                False, ref.item_id, None, error_code(answer), str(answer), index
+                            )
                         )
                     else:
                         results.append(ItemResult(True, ref.item_id, None, None, "", index))

@@ -331,3 +331,15 @@ def test_percent_complete_is_sent_as_exchange_decimal(connector):
     )
     item = connector.account.tasks.get(id=created.item_id)
     assert item.percent_complete == Decimal(55)
+
+
+def test_change_lists_carry_every_field_for_calendar_and_tasks(connector):
+    single = appointment(connector.primary_smtp_address)
+    weekly = appointment(connector.primary_smtp_address, recurrence_pattern="FREQ=WEEKLY;BYDAY=TU")
+    connector.create_items("calendar", [NewItem("s", single), NewItem("w", weekly)])
+    connector.create_items("tasks", [NewItem("t", TASK)])
+    [cal] = list(connector.list_changes("calendar", None))
+    by_crm = {i.crm_id: i.fields for i in cal.created}
+    assert by_crm["s"] == single and by_crm["w"] == weekly
+    [tasks] = list(connector.list_changes("tasks", None))
+    assert [i.fields for i in tasks.created] == [TASK]
