@@ -3,6 +3,7 @@
 Validates requests against Microsoft's EWS schema; see server.EwsServer and __main__.
 """
 
-from .server import EwsServer, Faults
+from .faults import Faults
+from .server import EwsServer
 
 __all__ = ["EwsServer", "Faults"]

@@ -5,8 +5,6 @@ to an ItemShape, server-computed properties and FindItem restrictions.
 from __future__ import annotations
 
 import copy
-import html
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 
 from . import schema
-from .store import TNS, StoredItem, now_utc
+from .store import TNS, now_utc
 
 T = f"{{{TNS}}}"
 
@@ -137,7 +135,7 @@ def find_ext(item_elem: etree._Element, ident: tuple) -> etree._Element | None:
     return None
 
 
-def _entry(container: etree._Element | None, key: str) -> etree._Element | None:
+def find_entry(container: etree._Element | None, key: str) -> etree._Element | None:
     if container is None:
         return None
     for entry in container.iterfind(f"{T}Entry"):
@@ -153,7 +151,7 @@ def get_value(item_elem: etree._Element, path: Path) -> etree._Element | None:
     found = item_elem.find(f"{T}{path.name}")
     if path.kind == "field":
         return found
-    entry = _entry(found, path.key)
+    entry = find_entry(found, path.key)
     if path.kind == "indexed" or entry is None:
         return entry
     return entry.find(f"{T}{path.sub}")
@@ -196,7 +194,7 @@ def set_value(item_elem: etree._Element, path: Path, source: etree._Element) -> 
         else:
             insert_ordered(item_elem, copy.deepcopy(new), order)
         return
-    new_entry = _entry(new, path.key)
+    new_entry = find_entry(new, path.key)
     if new_entry is None:
         raise ItemError(
             "ErrorInvalidPropertyForOperation", f"No entry with Key {path.key} in {path.name}."
@@ -205,7 +203,7 @@ def set_value(item_elem: etree._Element, path: Path, source: etree._Element) -> 
     if container is None:
         container = etree.Element(f"{T}{path.name}")
         insert_ordered(item_elem, container, order)
-    old_entry = _entry(container, path.key)
+    old_entry = find_entry(container, path.key)
     if path.kind == "indexed":
         if old_entry is not None:
             container.replace(old_entry, copy.deepcopy(new_entry))
@@ -236,7 +234,7 @@ def delete_value(item_elem: etree._Element, path: Path) -> None:
     if path.kind == "field":
         item_elem.remove(container)
         return
-    entry = _entry(container, path.key)
+    entry = find_entry(container, path.key)
     if entry is not None:
         if path.kind == "indexed":
             container.remove(entry)
@@ -399,171 +397,3 @@ def _compute_task(item_elem: etree._Element) -> None:
         "IsRecurring",
         "true" if item_elem.find(f"{T}Recurrence") is not None else "false",
     )
-
-
-# -- shapes -----------------------------------------------------------------------------------
-@dataclass
-class Shape:
-    base: str = "IdOnly"
-    body_type: str = "Best"
-    paths: list[Path] = field(default_factory=list)
-
-
-def parse_shape(shape_elem: etree._Element | None) -> Shape:
-    shape = Shape()
-    if shape_elem is None:
-        return shape
-    base = shape_elem.find(f"{T}BaseShape")
-    if base is not None and base.text:
-        shape.base = base.text
-    body = shape_elem.find(f"{T}BodyType")
-    if body is not None and body.text:
-        shape.body_type = body.text
-    additional = shape_elem.find(f"{T}AdditionalProperties")
-    if additional is not None:
-        shape.paths = [parse_path(p) for p in additional]
-    return shape
-
-
-def html_to_text(markup: str) -> str:
-    text = re.sub(r"(?is)<(script|style).*?</\1>", "", markup)
-    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", text)
-    text = re.sub(r"<[^>]+>", "", text)
-    return html.unescape(text).strip()
-
-
-def text_to_html(text: str) -> str:
-    escaped = html.escape(text).replace("\n", "<br>")
-    return f"<html><body>{escaped}</body></html>"
-
-
-def _body_as(body: etree._Element, body_type: str) -> etree._Element:
-    out = copy.deepcopy(body)
-    stored = body.get("BodyType", "Text")
-    if body_type == "Text" and stored == "HTML":
-        out.set("BodyType", "Text")
-        out.text = html_to_text(body.text or "")
-    elif body_type == "HTML" and stored == "Text":
-        out.set("BodyType", "HTML")
-        out.text = text_to_html(body.text or "")
-    return out
-
-
-def project(item: StoredItem, shape: Shape, parent_folder: tuple[str, str]) -> etree._Element:
-    """The item as a GetItem/SyncFolderItems/FindItem answer for the shape asked."""
-    src = item.elem
-    out = etree.Element(src.tag)
-    etree.SubElement(out, f"{T}ItemId", Id=item.item_id, ChangeKey=item.change_key)
-    chosen: list[etree._Element] = []
-    if shape.base in ("Default", "AllProperties"):
-        chosen.extend(c for c in src if local(c) != "ExtendedProperty")
-    wanted_fields = {p.name for p in shape.paths if p.kind == "field"}
-    if "ParentFolderId" in wanted_fields or shape.base == "AllProperties":
-        pf = etree.Element(f"{T}ParentFolderId", Id=parent_folder[0], ChangeKey=parent_folder[1])
-        chosen.append(pf)
-    seen = {id(c) for c in chosen}
-    indexed: dict[str, list[etree._Element]] = {}
-    for path in shape.paths:
-        if path.kind == "field" and path.name == "TextBody":
-            body = src.find(f"{T}Body")
-            if body is not None:
-                tb = etree.Element(f"{T}TextBody", BodyType="Text")
-                tb.text = _body_as(body, "Text").text
-                chosen.append(tb)
-            continue
-        if path.kind == "field":
-            found = src.find(f"{T}{path.name}")
-            if found is not None and id(found) not in seen:
-                chosen.append(found)
-                seen.add(id(found))
-        elif path.kind == "ext":
-            found = find_ext(src, path.ext)
-            if found is not None and id(found) not in seen:
-                chosen.append(found)
-                seen.add(id(found))
-        else:
-            container = src.find(f"{T}{path.name}")
-            if container is not None and id(container) not in seen:
-                entry = _entry(container, path.key)
-                if entry is not None and all(e is not entry for e in indexed.get(path.name, [])):
-                    indexed.setdefault(path.name, []).append(entry)
-    for name, entries in indexed.items():
-        container = etree.Element(f"{T}{name}")
-        for entry in entries:
-            container.append(copy.deepcopy(entry))
-        chosen.append(container)
-    order = schema.property_order(local(src))
-    chosen.sort(key=lambda c: order.get(local(c), 10_000))
-    for child in chosen:
-        if local(child) == "Body":
-            out.append(_body_as(child, shape.body_type))
-        elif child.getparent() is None and local(child) in indexed:
-            out.append(child)
-        else:
-            out.append(copy.deepcopy(child))
-    return out
-
-
-# -- restrictions -----------------------------------------------------------------------------
-def _value_text(item_elem: etree._Element, path: Path) -> str | None:
-    found = get_value(item_elem, path)
-    if found is None:
-        return None
-    if path.kind == "ext":
-        value = found.find(f"{T}Value")
-        return None if value is None else (value.text or "")
-    return found.text or ""
-
-
-def _constant(expr: etree._Element) -> str:
-    holder = expr.find(f"{T}FieldURIOrConstant")
-    constant = holder.find(f"{T}Constant") if holder is not None else expr.find(f"{T}Constant")
-    return "" if constant is None else constant.get("Value", "")
-
-
-def _compare(op: str, left: str, right: str) -> bool:
-    try:
-        a, b = Decimal(left), Decimal(right)
-    except InvalidOperation:
-        a, b = left, right  # type: ignore[assignment]
-    if op == "IsEqualTo":
-        return a == b
-    if op == "IsNotEqualTo":
-        return a != b
-    if op == "IsGreaterThan":
-        return a > b
-    if op == "IsGreaterThanOrEqualTo":
-        return a >= b
-    if op == "IsLessThan":
-        return a < b
-    return a <= b
-
-
-def matches(item_elem: etree._Element, expr: etree._Element) -> bool:
-    """Evaluate one SearchExpression (And/Or/Not/Exists/Contains/IsEqualTo...) on an item."""
-    op = local(expr)
-    if op == "And":
-        return all(matches(item_elem, e) for e in expr)
-    if op == "Or":
-        return any(matches(item_elem, e) for e in expr)
-    if op == "Not":
-        return not matches(item_elem, expr[0])
-    path = parse_path(expr[0])
-    value = _value_text(item_elem, path)
-    if op == "Exists":
-        return value is not None
-    if op == "Contains":
-        constant = expr.find(f"{T}Constant")
-        needle = constant.get("Value", "") if constant is not None else ""
-        hay = value or ""
-        if "Ignore" in expr.get("ContainmentComparison", ""):
-            hay, needle = hay.lower(), needle.lower()
-        mode = expr.get("ContainmentMode", "Substring")
-        if mode == "FullString":
-            return hay == needle
-        if mode == "Prefixed":
-            return hay.startswith(needle)
-        return needle in hay
-    if value is None:
-        return op == "IsNotEqualTo"
-    return _compare(op, value, _constant(expr))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from . import items as it
+from . import shapes
 from .items import ItemError, local
 from .store import DISTINGUISHED, TNS, Store, StoredItem, parse_change_key
 
@@ -189,7 +190,7 @@ def sync_folder_items(ctx: Context, req: etree._Element) -> etree._Element:
         etree.SubElement(msg, f"{M}SyncState")
         etree.SubElement(msg, f"{M}IncludesLastItemInRange").text = "true"
         return root
-    shape = it.parse_shape(req.find(f"{M}ItemShape"))
+    shape = shapes.parse_shape(req.find(f"{M}ItemShape"))
     ignore_elem = req.find(f"{M}Ignore")
     ignore = {e.get("Id") for e in ignore_elem} if ignore_elem is not None else set()
     max_changes = int(req.findtext(f"{M}MaxChangesReturned") or "100")
@@ -222,14 +223,14 @@ def sync_folder_items(ctx: Context, req: etree._Element) -> etree._Element:
         if item is None:
             etree.SubElement(change, f"{T}ItemId", Id=item_id)
         else:
-            change.append(it.project(item, shape, parent))
+            change.append(shapes.project(item, shape, parent))
     return root
 
 
 # -- GetItem ----------------------------------------------------------------------------------
 def get_item(ctx: Context, req: etree._Element) -> etree._Element:
     root, msgs = response("GetItem")
-    shape = it.parse_shape(req.find(f"{M}ItemShape"))
+    shape = shapes.parse_shape(req.find(f"{M}ItemShape"))
     for i, id_elem in enumerate(req.find(f"{M}ItemIds")):
         try:
             _injected(ctx, i, id_elem)
@@ -238,7 +239,9 @@ def get_item(ctx: Context, req: etree._Element) -> etree._Element:
                     "ErrorInvalidIdXml", f"{local(id_elem)} is not supported by this server."
                 )
             item = resolve_item(ctx, id_elem)
-            shaped = it.project(item, shape, folder_id_pair(ctx.store, (item.mailbox, item.folder)))
+            shaped = shapes.project(
+                item, shape, folder_id_pair(ctx.store, (item.mailbox, item.folder))
+            )
         except ItemError as e:
             etree.SubElement(message(msgs, "GetItem", e), f"{M}Items")
             continue
@@ -249,7 +252,7 @@ def get_item(ctx: Context, req: etree._Element) -> etree._Element:
 # -- FindItem ---------------------------------------------------------------------------------
 def find_item(ctx: Context, req: etree._Element) -> etree._Element:
     root, msgs = response("FindItem")
-    shape = it.parse_shape(req.find(f"{M}ItemShape"))
+    shape = shapes.parse_shape(req.find(f"{M}ItemShape"))
     restriction = req.find(f"{M}Restriction")
     view = req.find(f"{M}IndexedPageItemView")
     for i, fid in enumerate(req.find(f"{M}ParentFolderIds")):
@@ -259,7 +262,7 @@ def find_item(ctx: Context, req: etree._Element) -> etree._Element:
             found = [
                 item
                 for item in ctx.store.folder_items[key].values()
-                if restriction is None or it.matches(item.elem, restriction[0])
+                if restriction is None or shapes.matches(item.elem, restriction[0])
             ]
         except ItemError as e:
             message(msgs, "FindItem", e)
@@ -296,7 +299,7 @@ def find_item(ctx: Context, req: etree._Element) -> etree._Element:
         items_elem = etree.SubElement(folder_elem, f"{T}Items")
         parent = folder_id_pair(ctx.store, key)
         for item in page:
-            items_elem.append(it.project(item, shape, parent))
+            items_elem.append(shapes.project(item, shape, parent))
     return root
 
 
