@@ -56,7 +56,7 @@ class PendingDirectionsForm(forms.Form):
 
 
 def _entity_choices() -> list[tuple[str, str]]:
-    return [("", "All entities"), *((e.key, e.label) for e in get_catalog().entities)]
+    return [("", "All record types"), *((e.key, e.label) for e in get_catalog().entities)]
 
 
 def _field_choices() -> list[tuple[str, str]]:
@@ -69,7 +69,7 @@ def _field_choices() -> list[tuple[str, str]]:
 class AuditFilterForm(forms.Form):
     """Filters of the change history; every filter is optional."""
 
-    entity = forms.ChoiceField(required=False, choices=_entity_choices)
+    entity = forms.ChoiceField(required=False, choices=_entity_choices, label="Record type")
     field = forms.ChoiceField(required=False, choices=_field_choices)
     user = forms.ModelChoiceField(
         required=False, queryset=get_user_model().objects.none(), empty_label="All users"

@@ -335,8 +335,11 @@ def synchronized_fields(request: HttpRequest, entity: str | None = None) -> Http
 @login_required
 @require_GET
 def my_synchronized_fields(request: HttpRequest, entity: str | None = None) -> HttpResponse:
-    """My options > Synchronized fields: the same tables, read-only, for everyone signed in."""
+    """My options > Synchronized fields: the same tables, read-only, for whoever may view the
+    sync settings (the policy grants it to the Salesperson role and up)."""
     catalog_entity = _entity_or_404(entity)
+    if not policy.can_view_sync_settings(request.user):
+        return render(request, "fieldsync/no_view.html", {"nav": "options"}, status=403)
     _, rows = entity_field_rows(entity=catalog_entity.key)
     context = {
         "nav": "options",

@@ -1,4 +1,4 @@
-"""Template filters for the site navigation: whether to offer the Settings entry.
+"""Template filters for the site navigation: whether to offer Settings and My options.
 
 The answer comes from security.policy, so the menu and the pages never disagree.
 """
@@ -13,3 +13,8 @@ register = template.Library()
 @register.filter
 def can_change_sync_settings(user) -> bool:  # type: ignore[no-untyped-def]
     return policy.can_change_sync_settings(user)
+
+
+@register.filter
+def can_view_sync_settings(user) -> bool:  # type: ignore[no-untyped-def]
+    return policy.can_view_sync_settings(user)

@@ -27,7 +27,18 @@ def other_admin(make_user):
 
 @pytest.fixture
 def salesperson(make_user):
-    return make_user("sally")
+    """A salesperson may view the sync settings (the policy's read privilege), not change them."""
+    from security.models import AccessLevel
+    from security.policy import SYNC_SETTINGS
+    from security.services import role_upsert
+
+    user = make_user("sally")
+    role_upsert(
+        name="Salesperson",
+        levels={(SYNC_SETTINGS, "read"): AccessLevel.ORGANIZATION},
+        users=[user],
+    )
+    return user
 
 
 @pytest.fixture
@@ -279,6 +290,13 @@ def test_read_only_page_shows_the_tables_without_any_control(client, salesperson
     nav = page(response).xpath("//nav[@aria-label='Main']")[0].text_content()
     assert "My options" in nav and "Settings" not in nav
     assert client.post(reverse("fieldsync:my_fields", args=["contact"])).status_code == 405
+
+
+def test_user_without_the_view_privilege_does_not_see_the_settings(client, make_user):
+    client.force_login(make_user("nobody"))
+    response = client.get(reverse("fieldsync:my_fields", args=["contact"]))
+    assert response.status_code == 403
+    assert "Description" not in response.content.decode()
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client):
