@@ -166,15 +166,21 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
 REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header makes an anonymous request a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "syncadmin.api.Pagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "syncadmin.api_schema.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["syncadmin.api.StrictJSONParser"],
+    "EXCEPTION_HANDLER": "syncadmin.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["syncadmin.api.TokenClientThrottle"],
+    # Requests per token client; counted in the cache (Redis when REDIS_URL is set).
+    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("API_TOKEN_RATE", "1200/minute")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "syncadmin API",
@@ -184,6 +190,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"Direction": "fieldsync.api.serializers.DIRECTIONS"},
+    "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 
 LOGGING = {

@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("syncadmin.api_urls")),
     # Settings > ... > Synchronized fields, its change history, and My options (read-only).
     path("", include("fieldsync.urls")),
 ]

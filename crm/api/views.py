@@ -1,0 +1,168 @@
+"""CRUD API of the CRM records: one base viewset that applies the security policy, one
+subclass per model. No view carries permission code of its own.
+
+Records the caller may not read answer 404; columns they may not read are left out; writes go
+through crm.services, which refuses (403) what record or field security forbids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from crm.models import Appointment, Contact, CrmRecord, RecurringAppointment, Task
+from crm.services import (
+    FieldSecurityDenied,
+    record_columns_check,
+    record_create,
+    record_delete,
+    record_update,
+)
+from security import policy
+from syncadmin.api import ApiError
+
+from . import filters
+from . import serializers as s
+
+_FIELD_REFUSED = "Field security does not let you write this field."
+
+
+class RecordViewSet(viewsets.GenericViewSet):
+    """List, read, create, update and delete records of `model` as the policy allows."""
+
+    model: ClassVar[type[CrmRecord]]
+    output_serializer: ClassVar[type[s.RecordOutputSerializer]]
+    input_serializer: ClassVar[type[s.RecordInputSerializer]]
+    filter_backends = [filters.FieldSecurityFilterBackend]
+    lookup_value_regex = "[^/]+"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # Asked once per request: the list, the filters and the serializer all use it.
+        self.field_access = policy.field_access(request.user, self.model.ENTITY)
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):
+            return self.model.objects.none()
+        queryset = self.model.objects.select_related("owner", "business_unit")
+        queryset = policy.restrict(queryset, self.request.user, policy.Action.READ)
+        return queryset.order_by(*self._ordering())
+
+    def _ordering(self) -> list[str]:
+        # Sorting by a column the caller may not read would reveal its values' order.
+        hidden = self.field_access.hidden()
+        return [c for c in self.model._meta.ordering if c.lstrip("-") not in hidden] + ["pk"]
+
+    def _render(self, data: Any, **kwargs: Any) -> Any:
+        context = {"request": self.request, "hidden_columns": self.field_access.hidden()}
+        return self.output_serializer(data, context=context, **kwargs).data
+
+    def _check_sent_columns(self, request: Request, *, creating: bool) -> None:
+        if not isinstance(request.data, Mapping):
+            return
+        sent = [c for c in s.data_columns(self.model) if c in request.data]
+        self._refuse_fields(
+            record_columns_check,
+            model=self.model,
+            columns=sent,
+            actor=request.user,
+            creating=creating,
+        )
+
+    @staticmethod
+    def _refuse_fields(func: Any, **kwargs: Any) -> Any:
+        try:
+            return func(**kwargs)
+        except FieldSecurityDenied as exc:
+            raise ApiError(
+                str(exc.args[0]),
+                code="field_not_writable",
+                status_code=403,
+                fields={c: [_FIELD_REFUSED] for c in exc.columns},
+            ) from None
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self._render(page, many=True))
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(self._render(self.get_object()))
+
+    def create(self, request: Request) -> Response:
+        self._check_sent_columns(request, creating=True)
+        body = self.input_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        record = self._refuse_fields(
+            record_create, model=self.model, values=body.validated_data, actor=request.user
+        )
+        return Response(self._render(record), status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        record = self.get_object()
+        self._check_sent_columns(request, creating=False)
+        body = self.input_serializer(record, data=request.data, partial=partial)
+        body.is_valid(raise_exception=True)
+        record = self._refuse_fields(
+            record_update, record=record, values=body.validated_data, actor=request.user
+        )
+        return Response(self._render(record))
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self.update(request, pk, partial=True)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        record_delete(record=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _documented(tag: str, out: type, inp: type):  # type: ignore[no-untyped-def]
+    """The OpenAPI description of a RecordViewSet subclass: its input and output shapes."""
+    return extend_schema_view(
+        list=extend_schema(tags=[tag], responses=out(many=True)),
+        retrieve=extend_schema(tags=[tag], responses=out),
+        create=extend_schema(tags=[tag], request=inp, responses={201: out}),
+        update=extend_schema(tags=[tag], request=inp, responses=out),
+        partial_update=extend_schema(tags=[tag], request=inp, responses=out),
+        destroy=extend_schema(tags=[tag], responses={204: None}),
+    )
+
+
+@_documented("contacts", s.ContactOutputSerializer, s.ContactInputSerializer)
+class ContactViewSet(RecordViewSet):
+    model = Contact
+    output_serializer = s.ContactOutputSerializer
+    input_serializer = s.ContactInputSerializer
+    filterset_class = filters.ContactFilterSet
+
+
+@_documented("appointments", s.AppointmentOutputSerializer, s.AppointmentInputSerializer)
+class AppointmentViewSet(RecordViewSet):
+    model = Appointment
+    output_serializer = s.AppointmentOutputSerializer
+    input_serializer = s.AppointmentInputSerializer
+    filterset_class = filters.AppointmentFilterSet
+
+
+@_documented(
+    "recurring-appointments",
+    s.RecurringAppointmentOutputSerializer,
+    s.RecurringAppointmentInputSerializer,
+)
+class RecurringAppointmentViewSet(RecordViewSet):
+    model = RecurringAppointment
+    output_serializer = s.RecurringAppointmentOutputSerializer
+    input_serializer = s.RecurringAppointmentInputSerializer
+    filterset_class = filters.RecurringAppointmentFilterSet
+
+
+@_documented("tasks", s.TaskOutputSerializer, s.TaskInputSerializer)
+class TaskViewSet(RecordViewSet):
+    model = Task
+    output_serializer = s.TaskOutputSerializer
+    input_serializer = s.TaskInputSerializer
+    filterset_class = filters.TaskFilterSet

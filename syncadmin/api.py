@@ -1,0 +1,168 @@
+"""REST API plumbing shared by every app's API: one error body, pagination, throttling, parsing.
+
+Wired in through settings.REST_FRAMEWORK. It must not import rest_framework.views at module
+level (that module reads these settings while it loads); the schema class is in api_schema.py.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, serializers
+from rest_framework.authtoken.models import Token
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
+from rest_framework.throttling import UserRateThrottle
+
+
+class ApiError(exceptions.APIException):
+    """An API refusal with a stable `code` and optional machine-readable `details`."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        status_code: int = 400,
+        fields: dict[str, list[str]] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+        self.error_code = code
+        self.fields = fields
+        self.details = details
+
+
+def error_body(
+    code: str,
+    message: str,
+    fields: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The one shape of every 4xx body: {"error": {"code", "message", "fields"?, "details"?}}."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def _first_message(detail: Any) -> str:
+    if isinstance(detail, dict):
+        for value in detail.values():
+            return _first_message(value)
+        return ""
+    if isinstance(detail, list):
+        return _first_message(detail[0]) if detail else ""
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's handler, then the body rewritten to the one error shape. 5xx stay unhandled."""
+    # Imported here: rest_framework.views reads the settings that name this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, DjangoValidationError):
+        # A model's full_clean() refusal (constraints, choices) is the caller's bad input.
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied) and not isinstance(exc, ApiError):
+        exc = exceptions.PermissionDenied(*exc.args)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, ApiError):
+        response.data = error_body(exc.error_code, str(exc.detail), exc.fields, exc.details)
+    elif isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        if isinstance(detail, dict):
+            fields = {k: v for k, v in detail.items() if k != api_settings.NON_FIELD_ERRORS_KEY}
+            general = detail.get(api_settings.NON_FIELD_ERRORS_KEY)
+            message = _first_message(general) if general else "Some fields are invalid."
+            if fields and not general:
+                names = ", ".join(fields)
+                message = f"Invalid input in: {names}. {_first_message(fields)}"
+            response.data = error_body("invalid", message, fields or None)
+        else:
+            response.data = error_body("invalid", _first_message(detail) or "Invalid input.")
+    else:
+        code = exc.get_codes()
+        code = code if isinstance(code, str) else "error"
+        details = None
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            details = {"retry_after": int(exc.wait)}
+        response.data = error_body(code, _first_message(response.data), None, details)
+    return response
+
+
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Unknown paths under /api/v1/ answer the API's 404 body, not Django's HTML page."""
+    hint = "" if request.path.endswith("/") else " (API paths end with a slash)"
+    return JsonResponse(
+        error_body("not_found", f"No API endpoint at {request.path}{hint}."), status=404
+    )
+
+
+class Pagination(PageNumberPagination):
+    """Pages of 100 by default; ?page_size= up to 1000 for scripts that want fewer round trips."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class StrictJSONParser(JSONParser):
+    """JSON whose strings can be stored: lone surrogates are refused as a parse error (400)
+    instead of failing later in the database driver (500)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+        data = super().parse(stream, media_type, parser_context)
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise exceptions.ParseError("JSON parse error - strings must be valid UTF-8.") from None
+        return data
+
+
+class TokenClientThrottle(UserRateThrottle):
+    """Rate limit for requests authenticated by an API token (scripts and integrations).
+
+    Browser sessions are not limited: a person clicking cannot flood the server. The rate is
+    read per request so that settings overrides apply (DRF binds the rates at import).
+    """
+
+    scope = "token"
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+        if not isinstance(request.auth, Token):
+            return True
+        return super().allow_request(request, view)
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.JSONField(), required=False, help_text="Errors per input field."
+    )
+    details = serializers.DictField(
+        child=serializers.JSONField(), required=False, help_text="Facts to act on."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every 4xx response."""
+
+    error = ErrorDetailSerializer()
