@@ -14,10 +14,22 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+# The demo's Exchange: the EWS test server with one mailbox per demo salesperson and a
+# service account that impersonates them (as server-side sync does).
+DEMO_EWS_PORT = 8765
+DEMO_MAILBOXES = ("sally@contoso.test", "sam@contoso.test", "mona@contoso.test")
+DEMO_SERVICE_ACCOUNT = ("syncsvc@contoso.test", "demo")
+
 
 def demo_processes(*, host: str, port: int) -> list[tuple[str, list[str]]]:
     py = sys.executable
+    ews = [py, "-m", "connectors.ewsserver", "--port", str(DEMO_EWS_PORT)]
+    for address in DEMO_MAILBOXES:
+        ews += ["--mailbox", f"{address}:demo"]
+    ews += ["--service-account", ":".join(DEMO_SERVICE_ACCOUNT)]
+    ews += ["--store", str(settings.VAR_DIR / "ews-demo.json")]
     procs = [
+        ("ews", ews),
         ("web", [py, "manage.py", "runserver", "--noreload", f"{host}:{port}"]),
         ("worker", [py, "-m", "celery", "-A", "syncadmin", "worker", "-l", "info", "-c", "2"]),
         (
