@@ -291,19 +291,10 @@ def synchronized_fields(request: HttpRequest, entity: str | None = None) -> Http
         )
     except PermissionDenied:
         return _forbidden(request)
-    except DirectionNotAllowed as exc:
+    except (DirectionNotAllowed, UnknownField) as exc:
         views = _row_views(rows, pending)
         return _render_admin(
             request, catalog_entity, views, base_version, status=400, error=f"Not saved. {exc}"
-        )
-    except UnknownField as exc:
-        return _render_admin(
-            request,
-            catalog_entity,
-            _row_views(rows, pending),
-            base_version,
-            status=400,
-            error=f"Not saved. {exc}",
         )
     except StaleSettings as exc:
         _, fresh_rows = entity_field_rows(entity=catalog_entity.key)
