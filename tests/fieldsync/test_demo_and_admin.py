@@ -39,3 +39,15 @@ def test_demo_admin_logs_in_and_sees_every_catalogued_entity(client):
     row = FieldMapping.objects.get(entity="contact", crm_field="description")
     detail = client.get(f"/admin/fieldsync/fieldmapping/{row.pk}/change/").content.decode()
     assert "Synchronize to the CRM only" in detail and "Don&#x27;t synchronize" in detail
+
+
+@pytest.mark.django_db
+def test_demo_users_land_on_the_pages_their_roles_allow(client):
+    call_command("seed_demo", "--contacts", "1")
+    client.login(username="admin", password="admin")
+    home = client.get("/").content.decode()
+    assert "Synchronized fields<br>" in home and "Change history" in home
+    client.logout()
+    client.login(username="sally", password="sally")
+    home = client.get("/").content.decode()
+    assert "My options" in home and "Synchronized fields<br>" not in home

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from crm.demo import seed_records
 from security.models import BusinessUnit, User
+from security.services import seed_security_demo
 
 PEOPLE = [
     # username, first, last, business unit, superuser
@@ -49,6 +50,11 @@ class Command(BaseCommand):
                 user.set_password(username)
                 user.save()
             users[username] = user
+        seed_security_demo(
+            admin=users["admin"],
+            salespeople=[users["sally"], users["sam"]],
+            managers=[users["mona"]],
+        )
         made = sum(
             seed_records(users[u], contacts=options["contacts"]) for u in ("sally", "sam", "mona")
         )
