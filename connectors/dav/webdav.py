@@ -276,9 +276,7 @@ class WebDav:
         collection = self.path(href).rstrip("/")
         while True:
             got, new_token = self.report(href, sync_collection_body(token))
-            truncated = any(
-                e.status == 507 and e.href.rstrip("/") == collection for e in got
-            )
+            truncated = any(e.status == 507 and e.href.rstrip("/") == collection for e in got)
             entries += [e for e in got if e.href.rstrip("/") != collection]
             if not truncated or not new_token or new_token == token:
                 return entries, new_token
