@@ -35,6 +35,20 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+def _credentials_keys() -> list[str]:
+    """Fernet keys for mailbox credentials: SYNCADMIN_CREDENTIALS_KEY (comma-separated, newest
+    first, for rotation), else one generated once and kept under var/ like the secret key."""
+    if keys := os.environ.get("SYNCADMIN_CREDENTIALS_KEY"):
+        return [k.strip() for k in keys.split(",") if k.strip()]
+    path = VAR_DIR / "credentials_key"
+    if not path.exists():
+        from cryptography.fernet import Fernet
+
+        path.write_bytes(Fernet.generate_key())
+        path.chmod(0o600)
+    return [path.read_text().strip()]
+
+
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 REDIS_URL = os.environ.get("REDIS_URL", "")
 EMBEDDED = not DATABASE_URL
@@ -127,7 +141,16 @@ else:
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    # A task whose worker died unacknowledged is handed out again after this many seconds.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "visibility_timeout": int(os.environ.get("SYNCADMIN_BROKER_VISIBILITY_TIMEOUT", "3600"))
+    }
+    if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] < 60:
+        # A short timeout (tests) is useless unless unacked messages are swept as often.
+        CELERY_BROKER_TRANSPORT_OPTIONS |= {
+            "unacked_restore_interval": 1,
+            "unacked_restore_throttle": 1,
+        }
 else:
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("out", "processed", "control"):
@@ -147,6 +170,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
+
+# Server-side sync (fieldsync/scheduling.py): beat fans out every enabled mailbox this often.
+SYNCADMIN_SYNC_INTERVAL = int(os.environ.get("SYNCADMIN_SYNC_INTERVAL", "300"))
+# The per-mailbox lock expires this long after its holder stops renewing it (a dead worker).
+SYNCADMIN_SYNC_LOCK_TIMEOUT = int(os.environ.get("SYNCADMIN_SYNC_LOCK_TIMEOUT", "60"))
+SYNCADMIN_CREDENTIALS_KEYS = _credentials_keys()
+CELERY_BEAT_SCHEDULE = {
+    "fan-out-mailbox-syncs": {
+        "task": "fieldsync.tasks.schedule_mailbox_syncs",
+        "schedule": float(SYNCADMIN_SYNC_INTERVAL),
+        # A tick that waited longer than one interval is superseded by the next one.
+        "options": {"expires": float(SYNCADMIN_SYNC_INTERVAL)},
+    }
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,0 +1,200 @@
+"""Server-side sync data: email server profiles, one mailbox per user, and the history of runs.
+
+Credentials are stored only encrypted (fieldsync/credentials.py); workflows live in mailboxes.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class AuthType(models.TextChoices):
+    BASIC = "basic", "Basic"
+    NTLM = "ntlm", "NTLM"
+
+
+class EmailServerProfile(models.Model):
+    """How to reach one Exchange server: its EWS URL, the authentication, and either a service
+    account that impersonates every mailbox (server-side sync) or per-mailbox credentials."""
+
+    name = models.CharField(max_length=100, unique=True)
+    ews_url = models.URLField(
+        "EWS URL", max_length=500, help_text="e.g. https://mail.contoso.com/EWS/Exchange.asmx"
+    )
+    auth_type = models.CharField(max_length=10, choices=AuthType.choices, default=AuthType.BASIC)
+    use_impersonation = models.BooleanField(
+        default=True,
+        help_text="Connect as the service account and impersonate each mailbox. Off: each "
+        "mailbox signs in with its own credentials.",
+    )
+    service_username = models.CharField(max_length=254, blank=True)
+    service_password_encrypted = models.TextField(blank=True, editable=False)
+    timezone = models.CharField(max_length=64, default="UTC")
+    max_wait = models.PositiveIntegerField(
+        default=60,
+        help_text="Seconds the connector waits out a throttling server before giving the "
+        "mailbox back to the scheduler, which retries later.",
+    )
+    created_on = models.DateTimeField(auto_now_add=True)
+    updated_on = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(use_impersonation=False) | ~Q(service_username=""),
+                name="serverprofile_impersonation_needs_account",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_service_password(self) -> bool:
+        return bool(self.service_password_encrypted)
+
+
+class MailboxStatus(models.TextChoices):
+    NEW = "new", "Not synced yet"
+    QUEUED = "queued", "Queued"
+    SYNCING = "syncing", "Syncing"
+    OK = "ok", "OK"
+    RETRYING = "retrying", "Retrying"
+    FAILING = "failing", "Failing"
+
+
+class Mailbox(models.Model):
+    """One user's Exchange mailbox and what of it the server-side sync keeps current."""
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mailbox"
+    )
+    email_address = models.EmailField(max_length=254, unique=True)
+    server_profile = models.ForeignKey(
+        EmailServerProfile, on_delete=models.PROTECT, related_name="mailboxes"
+    )
+    # Used only when the profile does not impersonate.
+    username = models.CharField(max_length=254, blank=True)
+    password_encrypted = models.TextField(blank=True, editable=False)
+    sync_contacts = models.BooleanField(default=True)
+    sync_appointments = models.BooleanField(default=True)
+    sync_tasks = models.BooleanField(default=True)
+    enabled = models.BooleanField(default=True, db_index=True)
+
+    status = models.CharField(
+        max_length=10, choices=MailboxStatus.choices, default=MailboxStatus.NEW, editable=False
+    )
+    last_error = models.TextField(blank=True, editable=False)
+    last_error_code = models.CharField(max_length=80, blank=True, editable=False)
+    failure_count = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Consecutive failed runs (back-off grows with it)."
+    )
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Set while a failing mailbox backs off; the scheduler skips it until then.",
+    )
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_attempt_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_success_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_on = models.DateTimeField(auto_now_add=True)
+    updated_on = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["email_address"]
+        verbose_name_plural = "mailboxes"
+        indexes = [models.Index(fields=["enabled", "next_attempt_at"], name="mailbox_due")]
+
+    def __str__(self) -> str:
+        return self.email_address
+
+    @property
+    def entities(self) -> list[str]:
+        """The CRM entities this mailbox syncs, as catalog keys."""
+        out = []
+        if self.sync_contacts:
+            out.append("contact")
+        if self.sync_appointments:
+            out += ["appointment", "recurring_appointment"]
+        if self.sync_tasks:
+            out.append("task")
+        return out
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_encrypted)
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    RETRYING = "retrying", "Failed, will retry"
+    ABANDONED = "abandoned", "Abandoned (worker stopped)"
+
+
+class RunTrigger(models.TextChoices):
+    SCHEDULE = "schedule", "Schedule"
+    MANUAL = "manual", "Sync now"
+    API = "api", "API"
+
+
+class SyncRun(models.Model):
+    """One run of the sync for one mailbox and one entity: when, what it changed, what failed.
+
+    The runs of one task execution share `attempt_id`.
+    """
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="runs")
+    entity = models.CharField(max_length=40)
+    attempt_id = models.UUIDField(default=uuid.uuid4, db_index=True, editable=False)
+    trigger = models.CharField(max_length=10, choices=RunTrigger.choices)
+    retry = models.PositiveSmallIntegerField(default=0, help_text="0 for the first try.")
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    created_in_crm = models.PositiveIntegerField(default=0)
+    updated_in_crm = models.PositiveIntegerField(default=0)
+    deleted_in_crm = models.PositiveIntegerField(default=0)
+    created_in_exchange = models.PositiveIntegerField(default=0)
+    updated_in_exchange = models.PositiveIntegerField(default=0)
+    deleted_in_exchange = models.PositiveIntegerField(default=0)
+    conflicts = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    items_seen = models.PositiveIntegerField(
+        default=0, help_text="Items the run looked at (both sides): the base of the cost model."
+    )
+    error_code = models.CharField(max_length=80, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["mailbox", "-started_at"], name="syncrun_mailbox_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox} {self.entity} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def changes(self) -> int:
+        return (
+            self.created_in_crm
+            + self.updated_in_crm
+            + self.deleted_in_crm
+            + self.created_in_exchange
+            + self.updated_in_exchange
+            + self.deleted_in_exchange
+        )
