@@ -32,10 +32,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, Max, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models.lookups import Exact, StartsWith
 from django.http import Http404
 
 from .entities import RECORD_ENTITIES, Entity, entity_of, record_model
@@ -136,34 +138,39 @@ def _user_teams(uid: int) -> QuerySet:
     return User.groups.through.objects.filter(user_id=uid).values("group_id")
 
 
-def _held_privileges(uid: int, entity: str, action: Action) -> QuerySet[RolePrivilege]:
-    """The privilege rows of the user's own roles and their teams' roles (not evaluated)."""
-    own = SecurityRole.users.through.objects.filter(user_id=uid).values("securityrole_id")
-    via_team = SecurityRole.teams.through.objects.filter(group_id__in=_user_teams(uid)).values(
-        "securityrole_id"
+def _held_privileges(
+    uid: int, entity: str, action: Action, teams: QuerySet | None = None
+) -> QuerySet[RolePrivilege]:
+    """The privilege rows above none of the user's own roles and their teams' roles (not
+    evaluated). A row at level none grants nothing, like a missing row."""
+    teams = _user_teams(uid) if teams is None else teams
+    roles = SecurityRole.users.through.objects
+    team_roles = SecurityRole.teams.through.objects
+    return RolePrivilege.objects.filter(
+        Q(role_id__in=roles.filter(user_id=uid).values("securityrole_id"))
+        | Q(role_id__in=team_roles.filter(group_id__in=teams).values("securityrole_id")),
+        entity=entity,
+        action=action.value,
+        level__gte=AccessLevel.USER,
     )
-    return RolePrivilege.objects.filter(entity=entity, action=action.value).filter(
-        Q(role_id__in=own) | Q(role_id__in=via_team)
-    )
 
 
-def _reaches(uid: int, entity: str, action: Action, level: AccessLevel) -> Exists:
-    """True when the user holds `action` on `entity` at `level` or wider. Uncorrelated, so
-    the database evaluates it once per query, not once per row."""
-    return Exists(_held_privileges(uid, entity, action).filter(level__gte=level))
-
-
-def _own_unit(uid: int) -> QuerySet:
-    return User.objects.filter(pk=uid).values("business_unit_id")
-
-
-def _unit_subtree(uid: int) -> QuerySet:
-    """Ids of the user's business unit and every unit below it (materialized path)."""
+def _reachable_units(uid: int, held: QuerySet[RolePrivilege]) -> QuerySet:
+    """Ids of the business units whose records the held privileges reach: all of them at
+    organization level, the user's unit and every unit below it at parent-child level (by
+    materialized path), the user's own unit at business-unit level. A correlated EXISTS over
+    the (small) business-unit table, so the privilege rows are named once."""
+    own_unit = User.objects.filter(pk=uid).values("business_unit_id")[:1]
     own_path = BusinessUnit.objects.filter(users=uid).order_by().values("path")[:1]
-    return BusinessUnit.objects.filter(path__startswith=Subquery(own_path)).values("pk")
+    reaching = held.filter(
+        Q(level__gte=AccessLevel.ORGANIZATION)
+        | Q(StartsWith(OuterRef("path"), Subquery(own_path)), level__gte=AccessLevel.PARENT_CHILD)
+        | Q(Exact(OuterRef("pk"), Subquery(own_unit)), level__gte=AccessLevel.BUSINESS_UNIT)
+    )
+    return BusinessUnit.objects.filter(Exists(reaching)).values("pk")
 
 
-def _shared(uid: int, entity: str, action: Action) -> Q:
+def _shared(uid: int, entity: str, action: Action, teams: QuerySet) -> Q:
     user_shares, team_shares = SHARE_MODELS[entity]
     model_name = record_model(entity)._meta.model_name
     if action is Action.READ:
@@ -171,9 +178,7 @@ def _shared(uid: int, entity: str, action: Action) -> Q:
     else:
         perms = [f"{SHARE_PERMISSIONS[action]}_{model_name}"]
     to_user = user_shares.objects.filter(user_id=uid, permission__codename__in=perms)
-    to_team = team_shares.objects.filter(
-        group_id__in=_user_teams(uid), permission__codename__in=perms
-    )
+    to_team = team_shares.objects.filter(group_id__in=teams, permission__codename__in=perms)
     return Q(pk__in=to_user.values("content_object_id")) | Q(
         pk__in=to_team.values("content_object_id")
     )
@@ -183,23 +188,28 @@ def record_filter(user: Any, entity: str, action: Action | str = Action.READ) ->
     """The condition, over a record entity's rows, for "user may <action> this record".
 
     Pure SQL with uncorrelated subqueries: whatever the number of roles, teams, shares and
-    business units, a queryset filtered by it is still one query. Superusers and inactive
-    users are answered by restrict(); this is the condition for everyone else.
+    business units, a queryset filtered by it is still one query, and the database evaluates
+    each privilege test once per query, not once per row. Superusers and inactive users are
+    answered by restrict(); this is the condition for everyone else.
     """
     action = _action(action)
     if entity not in RECORD_ENTITIES:
         raise KeyError(f"Unknown record entity {entity!r} (known: {', '.join(RECORD_ENTITIES)})")
-    uid = user.pk
-    reach = {level: Q(_reaches(uid, entity, action, level)) for level in AccessLevel if level}
-    within = (
-        Q(owner_id=uid)
-        | (reach[AccessLevel.BUSINESS_UNIT] & Q(business_unit_id__in=_own_unit(uid)))
-        | (reach[AccessLevel.PARENT_CHILD] & Q(business_unit_id__in=_unit_subtree(uid)))
-        | reach[AccessLevel.ORGANIZATION]
-    )
+    return _record_condition(user.pk, entity, action).copy()
+
+
+@lru_cache(maxsize=2048)
+def _record_condition(uid: int, entity: str, action: Action) -> Q:
+    """Built once per (user, entity, action) and process: the Q holds only the SQL's shape
+    and the user's id, never roles or shares (those are read when the query runs), so it
+    cannot go stale; building it costs more Python than running the query does."""
+    teams = _user_teams(uid)
+    held = _held_privileges(uid, entity, action, teams)
+    # Own and shared records need the privilege at some level; wider levels reach units.
+    personal = Q(owner_id=uid)
     if action is not Action.CREATE:
-        within |= _shared(uid, entity, action)
-    return reach[AccessLevel.USER] & within
+        personal |= _shared(uid, entity, action, teams)
+    return (Q(Exists(held)) & personal) | Q(business_unit_id__in=_reachable_units(uid, held))
 
 
 def restrict(queryset: QuerySet, user: Any, action: Action | str = Action.READ) -> QuerySet:
@@ -235,24 +245,21 @@ def access_level(user: Any, entity: str, action: Action | str) -> AccessLevel:
 def _may_create(user: Any, record: Model) -> bool:
     """Whether the user may create `record` as it stands (its owner and business unit)."""
     entity = entity_of(type(record))
-    level = access_level(user, entity, Action.CREATE)
-    if level >= AccessLevel.ORGANIZATION:
-        return True
-    if level == AccessLevel.NONE:
+    if not _active(user):
         return False
+    if user.is_superuser:
+        return True
+    held = _held_privileges(user.pk, entity, Action.CREATE)
     owner_id = record.owner_id  # type: ignore[attr-defined]
     if owner_id == user.pk:
-        return True
+        return held.exists()
     unit_id = record.business_unit_id  # type: ignore[attr-defined]
-    if unit_id is None and owner_id is not None:
-        unit_id = User.objects.filter(pk=owner_id).values_list("business_unit_id").first()
-        unit_id = unit_id[0] if unit_id else None
-    if unit_id is None or level < AccessLevel.BUSINESS_UNIT:
-        return False
-    units = BusinessUnit.objects.filter(pk=unit_id)
-    if level == AccessLevel.BUSINESS_UNIT:
-        return units.filter(pk__in=_own_unit(user.pk)).exists()
-    return units.filter(pk__in=_unit_subtree(user.pk)).exists()
+    if unit_id is None:  # the record will take its owner's unit
+        if owner_id is None:
+            return False
+        unit_id = User.objects.filter(pk=owner_id).values("business_unit_id")[:1]
+    reachable = _reachable_units(user.pk, held)
+    return BusinessUnit.objects.filter(pk=unit_id).filter(pk__in=reachable).exists()
 
 
 def can(user: Any, action: Action | str, record: Model) -> bool:
