@@ -95,12 +95,14 @@ class RadicaleServer:
         self.process = None
 
     def forget_sync_tokens(self) -> int:
-        """Delete the sync tokens Radicale keeps, as its 30-day expiry would; returns a count."""
+        """Forget sync tokens and the history of deleted items, as Radicale's 30-day expiry
+        (max_sync_token_age) does; returns how many tokens were dropped."""
         removed = 0
-        for folder in self.storage.rglob("sync-token"):
-            if folder.is_dir():
-                removed += sum(1 for _ in folder.iterdir())
-                shutil.rmtree(folder)
+        for name in ("sync-token", "history"):
+            for folder in list(self.storage.rglob(name)):
+                if folder.is_dir() and folder.parent.name == ".Radicale.cache":
+                    removed += sum(1 for _ in folder.iterdir()) if name == "sync-token" else 0
+                    shutil.rmtree(folder)
         return removed
 
     def __enter__(self) -> RadicaleServer:
