@@ -7,6 +7,7 @@ The Celery task (tasks.py) calls `mailbox_sync_run` and turns RetryLater into a 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,6 +135,7 @@ def _run_locked(
     sync: SyncFunction,
 ) -> RunOutcome:
     began = timezone.now()
+    attempt = uuid.uuid4()
     _start(mailbox, began)
     runs: list[SyncRun] = []
     failure: BaseException | None = None
@@ -145,6 +147,7 @@ def _run_locked(
             run = SyncRun.objects.create(
                 mailbox=mailbox,
                 entity=entity,
+                attempt_id=attempt,
                 trigger=trigger,
                 retry=retry,
                 started_at=timezone.now(),
@@ -213,6 +216,7 @@ def _run_locked(
             SyncRun.objects.create(
                 mailbox=mailbox,
                 entity="*",
+                attempt_id=attempt,
                 trigger=trigger,
                 retry=retry,
                 started_at=began,

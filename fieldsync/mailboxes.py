@@ -308,3 +308,36 @@ def mailbox_sync_request(*, mailbox: Mailbox, trigger: str = RunTrigger.MANUAL) 
     transaction.on_commit(
         lambda: sync_mailbox_task.delay(mailbox_id, trigger=str(trigger)), robust=False
     )
+
+
+# ---- the demo ---------------------------------------------------------------------------------
+
+
+def demo_mailboxes_seed(*, users: dict[str, Any]) -> list[Mailbox]:
+    """The demo EWS server's profile and the demo salespeople's mailboxes (idempotent), so
+    `make run` shows them syncing. `users` maps username -> User."""
+    from .management.commands.run_demo import (
+        DEMO_EWS_PORT,
+        DEMO_MAILBOXES,
+        DEMO_SERVICE_ACCOUNT,
+    )
+
+    profile = EmailServerProfile.objects.filter(name="Demo EWS server").first()
+    if profile is None:
+        profile = server_profile_create(
+            name="Demo EWS server",
+            ews_url=f"http://127.0.0.1:{DEMO_EWS_PORT}/EWS/Exchange.asmx",
+            service_username=DEMO_SERVICE_ACCOUNT[0],
+            service_password=DEMO_SERVICE_ACCOUNT[1],
+            max_wait=10,
+        )
+    mailboxes = []
+    for address in DEMO_MAILBOXES:
+        owner = users.get(address.split("@")[0])
+        if owner is None:
+            continue
+        mailbox = Mailbox.objects.filter(owner=owner).first()
+        if mailbox is None:
+            mailbox = mailbox_create(owner=owner, email_address=address, server_profile=profile)
+        mailboxes.append(mailbox)
+    return mailboxes

@@ -129,4 +129,6 @@ class DirectionChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity}.{self.crm_field}: {self.old_direction} -> {self.new_direction}"
+
+
 from .mailbox_models import EmailServerProfile, Mailbox, SyncRun  # noqa: E402, F401

@@ -4,7 +4,7 @@ history, and the end users' read-only copy under My options.
 
 from django.urls import path
 
-from . import views
+from . import sync_urls, views
 
 app_name = "fieldsync"
 
@@ -27,3 +27,6 @@ urlpatterns = [
         name="my_fields",
     ),
 ]
+
+# The server-side sync: dashboard, mailboxes, history (fieldsync/sync_urls.py).
+urlpatterns += sync_urls.urlpatterns

@@ -51,6 +51,7 @@ def test_a_run_records_one_history_row_per_entity_with_its_counts(make_mailbox):
         1,
     )
     assert first.finished_at >= first.started_at and first.worker == "w1"
+    assert len({r.attempt_id for r in runs}) == 1  # one task execution
     mailbox.refresh_from_db()
     assert mailbox.status == MailboxStatus.OK and mailbox.last_success_at is not None
 

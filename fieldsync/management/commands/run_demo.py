@@ -67,6 +67,8 @@ class Command(BaseCommand):
         # `kill` or a supervisor's stop must also take the children down, like Ctrl-C does.
         signal.signal(signal.SIGTERM, _raise_interrupt)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # The demo syncs its mailboxes every 30 s, so a change shows up while you watch.
+        env.setdefault("SYNCADMIN_SYNC_INTERVAL", "30")
         for name, cmd in demo_processes(host=options["host"], port=options["port"]):
             self.stdout.write(f"starting {name}: {' '.join(cmd)}")
             running.append((name, subprocess.Popen(cmd, cwd=settings.BASE_DIR, env=env)))

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from crm.demo import seed_records
+from fieldsync.mailboxes import demo_mailboxes_seed
 from security.models import BusinessUnit, User
 from security.services import seed_security_demo
 
@@ -58,6 +59,8 @@ class Command(BaseCommand):
         made = sum(
             seed_records(users[u], contacts=options["contacts"]) for u in ("sally", "sam", "mona")
         )
+        # The server-side sync's demo: the EWS test server that run_demo starts, 3 mailboxes.
+        demo_mailboxes_seed(users=users)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo ready: {len(users)} users, {made} new records. "

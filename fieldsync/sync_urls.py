@@ -1,0 +1,19 @@
+"""Routes of the server-side sync pages; appended to fieldsync/urls.py (namespace fieldsync)."""
+
+from django.urls import path
+
+from . import sync_views as v
+
+urlpatterns = [
+    path("sync/", v.dashboard, name="sync_dashboard"),
+    path("sync/history/", v.history, name="sync_history"),
+    path("sync/mailboxes/new/", v.mailbox_edit, name="sync_mailbox_new"),
+    path("sync/mailboxes/<int:pk>/", v.mailbox_detail, name="sync_mailbox"),
+    path("sync/mailboxes/<int:pk>/edit/", v.mailbox_edit, name="sync_mailbox_edit"),
+    path("sync/mailboxes/<int:pk>/sync/", v.mailbox_sync_now, name="sync_mailbox_sync"),
+    path("sync/mailboxes/<int:pk>/test/", v.mailbox_test, name="sync_mailbox_test"),
+    path("sync/mailboxes/<int:pk>/preview/", v.mailbox_preview_page, name="sync_mailbox_preview"),
+    path("sync/profiles/", v.profiles, name="sync_profiles"),
+    path("sync/profiles/new/", v.profile_edit, name="sync_profile_new"),
+    path("sync/profiles/<int:pk>/", v.profile_edit, name="sync_profile_edit"),
+]

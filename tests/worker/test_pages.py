@@ -1,0 +1,214 @@
+"""The server-side sync pages as users see them: who sees which mailbox, Sync now, Test
+connection, write-only passwords, the history, the chart and the preview."""
+
+import re
+import uuid
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from fieldsync.mailbox_models import Mailbox, MailboxStatus, SyncRun
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("ada", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    from fieldsync.tasks import sync_mailbox_task
+
+    sent = []
+    monkeypatch.setattr(sync_mailbox_task, "delay", lambda *a, **kw: sent.append((a, kw)))
+    return sent
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+def _run(mailbox, **kw):
+    now = timezone.now()
+    values = dict(
+        entity="contact",
+        trigger="schedule",
+        status="succeeded",
+        started_at=now - timezone.timedelta(seconds=3),
+        finished_at=now,
+        created_in_exchange=4,
+        items_seen=10,
+    )
+    values.update(kw)
+    return SyncRun.objects.create(mailbox=mailbox, **values)
+
+
+def test_users_see_their_own_mailbox_and_admins_all(client, admin, make_mailbox):
+    sally, sam = make_mailbox("sally"), make_mailbox("sam")
+    page = login(client, sally.owner).get(reverse("fieldsync:sync_dashboard")).content.decode()
+    assert "sally@worker.test" in page and "sam@worker.test" not in page
+    other = client.get(reverse("fieldsync:sync_mailbox", args=[sam.pk]))
+    assert other.status_code == 404  # a mailbox you may not see does not exist for you
+    assert client.post(reverse("fieldsync:sync_mailbox_sync", args=[sam.pk])).status_code == 404
+    page = login(client, admin).get(reverse("fieldsync:sync_dashboard")).content.decode()
+    assert "sally@worker.test" in page and "sam@worker.test" in page
+
+
+def test_sync_now_queues_a_run_and_the_page_refreshes_until_done(
+    client, make_mailbox, queued, django_capture_on_commit_callbacks
+):
+    mailbox = make_mailbox("sally")
+    login(client, mailbox.owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("fieldsync:sync_mailbox_sync", args=[mailbox.pk]), follow=True
+        )
+    assert queued == [((mailbox.pk,), {"trigger": "manual"})]
+    page = response.content.decode()
+    assert "Sync of sally@worker.test queued" in page
+    assert '<meta http-equiv="refresh" content="5">' in page
+    Mailbox.objects.filter(pk=mailbox.pk).update(status=MailboxStatus.OK)
+    page = client.get(reverse("fieldsync:sync_mailbox", args=[mailbox.pk])).content.decode()
+    assert 'http-equiv="refresh"' not in page
+
+
+def test_test_connection_shows_the_server_error_in_words(client, ews, make_mailbox):
+    mailbox = make_mailbox("ghost", on_server=False)
+    login(client, mailbox.owner)
+    response = client.post(reverse("fieldsync:sync_mailbox_test", args=[mailbox.pk]), follow=True)
+    assert "Test connection failed: Exchange has no mailbox ghost@worker.test" in (
+        response.content.decode()
+    )
+
+
+def test_passwords_are_write_only_in_the_forms(client, admin, profile, make_user):
+    login(client, admin)
+    owner = make_user("pat")
+    response = client.post(
+        reverse("fieldsync:sync_profile_new"),
+        {
+            "name": "Per-mailbox",
+            "ews_url": profile.ews_url,
+            "auth_type": "basic",
+            "timezone": "UTC",
+            "max_wait": 30,
+        },
+    )
+    assert response.status_code == 302
+    personal = profile.__class__.objects.get(name="Per-mailbox")
+    response = client.post(
+        reverse("fieldsync:sync_mailbox_new"),
+        {
+            "owner": owner.pk,
+            "email_address": "pat@worker.test",
+            "server_profile": personal.pk,
+            "username": "pat",
+            "password": "pat-secret-42",
+            "sync_contacts": "on",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    mailbox = Mailbox.objects.get(email_address="pat@worker.test")
+    edit = client.get(reverse("fieldsync:sync_mailbox_edit", args=[mailbox.pk])).content.decode()
+    assert "pat-secret-42" not in edit and mailbox.password_encrypted not in edit
+    assert "A password is stored (encrypted)" in edit
+    # Saving without typing the password keeps it.
+    client.post(
+        reverse("fieldsync:sync_mailbox_edit", args=[mailbox.pk]),
+        {
+            "email_address": "pat@worker.test",
+            "server_profile": personal.pk,
+            "username": "pat",
+            "sync_contacts": "on",
+            "sync_tasks": "on",
+            "enabled": "on",
+        },
+    )
+    mailbox.refresh_from_db()
+    assert mailbox.sync_tasks and mailbox.has_password
+
+
+def test_only_admins_manage_mailboxes_and_profiles(client, make_mailbox):
+    mailbox = make_mailbox("sally")
+    login(client, mailbox.owner)
+    assert client.get(reverse("fieldsync:sync_mailbox_new")).status_code == 403
+    assert client.get(reverse("fieldsync:sync_profiles")).status_code == 403
+
+
+def test_dashboard_shows_backlog_error_and_a_chart_of_runs(client, admin, make_mailbox):
+    from crm.models import Contact
+
+    ok, broken = make_mailbox("sally"), make_mailbox("sam")
+    attempt = uuid.uuid4()
+    _run(ok, attempt_id=attempt)
+    _run(ok, attempt_id=attempt, entity="task", created_in_exchange=0, updated_in_crm=2)
+    Mailbox.objects.filter(pk=ok.pk).update(
+        status="ok", last_success_started_at=timezone.now() - timezone.timedelta(minutes=1)
+    )
+    Contact.objects.create(owner=ok.owner, first_name="New", last_name="Since")
+    Mailbox.objects.filter(pk=broken.pk).update(
+        status="failing", last_error="Exchange has no mailbox sam@worker.test"
+    )
+    page = login(client, admin).get(reverse("fieldsync:sync_dashboard")).content.decode()
+    row = re.search(r'<tr data-mailbox="sally@worker.test">.*?</tr>', page, re.S).group(0)
+    assert re.search(r'<td class="num">1</td>', row)  # the contact made after the last sync
+    assert "Exchange has no mailbox sam@worker.test" in page
+    assert page.count('<rect class="bar"') == 1  # one attempt (two entities) = one bar
+    assert "<svg" in page and "Sync runs over time" in page
+
+
+def test_history_lists_runs_with_counts_and_filters(client, admin, make_mailbox):
+    sally = make_mailbox("sally")
+    _run(sally)
+    _run(sally, entity="task", status="failed", error="Exchange answered ErrorFolderNotFound")
+    login(client, admin)
+    page = client.get(reverse("fieldsync:sync_history")).content.decode()
+    assert "2 runs." in page and "ErrorFolderNotFound" in page
+    page = client.get(reverse("fieldsync:sync_history"), {"status": "failed"}).content.decode()
+    assert "1 run." in page
+
+
+def test_preview_shows_changes_per_field_and_an_estimate(client, make_mailbox, monkeypatch):
+    from fieldsync import mailbox_sync
+    from fieldsync.engine.model import RecordEvent, RecordPlan
+
+    class Report:
+        def __init__(self):
+            self.plan = type("Plan", (), {})()
+            self.plan.records = [
+                RecordPlan(
+                    "c1",
+                    None,
+                    None,
+                    RecordEvent.CREATED_IN_EXCHANGE,
+                    remote_create={"first_name": "Ann", "last_name": "Lee"},
+                ),
+                RecordPlan(
+                    "c2", "i2", "k2", RecordEvent.MERGED, remote_update={"first_name": "Bo"}
+                ),
+            ]
+
+        def count(self):
+            return {"exchange_created": 1, "exchange_updated": 1, "items_seen": 2}
+
+    calls = []
+
+    def engine(*, owner, connector, entities=None, dry_run=False):
+        calls.append(dry_run)
+        return Report()
+
+    monkeypatch.setattr(mailbox_sync, "_engine_sync", lambda: engine)
+    monkeypatch.setattr("fieldsync.preview._engine_sync", lambda: engine)
+    mailbox = make_mailbox("sally", sync_appointments=False, sync_tasks=False)
+    login(client, mailbox.owner)
+    page = client.post(reverse("fieldsync:sync_mailbox_preview", args=[mailbox.pk])).content
+    page = page.decode()
+    assert calls == [True]  # a dry run, nothing written
+    assert "Would create 1, update 1" in page
+    assert re.search(
+        r"<th scope=\"row\">first_name</th><td>Exchange</td><td class=\"num\">2</td>", page
+    )
+    assert "Estimated sync time:" in page
