@@ -6,14 +6,18 @@ level (that module reads these settings while it loads); the schema class is in 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from django_filters.fields import IsoDateTimeField
+from django_filters.filters import IsoDateTimeFilter
 from rest_framework import exceptions, serializers
 from rest_framework.authtoken.models import Token
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -118,6 +122,40 @@ class Pagination(PageNumberPagination):
 
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+
+class Metadata(SimpleMetadata):
+    """OPTIONS answers name, description and media types; the OpenAPI schema describes the
+    inputs (DRF's default would build serializers, and look objects up, for every OPTIONS)."""
+
+    def determine_metadata(self, request, view):  # type: ignore[no-untyped-def]
+        metadata = super().determine_metadata(request, view)
+        metadata.pop("actions", None)
+        return metadata
+
+    def determine_actions(self, request, view):  # type: ignore[no-untyped-def]
+        return {}
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time, converted to UTC. PostgreSQL refuses offsets beyond +-15:59
+    that Python accepts, and a conversion can fall off the calendar: both are the caller's
+    bad input (400), not a database error."""
+
+    def to_python(self, value):  # type: ignore[no-untyped-def]
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed
+        except OverflowError:
+            raise DjangoValidationError("Date-time out of range.", code="invalid") from None
+
+
+class UtcIsoDateTimeFilter(IsoDateTimeFilter):
+    """django-filter's ISO 8601 filter with UtcIsoDateTimeField."""
+
+    field_class = UtcIsoDateTimeField
 
 
 class StrictJSONParser(JSONParser):

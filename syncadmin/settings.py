@@ -215,6 +215,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "syncadmin.api_schema.AutoSchema",
     "DEFAULT_PARSER_CLASSES": ["syncadmin.api.StrictJSONParser"],
     "EXCEPTION_HANDLER": "syncadmin.api.exception_handler",
+    "DEFAULT_METADATA_CLASS": "syncadmin.api.Metadata",
     "DEFAULT_THROTTLE_CLASSES": ["syncadmin.api.TokenClientThrottle"],
     # Requests per token client; counted in the cache (Redis when REDIS_URL is set).
     "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("API_TOKEN_RATE", "1200/minute")},

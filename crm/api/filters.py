@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 
 from crm.models import Appointment, Contact, RecurringAppointment, Task, TaskStatus
+from syncadmin.api import UtcIsoDateTimeFilter
 
 _MAX_BIGINT = 2**63 - 1
 
@@ -40,7 +41,7 @@ class RecordFilterSet(filters.FilterSet):
         lookup_expr="gt",
         help_text="Records changed after this change number (the sync cursor).",
     )
-    modified_after = filters.IsoDateTimeFilter(field_name="modified_on", lookup_expr="gte")
+    modified_after = UtcIsoDateTimeFilter(field_name="modified_on", lookup_expr="gte")
 
     columns: dict[str, tuple[str, ...]] = {}
     search_columns: tuple[str, ...] = ()
@@ -88,8 +89,8 @@ class ContactFilterSet(RecordFilterSet):
 
 class AppointmentFilterSet(RecordFilterSet):
     subject = filters.CharFilter(lookup_expr="icontains", max_length=200)
-    start_after = filters.IsoDateTimeFilter(field_name="scheduled_start", lookup_expr="gte")
-    start_before = filters.IsoDateTimeFilter(field_name="scheduled_start", lookup_expr="lt")
+    start_after = UtcIsoDateTimeFilter(field_name="scheduled_start", lookup_expr="gte")
+    start_before = UtcIsoDateTimeFilter(field_name="scheduled_start", lookup_expr="lt")
 
     columns = {
         "subject": ("subject",),

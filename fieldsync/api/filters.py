@@ -6,6 +6,7 @@ import django_filters as filters
 
 from fieldsync.catalog import get_catalog
 from fieldsync.models import DirectionChange
+from syncadmin.api import UtcIsoDateTimeFilter
 
 
 def _entity_choices() -> list[tuple[str, str]]:
@@ -19,10 +20,10 @@ class DirectionChangeFilterSet(filters.FilterSet):
         field_name="actor__username", max_length=150, help_text="Username of who changed it."
     )
     source = filters.ChoiceFilter(choices=DirectionChange.Source.choices)
-    since = filters.IsoDateTimeFilter(
+    since = UtcIsoDateTimeFilter(
         field_name="changed_on", lookup_expr="gte", help_text="Changes at or after (ISO 8601)."
     )
-    until = filters.IsoDateTimeFilter(
+    until = UtcIsoDateTimeFilter(
         field_name="changed_on", lookup_expr="lt", help_text="Changes before (ISO 8601)."
     )
 
