@@ -35,6 +35,8 @@ class ApiRootView(APIView):
             "appointments": "api:appointment-list",
             "recurring_appointments": "api:recurring-appointment-list",
             "tasks": "api:task-list",
+            "mailboxes": "api:mailbox-list",
+            "sync_runs": "api:sync-run-list",
             "schema": "api:schema",
             "docs": "api:docs",
         }

@@ -229,7 +229,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"Direction": "fieldsync.api.serializers.DIRECTIONS"},
+    "ENUM_NAME_OVERRIDES": {
+        "Direction": "fieldsync.api.serializers.DIRECTIONS",
+        "MailboxStatus": "fieldsync.mailbox_models.MailboxStatus",
+        "SyncRunStatus": "fieldsync.mailbox_models.RunStatus",
+        "TaskStatus": "crm.models.TaskStatus",
+    },
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import views
+from .sync_urls import urlpatterns as sync_urlpatterns
 
 urlpatterns = [
     path("entities/", views.EntityListView.as_view(), name="entity-list"),
@@ -14,4 +15,5 @@ urlpatterns = [
         name="entity-field",
     ),
     path("audit/", views.AuditListView.as_view(), name="audit-list"),
+    *sync_urlpatterns,
 ]

@@ -1,0 +1,131 @@
+"""Serializers of the server-side sync API: mailboxes, server profiles and sync runs.
+
+Passwords are write-only: outputs say whether one is stored, never what it is.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from fieldsync.mailbox_models import (
+    AuthType,
+    EmailServerProfile,
+    MailboxStatus,
+    RunStatus,
+    RunTrigger,
+)
+
+
+class ServerProfileOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    ews_url = serializers.URLField()
+    auth_type = serializers.ChoiceField(choices=AuthType.choices)
+    use_impersonation = serializers.BooleanField()
+    service_username = serializers.CharField()
+    has_service_password = serializers.BooleanField()
+    timezone = serializers.CharField()
+    max_wait = serializers.IntegerField()
+
+
+class ServerProfileInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    ews_url = serializers.URLField(max_length=500)
+    auth_type = serializers.ChoiceField(choices=AuthType.choices, default=AuthType.BASIC)
+    use_impersonation = serializers.BooleanField(default=True)
+    service_username = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    service_password = serializers.CharField(
+        max_length=1000,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="Write-only. Omitted or empty on update: the stored one is kept.",
+    )
+    timezone = serializers.CharField(max_length=64, default="UTC")
+    max_wait = serializers.IntegerField(min_value=1, max_value=3600, default=60)
+
+
+class MailboxOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email_address = serializers.EmailField()
+    owner = serializers.CharField(source="owner.username")
+    server_profile = serializers.IntegerField(source="server_profile_id")
+    server_profile_name = serializers.CharField(source="server_profile.name")
+    username = serializers.CharField()
+    has_password = serializers.BooleanField()
+    sync_contacts = serializers.BooleanField()
+    sync_appointments = serializers.BooleanField()
+    sync_tasks = serializers.BooleanField()
+    enabled = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=MailboxStatus.choices)
+    last_error = serializers.CharField()
+    last_error_code = serializers.CharField()
+    failure_count = serializers.IntegerField()
+    next_attempt_at = serializers.DateTimeField(
+        allow_null=True, help_text="While failing: the scheduler waits until then."
+    )
+    last_attempt_at = serializers.DateTimeField(allow_null=True)
+    last_success_at = serializers.DateTimeField(allow_null=True)
+
+
+class MailboxInputSerializer(serializers.Serializer):
+    owner = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.filter(is_active=True),
+        help_text="Username of the mailbox's user (only on create).",
+    )
+    email_address = serializers.EmailField(max_length=254)
+    server_profile = serializers.PrimaryKeyRelatedField(queryset=EmailServerProfile.objects.all())
+    username = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    password = serializers.CharField(
+        max_length=1000,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="Write-only. Omitted or empty on update: the stored one is kept.",
+    )
+    sync_contacts = serializers.BooleanField(default=True)
+    sync_appointments = serializers.BooleanField(default=True)
+    sync_tasks = serializers.BooleanField(default=True)
+    enabled = serializers.BooleanField(default=True)
+
+
+class SyncQueuedOutputSerializer(serializers.Serializer):
+    mailbox = serializers.IntegerField()
+    status = serializers.CharField(help_text="The mailbox's state after queueing: `queued`.")
+    runs_url = serializers.CharField(help_text="Where the new runs will appear.")
+
+
+class ConnectionCheckOutputSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    code = serializers.CharField(help_text="The EWS error code; empty when ok.")
+    message = serializers.CharField()
+
+
+class SyncRunOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    mailbox = serializers.IntegerField(source="mailbox_id")
+    email_address = serializers.EmailField(source="mailbox.email_address")
+    entity = serializers.CharField()
+    attempt_id = serializers.UUIDField(help_text="Shared by the runs of one task execution.")
+    trigger = serializers.ChoiceField(choices=RunTrigger.choices)
+    retry = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration = serializers.FloatField(allow_null=True, help_text="Seconds.")
+    created_in_crm = serializers.IntegerField()
+    updated_in_crm = serializers.IntegerField()
+    deleted_in_crm = serializers.IntegerField()
+    created_in_exchange = serializers.IntegerField()
+    updated_in_exchange = serializers.IntegerField()
+    deleted_in_exchange = serializers.IntegerField()
+    conflicts = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    items_seen = serializers.IntegerField()
+    error_code = serializers.CharField()
+    error = serializers.CharField()
+    worker = serializers.CharField()

@@ -1,0 +1,237 @@
+"""Thin API views of the server-side sync: mailboxes (+ sync, test-connection), email server
+profiles, sync runs. Users see their own mailbox and its runs, administrators all; a mailbox
+you may not see answers 404. Credentials are write-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters as filters
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import generics, status
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from fieldsync.mailbox_models import (
+    EmailServerProfile,
+    MailboxStatus,
+    RunStatus,
+    RunTrigger,
+    SyncRun,
+)
+from fieldsync.mailboxes import (
+    can_manage_mailboxes,
+    mailbox_create,
+    mailbox_sync_request,
+    mailbox_test_connection,
+    mailbox_update,
+    mailboxes_visible_to,
+    runs_visible_to,
+    server_profile_create,
+    server_profile_update,
+)
+from syncadmin.api import ErrorSerializer
+
+from . import sync_serializers as s
+
+
+class ManageOrReadOwn(BasePermission):
+    """Reading: everyone (the queryset keeps it to their own); writing: administrators."""
+
+    message = "Only an administrator may add or change mailboxes and server profiles."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return request.method in SAFE_METHODS or can_manage_mailboxes(request.user)
+
+
+class ManageOnly(BasePermission):
+    message = "Only an administrator may see or change email server profiles."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return can_manage_mailboxes(request.user)
+
+
+def _mailbox_fields(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in ("owner", "password")}
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="mailboxes_list", summary="Mailboxes you may see"),
+    post=extend_schema(
+        operation_id="mailboxes_create",
+        summary="Add a user's mailbox (administrators)",
+        request=s.MailboxInputSerializer,
+        responses={201: s.MailboxOutputSerializer},
+    ),
+)
+class MailboxListView(generics.ListAPIView):
+    permission_classes = [IsAuthenticated, ManageOrReadOwn]
+    serializer_class = s.MailboxOutputSerializer
+    filterset_fields = ["status", "enabled"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return mailboxes_visible_to(self.request.user).order_by("email_address", "pk")
+
+    def post(self, request: Request) -> Response:
+        body = s.MailboxInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        mailbox = mailbox_create(
+            owner=data["owner"], password=data.get("password", ""), **_mailbox_fields(data)
+        )
+        return Response(s.MailboxOutputSerializer(mailbox).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="mailboxes_retrieve", summary="One mailbox"),
+    patch=extend_schema(
+        operation_id="mailboxes_partial_update",
+        summary="Change a mailbox (administrators); a new password or server ends its back-off",
+        request=s.MailboxInputSerializer(partial=True),
+        responses=s.MailboxOutputSerializer,
+    ),
+    delete=extend_schema(operation_id="mailboxes_destroy", summary="Remove a mailbox"),
+)
+class MailboxDetailView(generics.RetrieveDestroyAPIView):
+    permission_classes = [IsAuthenticated, ManageOrReadOwn]
+    serializer_class = s.MailboxOutputSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return mailboxes_visible_to(self.request.user)
+
+    def patch(self, request: Request, pk: int) -> Response:
+        mailbox = self.get_object()
+        body = s.MailboxInputSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        data.pop("owner", None)  # a mailbox stays with its user
+        mailbox = mailbox_update(mailbox=mailbox, password=data.pop("password", None), **data)
+        return Response(s.MailboxOutputSerializer(mailbox).data)
+
+
+class MailboxSyncView(generics.GenericAPIView):
+    """Queue a sync of this mailbox now, whatever its back-off (the "Sync now" button)."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = s.SyncQueuedOutputSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return mailboxes_visible_to(self.request.user)
+
+    @extend_schema(
+        operation_id="mailboxes_sync",
+        summary="Sync now",
+        request=None,
+        responses={202: s.SyncQueuedOutputSerializer, 404: ErrorSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        mailbox = self.get_object()
+        trigger = RunTrigger.API if request.auth is not None else RunTrigger.MANUAL
+        mailbox_sync_request(mailbox=mailbox, trigger=trigger)
+        runs = request.build_absolute_uri(reverse("api:sync-run-list")) + f"?mailbox={mailbox.pk}"
+        body = {"mailbox": mailbox.pk, "status": MailboxStatus.QUEUED.value, "runs_url": runs}
+        return Response(s.SyncQueuedOutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class MailboxTestConnectionView(generics.GenericAPIView):
+    """Sign in to the mailbox's server and open it; the EWS error in words if that fails."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = s.ConnectionCheckOutputSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return mailboxes_visible_to(self.request.user)
+
+    @extend_schema(
+        operation_id="mailboxes_test_connection",
+        summary="Test connection",
+        request=None,
+        responses={200: s.ConnectionCheckOutputSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        check = mailbox_test_connection(mailbox=self.get_object())
+        return Response(s.ConnectionCheckOutputSerializer(check).data)
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="server_profiles_list", summary="Email server profiles"),
+    post=extend_schema(
+        operation_id="server_profiles_create",
+        summary="Add an email server profile",
+        request=s.ServerProfileInputSerializer,
+        responses={201: s.ServerProfileOutputSerializer},
+    ),
+)
+class ServerProfileListView(generics.ListAPIView):
+    permission_classes = [IsAuthenticated, ManageOnly]
+    serializer_class = s.ServerProfileOutputSerializer
+    queryset = EmailServerProfile.objects.order_by("name")
+    filter_backends: list = []
+
+    def post(self, request: Request) -> Response:
+        body = s.ServerProfileInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        data["timezone_name"] = data.pop("timezone")
+        profile = server_profile_create(**data)
+        return Response(
+            s.ServerProfileOutputSerializer(profile).data, status=status.HTTP_201_CREATED
+        )
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="server_profiles_retrieve", summary="One server profile"),
+    patch=extend_schema(
+        operation_id="server_profiles_partial_update",
+        summary="Change a server profile; a new password or URL ends its mailboxes' back-off",
+        request=s.ServerProfileInputSerializer(partial=True),
+        responses={200: s.ServerProfileOutputSerializer, 400: OpenApiResponse(ErrorSerializer)},
+    ),
+)
+class ServerProfileDetailView(generics.RetrieveAPIView):
+    permission_classes = [IsAuthenticated, ManageOnly]
+    serializer_class = s.ServerProfileOutputSerializer
+    queryset = EmailServerProfile.objects.all()
+
+    def patch(self, request: Request, pk: int) -> Response:
+        profile = self.get_object()
+        body = s.ServerProfileInputSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        profile = server_profile_update(profile=profile, **body.validated_data)
+        return Response(s.ServerProfileOutputSerializer(profile).data)
+
+
+class SyncRunFilterSet(filters.FilterSet):
+    mailbox = filters.NumberFilter(field_name="mailbox_id")
+    entity = filters.CharFilter(max_length=40)
+    status = filters.ChoiceFilter(choices=RunStatus.choices)
+    since = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+
+    class Meta:
+        model = SyncRun
+        fields = ["mailbox", "entity", "status", "since", "until"]
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="sync_runs_list", summary="Sync history, newest first")
+)
+class SyncRunListView(generics.ListAPIView):
+    permission_classes = [IsAuthenticated]
+    serializer_class = s.SyncRunOutputSerializer
+    filterset_class = SyncRunFilterSet
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return runs_visible_to(self.request.user).order_by("-started_at", "-pk")
+
+
+@extend_schema_view(get=extend_schema(operation_id="sync_runs_retrieve", summary="One sync run"))
+class SyncRunDetailView(generics.RetrieveAPIView):
+    permission_classes = [IsAuthenticated]
+    serializer_class = s.SyncRunOutputSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return runs_visible_to(self.request.user)
