@@ -16,6 +16,7 @@ class ContactUserShare(UserObjectPermissionBase):
 
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = "contact shared with a user"
+        verbose_name_plural = "contacts shared with users"
 
 
 class ContactTeamShare(GroupObjectPermissionBase):
@@ -23,6 +24,7 @@ class ContactTeamShare(GroupObjectPermissionBase):
 
     class Meta(GroupObjectPermissionBase.Meta):
         verbose_name = "contact shared with a team"
+        verbose_name_plural = "contacts shared with teams"
 
 
 class AppointmentUserShare(UserObjectPermissionBase):
@@ -30,6 +32,7 @@ class AppointmentUserShare(UserObjectPermissionBase):
 
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = "appointment shared with a user"
+        verbose_name_plural = "appointments shared with users"
 
 
 class AppointmentTeamShare(GroupObjectPermissionBase):
@@ -37,6 +40,7 @@ class AppointmentTeamShare(GroupObjectPermissionBase):
 
     class Meta(GroupObjectPermissionBase.Meta):
         verbose_name = "appointment shared with a team"
+        verbose_name_plural = "appointments shared with teams"
 
 
 class RecurringAppointmentUserShare(UserObjectPermissionBase):
@@ -44,6 +48,7 @@ class RecurringAppointmentUserShare(UserObjectPermissionBase):
 
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = "recurring appointment shared with a user"
+        verbose_name_plural = "recurring appointments shared with users"
 
 
 class RecurringAppointmentTeamShare(GroupObjectPermissionBase):
@@ -51,6 +56,7 @@ class RecurringAppointmentTeamShare(GroupObjectPermissionBase):
 
     class Meta(GroupObjectPermissionBase.Meta):
         verbose_name = "recurring appointment shared with a team"
+        verbose_name_plural = "recurring appointments shared with teams"
 
 
 class TaskUserShare(UserObjectPermissionBase):
@@ -58,6 +64,7 @@ class TaskUserShare(UserObjectPermissionBase):
 
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = "task shared with a user"
+        verbose_name_plural = "tasks shared with users"
 
 
 class TaskTeamShare(GroupObjectPermissionBase):
@@ -65,6 +72,7 @@ class TaskTeamShare(GroupObjectPermissionBase):
 
     class Meta(GroupObjectPermissionBase.Meta):
         verbose_name = "task shared with a team"
+        verbose_name_plural = "tasks shared with teams"
 
 
 # entity -> (user share table, team share table)
