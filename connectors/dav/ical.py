@@ -1,10 +1,10 @@
-"""CRM Appointment, Recurring Appointment and Task columns <-> iCalendar (RFC 5545) VEVENT/VTODO
-through the icalendar library, editing the master component in place (exceptions, alarms and a
-client's own properties survive).
-
-Show-time-as uses TRANSP plus Microsoft's X-MICROSOFT-CDO-BUSYSTATUS (MS-OXCICAL); task statuses
-iCalendar lacks (waiting, deferred) refine STATUS through X-SYNCADMIN-TASK-STATUS.
+"""CRM Appointment, Recurring Appointment and Task columns <-> iCalendar VEVENT/VTODO (icalendar),
+editing the master component in place so exceptions, alarms and a client's properties survive.
 """
+
+# Show time as: TRANSP plus Microsoft's X-MICROSOFT-CDO-BUSYSTATUS (MS-OXCICAL), which Outlook and
+# others read. Task statuses iCalendar lacks (waiting, deferred) refine STATUS through
+# X-SYNCADMIN-TASK-STATUS, which is ignored when another client has changed STATUS since.
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """CRM Contact columns <-> vCard 3.0 (RFC 2426) through vobject, editing cards in place so that
 properties the CRM does not know (photos, other phones, a client's own X- lines) survive a sync.
-
-Where vCard has no property of its own we use Microsoft's published vCard mapping for Outlook
-contacts (MS-OXVCARD: X-MS-MANAGER, X-MS-ASSISTANT, X-MS-SPOUSE, X-MS-CHILD, X-MS-ANNIVERSARY) and
-Apple's X-PHONETIC-FIRST-NAME / X-PHONETIC-LAST-NAME, which Apple, Google and Android clients read.
 """
+
+# Where vCard has no property of its own we use Microsoft's published vCard mapping for Outlook
+# contacts (MS-OXVCARD: X-MS-MANAGER, X-MS-ASSISTANT, X-MS-SPOUSE, X-MS-CHILD, X-MS-ANNIVERSARY)
+# and Apple's X-PHONETIC-FIRST-NAME / X-PHONETIC-LAST-NAME, which Apple and Android clients read.
 
 from __future__ import annotations
 

@@ -164,7 +164,7 @@ def mkcol_body(kind: str, component: str | None = None, name: str = "") -> bytes
     return _xml(root)
 
 
-def _precondition(body: bytes) -> str:
+def precondition(body: bytes) -> str:
     """The local name of the first precondition element of a DAV:error body, if any."""
     with contextlib.suppress(etree.XMLSyntaxError, ValueError):
         root = etree.fromstring(body, _PARSER)
@@ -253,10 +253,10 @@ class WebDav:
         message = f"{method} {href}: HTTP {status} {response.reason}"
         if status == 401:
             return AuthError(message, "ErrorUnauthorized")
-        precondition = _precondition(response.content)
-        if precondition == "valid-sync-token":
+        rule = precondition(response.content)
+        if rule == "valid-sync-token":
             return TokenRefused(message, "ErrorInvalidSyncStateData")
-        if precondition == "supported-report" or (method == "REPORT" and status in (400, 501)):
+        if rule == "supported-report" or (method == "REPORT" and status in (400, 501)):
             return SyncUnsupported(message, "ErrorInvalidOperation")
         if status == 403:
             return AuthError(message, "ErrorAccessDenied")

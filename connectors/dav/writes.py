@@ -20,7 +20,7 @@ from ..base import (
     TransientError,
 )
 from . import vcard
-from .webdav import parse_multistatus
+from .webdav import parse_multistatus, precondition
 
 if TYPE_CHECKING:
     from .connector import DavConnector, _Fetched
@@ -172,8 +172,12 @@ def _put(
         # 412: the If-Match/If-None-Match precondition failed; 409: the UID is taken.
         return ItemResult(False, href, None, CONFLICT, response.reason, index)
     if status >= 400:
-        detail = f"HTTP {status} {response.reason}: the server refused the item"
-        return ItemResult(False, href, None, INVALID, detail, index)
+        # CalDAV/CardDAV name the rule broken (valid-calendar-data, max-resource-size...).
+        rule = precondition(response.content)
+        detail = f"HTTP {status} {response.reason}" + (f" ({rule})" if rule else "")
+        return ItemResult(
+            False, href, None, INVALID, f"{detail}: the server refused the item", index
+        )
     etag = response.headers.get("ETag") or _etag(conn, href)
     return ItemResult(True, href, etag, None, "", index)
 

@@ -1,6 +1,5 @@
-"""The CardDAV/CalDAV connector against a real Radicale 3.9 on 127.0.0.1: every supported column
-round-trips, changes arrive incrementally (or by listing when a token is refused), stale ETags
-are refused per item, and items created before a crash are found again by their CRM id.
+"""The DAV connector against a real Radicale 3.9 on 127.0.0.1: columns round-trip, changes arrive
+by token (or listing), stale ETags are refused per item, crash leftovers are found by CRM id.
 """
 
 from __future__ import annotations
