@@ -1,0 +1,187 @@
+"""From incremental observations to a plan: pair what changed on each side with the status,
+fill the unchanged side from the status, decide per record, and apply the mass-change guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+
+from .merge import decide_record
+from .model import (
+    Absence,
+    CrmSide,
+    GuardTrip,
+    Link,
+    LinkState,
+    Plan,
+    Policy,
+    RecordInput,
+    Remote,
+    Rules,
+)
+
+
+def crm_from_status(link: Link) -> CrmSide:
+    """The CRM side of a record that has not changed since the last sync."""
+    return CrmSide({name: fb.crm for name, fb in link.base.items()})
+
+
+def remote_from_status(link: Link) -> Remote:
+    """The Exchange side of an item that has not changed since the last sync."""
+    return Remote(
+        link.item_id,
+        link.change_key,
+        link.crm_id,
+        {name: fb.remote for name, fb in link.base.items()},
+    )
+
+
+def gather(
+    *,
+    links: Iterable[Link],
+    crm: Mapping[str, CrmSide | Absence],
+    remote_changed: Iterable[Remote],
+    remote_deleted: Iterable[str] = (),
+    revisit: bool = False,
+    lookup: Callable[[Sequence[str]], Mapping[str, CrmSide | Absence]] | None = None,
+) -> list[RecordInput]:
+    """Pair the observations of one run into records.
+
+    `crm` holds the CRM records that changed, left the scope or were deleted, and every record
+    in scope without an active link. `remote_changed` and
+    `remote_deleted` are the connector's change list. Items are matched to links by item id,
+    then by the CRM id they carry: a second item carrying an id that is already linked to a live
+    item is a copy and is ignored. A side not observed is taken from the status; with `revisit`
+    every link is decided again (after a direction or a right changed). `lookup` is asked,
+    once, for the CRM side of records the observations do not cover but that must be read
+    fresh: those an unlinked item names, and suspended or untracked links whose item changed.
+    """
+    all_links = list(links)
+    by_crm = {link.crm_id: link for link in all_links}
+    by_item = {link.item_id: link for link in all_links if link.item_id}
+    deleted = set(remote_deleted)
+    assigned: dict[str, Remote] = {}
+    candidates: dict[str, Remote] = {}
+    born: list[Remote] = []
+    for item in sorted(remote_changed, key=lambda r: r.item_id):
+        link = by_item.get(item.item_id)
+        if link is None and item.crm_id in by_crm:
+            other = by_crm[item.crm_id]
+            moved = other.state == LinkState.UNTRACKED or other.item_id in deleted
+            if moved and item.crm_id not in assigned:
+                link = other
+            else:
+                continue  # a copy of a linked item
+        if link is not None:
+            assigned[link.crm_id] = item
+        elif item.crm_id is not None:
+            candidates.setdefault(item.crm_id, item)
+        else:
+            born.append(item)
+
+    order: dict[str, None] = {}
+    for crm_id in assigned:
+        order[crm_id] = None
+    for item_id in deleted:
+        if item_id in by_item:
+            order[by_item[item_id].crm_id] = None
+    for crm_id in crm:
+        order[crm_id] = None
+    for crm_id in candidates:
+        order[crm_id] = None
+    if revisit:
+        for link in all_links:
+            order[link.crm_id] = None
+
+    wanted = [
+        crm_id
+        for crm_id in order
+        if crm_id not in crm
+        and (
+            crm_id in candidates
+            or (crm_id in assigned and by_crm[crm_id].state != LinkState.ACTIVE)
+        )
+    ]
+    looked_up = dict(lookup(wanted)) if lookup is not None and wanted else {}
+
+    records = []
+    for crm_id in order:
+        link = by_crm.get(crm_id)
+        crm_side = crm.get(crm_id) or looked_up.get(crm_id)
+        if crm_side is None:
+            if link is None:
+                crm_side = Absence.MISSING
+            elif link.state == LinkState.SUSPENDED:
+                crm_side = Absence.OUT_OF_SCOPE  # back in scope, it would have been observed
+            else:
+                crm_side = crm_from_status(link)
+        remote: Remote | None
+        if crm_id in assigned:
+            remote = assigned[crm_id]
+        elif link is not None:
+            gone = link.item_id in deleted or link.state == LinkState.UNTRACKED
+            remote = None if gone or not link.item_id else remote_from_status(link)
+        else:
+            remote = candidates.get(crm_id)
+        records.append(RecordInput(crm_id, link, crm_side, remote))
+    for item in born:
+        records.append(RecordInput(None, None, Absence.MISSING, item))
+    return records
+
+
+def plan_sync(
+    records: Iterable[RecordInput],
+    rules: Rules,
+    policy: Policy,
+    *,
+    synced_items: int,
+    confirmed: bool = False,
+    writable: Callable[[Sequence[str]], Iterable[str]] | None = None,
+) -> Plan:
+    """Decide every record; refuse the whole run if it would end too many synced items.
+
+    `synced_items` is the number of active links before the run; `confirmed` is an admin's
+    go-ahead for a run the guard stopped. `writable`, given the ids of the records the plan
+    would write in the CRM, answers those the owner may write (asked once): record rights
+    change without touching the record, so a side taken from the status cannot know them.
+    """
+    records = list(records)
+    plans = [decide_record(record, rules, policy) for record in records]
+    if writable is not None:
+        wanted = [p.crm_id for p in plans if p.crm_update and p.crm_id is not None]
+        allowed = set(writable(wanted)) if wanted else set()
+        for index, (record, plan) in enumerate(zip(records, plans, strict=True)):
+            if plan.crm_update and plan.crm_id not in allowed:
+                crm = record.crm
+                assert isinstance(crm, CrmSide)
+                read_only = RecordInput(
+                    record.crm_id, record.link, replace(crm, writable=False), record.remote
+                )
+                plans[index] = decide_record(read_only, rules, policy)
+    plans = [p for p in plans if not p.is_noop]
+    guard = None if confirmed else mass_change_guard(plans, synced_items, policy)
+    if guard is not None:
+        return Plan(records=(), guard=guard)
+    return Plan(records=tuple(plans))
+
+
+def mass_change_guard(plans: Iterable, synced_items: int, policy: Policy) -> GuardTrip | None:
+    ending = sum(1 for p in plans if p.ends_sync)
+    if synced_items < policy.mass_change_min_items or ending == 0:
+        return None
+    if ending >= synced_items:
+        return GuardTrip(
+            ending,
+            synced_items,
+            f"one side looks empty: all {synced_items} synced items would stop syncing "
+            "(a wiped mailbox or a broken filter?)",
+        )
+    if ending > policy.mass_change_share * synced_items:
+        return GuardTrip(
+            ending,
+            synced_items,
+            f"{ending} of {synced_items} synced items would be removed or stop syncing, more "
+            f"than the {policy.mass_change_share:.0%} allowed",
+        )
+    return None
