@@ -132,3 +132,4 @@ class DirectionChange(models.Model):
 
 
 from .mailbox_models import EmailServerProfile, Mailbox, SyncRun  # noqa: E402, F401
+from .sync_models import MailboxSyncState, RejectedChange, SyncConflict, SyncLink, SyncPolicy  # noqa: E402, F401
