@@ -123,7 +123,7 @@ def mailbox_sync_run(
             Mailbox.objects.filter(pk=mailbox.pk).update(queued_at=None)
             log.info("%s is being synced by another worker; skipped", mailbox)
             return RunOutcome("skipped", message=f"{mailbox} is being synced by another worker.")
-        return _run_locked(mailbox, trigger, retry, max_retries, worker, sync or _engine_sync())
+        return _run_locked(mailbox, trigger, retry, max_retries, worker, sync)
 
 
 def _run_locked(
@@ -132,7 +132,7 @@ def _run_locked(
     retry: int,
     max_retries: int,
     worker: str,
-    sync: SyncFunction,
+    sync: SyncFunction | None,
 ) -> RunOutcome:
     began = timezone.now()
     attempt = uuid.uuid4()
@@ -142,6 +142,7 @@ def _run_locked(
     entity_errors: list[str] = []
     connector = None
     try:
+        sync = sync or _engine_sync()
         connector = connector_for(mailbox)
         for entity in mailbox.entities:
             run = SyncRun.objects.create(
@@ -174,7 +175,7 @@ def _run_locked(
             run.status = RunStatus.SUCCEEDED
             run.finished_at = timezone.now()
             run.save()
-    except (ConnectorError, credentials.CredentialsUnreadable) as exc:  # connector_for
+    except Exception as exc:  # connector_for, or the engine failing to load
         failure = exc
     finally:
         if connector is not None:

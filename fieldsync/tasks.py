@@ -27,6 +27,9 @@ def schedule_mailbox_syncs() -> int:
     max_retries=MAX_RETRIES,
     acks_late=True,
     reject_on_worker_lost=True,
+    # The history is in the database; a result per task would cost the tick a Redis
+    # subscription per message.
+    ignore_result=True,
 )
 def sync_mailbox_task(
     self: Any, mailbox_id: int, trigger: str = RunTrigger.SCHEDULE.value
