@@ -10,7 +10,9 @@ Interface (stable; colleagues build on these names and signatures):
 - field_access(user, entity)            which secured columns the user may read/create/update
 - can_change_sync_settings(user)        the settings-write privilege
 Added: access_level(), record_filter(), readable_values(), check_field_changes(),
-get_object_or_404(), can_view_sync_settings().
+get_object_or_404(), can_view_sync_settings(), SHARE_PERMISSIONS, and on FieldAccess
+strip_unreadable() and denied(). security.mixins.RestrictedAdminMixin applies it to admin
+screens of CRM records.
 
 The model is the one Dynamics-style CRM admins know:
 - Role-based: security roles grant each privilege (create, read, write, delete, sync) on an
