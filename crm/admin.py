@@ -2,13 +2,15 @@
 
 from django.contrib import admin
 
+from security.mixins import RestrictedAdminMixin
+
 from .models import Appointment, Contact, RecurringAppointment, Task, Tombstone
 
 RECORD_READONLY = ("id", "created_on", "modified_on", "change_number")
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(RestrictedAdminMixin, admin.ModelAdmin):
     list_display = ("__str__", "email", "company_name", "owner", "business_unit", "modified_on")
     list_filter = ("business_unit",)
     search_fields = ("first_name", "last_name", "email", "company_name")
@@ -17,7 +19,7 @@ class ContactAdmin(admin.ModelAdmin):
 
 
 @admin.register(Appointment, RecurringAppointment)
-class AppointmentAdmin(admin.ModelAdmin):
+class AppointmentAdmin(RestrictedAdminMixin, admin.ModelAdmin):
     list_display = ("subject", "scheduled_start", "scheduled_end", "owner", "business_unit")
     list_filter = ("business_unit", "appointment_status")
     search_fields = ("subject", "location")
@@ -26,7 +28,7 @@ class AppointmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(RestrictedAdminMixin, admin.ModelAdmin):
     list_display = ("subject", "status", "percent_complete", "due_date", "owner")
     list_filter = ("status", "business_unit")
     search_fields = ("subject",)
