@@ -174,6 +174,24 @@ def _run_locked(
                 setattr(run, column, value)
             run.status = RunStatus.SUCCEEDED
             run.finished_at = timezone.now()
+            done = getattr(report, "entities", {}).get(entity)
+            if done is not None and done.guard:
+                # The engine wrote nothing: an administrator must look first.
+                run.status = RunStatus.FAILED
+                run.error_code = "MassChangeGuard"
+                run.error = (
+                    f"Stopped by the mass-change guard, nothing was changed: {done.guard} "
+                    "An administrator can confirm the run (manage.py sync_mailbox) or change "
+                    "the sync policy."
+                )
+                entity_errors.append(f"{entity}: {run.error}")
+            elif done is not None and done.failed:
+                shown = ", ".join(done.failed[:5]) + (" ..." if len(done.failed) > 5 else "")
+                run.error_code = "ItemsFailed"
+                run.error = (
+                    f"{len(done.failed)} record(s) could not be written and are retried in the "
+                    f"next run: {shown}"
+                )
             run.save()
     except Exception as exc:  # connector_for, or the engine failing to load
         failure = exc

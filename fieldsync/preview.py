@@ -60,9 +60,9 @@ class Preview:
 
 
 def _records(report: Any) -> Iterable[Any]:
-    plan = getattr(report, "plan", None)
-    records = getattr(plan, "records", None) or getattr(report, "records", None) or ()
-    return records
+    """The RecordPlans of a report: sync_mailbox's SyncReport holds one plan per entity."""
+    for part in getattr(report, "entities", {}).values() or [report]:
+        yield from getattr(getattr(part, "plan", None), "records", None) or ()
 
 
 def field_changes(report: Any) -> list[FieldChange]:

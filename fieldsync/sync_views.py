@@ -9,13 +9,20 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .charts import runs_chart
+from .conflicts import (
+    conflict_apply_losing_value,
+    conflicts_visible_to,
+    losing_side,
+    losing_value,
+    rejected_changes_visible_to,
+)
 from .mailbox_models import EmailServerProfile, Mailbox, RunTrigger
 from .mailboxes import (
     can_manage_mailboxes,
@@ -268,3 +275,56 @@ def history(request: HttpRequest) -> HttpResponse:
             "refresh": REFRESH_SECONDS if busy else None,
         },
     )
+
+
+@login_required
+@require_GET
+def conflicts(request: HttpRequest) -> HttpResponse:
+    """Values that lost a conflict, newest first; each can still be applied."""
+    show = request.GET.get("show", "open")
+    rows = conflicts_visible_to(request.user)
+    if show == "open":
+        rows = rows.filter(resolved_on__isnull=True)
+    page = Paginator(rows, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    entries = [
+        {
+            "c": c,
+            "losing_side": "Exchange" if losing_side(c) == "exchange" else "CRM",
+            "losing_value": losing_value(c),
+            "winning_value": c.crm_value if losing_side(c) == "exchange" else c.exchange_value,
+        }
+        for c in page.object_list
+    ]
+    return render(
+        request,
+        "fieldsync/sync_conflicts.html",
+        {"nav": "sync", "page": page, "entries": entries, "show": show},
+    )
+
+
+@login_required
+@require_POST
+def conflict_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    conflict = get_object_or_404(conflicts_visible_to(request.user), pk=pk)
+    try:
+        conflict_apply_losing_value(conflict=conflict, actor=request.user)
+    except (ValidationError, PermissionDenied) as exc:
+        text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        messages.error(request, f"Not applied: {text}")
+    else:
+        messages.success(
+            request,
+            f"Applied the losing value of {conflict.entity}.{conflict.field}; "
+            "the mailbox syncs it to Exchange now.",
+        )
+    return redirect("fieldsync:sync_conflicts")
+
+
+@login_required
+@require_GET
+def rejected_changes(request: HttpRequest) -> HttpResponse:
+    """Exchange values the mailbox owner was not allowed to write into the CRM."""
+    page = Paginator(rejected_changes_visible_to(request.user), HISTORY_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "fieldsync/sync_rejected.html", {"nav": "sync", "page": page})

@@ -37,6 +37,8 @@ class ApiRootView(APIView):
             "tasks": "api:task-list",
             "mailboxes": "api:mailbox-list",
             "sync_runs": "api:sync-run-list",
+            "conflicts": "api:conflict-list",
+            "rejected_changes": "api:rejected-change-list",
             "schema": "api:schema",
             "docs": "api:docs",
         }

@@ -129,3 +129,37 @@ class SyncRunOutputSerializer(serializers.Serializer):
     error_code = serializers.CharField()
     error = serializers.CharField()
     worker = serializers.CharField()
+
+
+class ConflictOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    owner = serializers.CharField(source="owner.username")
+    entity = serializers.CharField()
+    crm_id = serializers.UUIDField(allow_null=True)
+    item_id = serializers.CharField()
+    field = serializers.CharField()
+    base_value = serializers.JSONField(allow_null=True, help_text="What both sides agreed on.")
+    crm_value = serializers.JSONField(allow_null=True)
+    exchange_value = serializers.JSONField(allow_null=True)
+    outcome = serializers.CharField(help_text="The side whose value won: crm, exchange or none.")
+    losing_side = serializers.CharField(help_text="crm or exchange: whose value lost.")
+    reason = serializers.CharField()
+    created_on = serializers.DateTimeField()
+    resolved_on = serializers.DateTimeField(
+        allow_null=True, help_text="When the losing value was applied."
+    )
+    resolved_by = serializers.CharField(
+        source="resolved_by.username", allow_null=True, default=None
+    )
+
+
+class RejectedChangeOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    owner = serializers.CharField(source="owner.username")
+    entity = serializers.CharField()
+    crm_id = serializers.UUIDField(allow_null=True)
+    item_id = serializers.CharField()
+    field = serializers.CharField(help_text='"*" for the record as a whole.')
+    offered_value = serializers.JSONField(allow_null=True)
+    reason = serializers.CharField()
+    created_on = serializers.DateTimeField()

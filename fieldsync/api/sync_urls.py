@@ -21,4 +21,12 @@ urlpatterns = [
     ),
     path("sync-runs/", v.SyncRunListView.as_view(), name="sync-run-list"),
     path("sync-runs/<int:pk>/", v.SyncRunDetailView.as_view(), name="sync-run-detail"),
+    path("conflicts/", v.ConflictListView.as_view(), name="conflict-list"),
+    path("conflicts/<int:pk>/", v.ConflictDetailView.as_view(), name="conflict-detail"),
+    path(
+        "conflicts/<int:pk>/apply-losing-value/",
+        v.ConflictApplyView.as_view(),
+        name="conflict-apply-losing-value",
+    ),
+    path("rejected-changes/", v.RejectedChangeListView.as_view(), name="rejected-change-list"),
 ]

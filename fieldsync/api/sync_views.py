@@ -15,6 +15,12 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthentic
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from fieldsync.conflicts import (
+    conflict_apply_losing_value,
+    conflicts_visible_to,
+    losing_side,
+    rejected_changes_visible_to,
+)
 from fieldsync.mailbox_models import (
     EmailServerProfile,
     MailboxStatus,
@@ -33,7 +39,8 @@ from fieldsync.mailboxes import (
     server_profile_create,
     server_profile_update,
 )
-from syncadmin.api import ErrorSerializer
+from fieldsync.sync_models import RejectedChange, SyncConflict
+from syncadmin.api import ApiError, ErrorSerializer
 
 from . import sync_serializers as s
 
@@ -235,3 +242,100 @@ class SyncRunDetailView(generics.RetrieveAPIView):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return runs_visible_to(self.request.user)
+
+
+class ConflictFilterSet(filters.FilterSet):
+    entity = filters.CharFilter(max_length=40)
+    resolved = filters.BooleanFilter(field_name="resolved_on", lookup_expr="isnull", exclude=True)
+
+    class Meta:
+        model = SyncConflict
+        fields = ["entity", "resolved"]
+
+
+def _with_losing_side(conflict: SyncConflict) -> SyncConflict:
+    conflict.losing_side = losing_side(conflict)  # type: ignore[attr-defined]
+    return conflict
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="conflicts_list", summary="Values that lost a conflict, newest first"
+    )
+)
+class ConflictListView(generics.ListAPIView):
+    permission_classes = [IsAuthenticated]
+    serializer_class = s.ConflictOutputSerializer
+    filterset_class = ConflictFilterSet
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return conflicts_visible_to(self.request.user).order_by("-created_on", "-pk")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        rows = [_with_losing_side(c) for c in page]
+        return self.get_paginated_response(s.ConflictOutputSerializer(rows, many=True).data)
+
+
+@extend_schema_view(get=extend_schema(operation_id="conflicts_retrieve", summary="One conflict"))
+class ConflictDetailView(generics.RetrieveAPIView):
+    permission_classes = [IsAuthenticated]
+    serializer_class = s.ConflictOutputSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return conflicts_visible_to(self.request.user)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(s.ConflictOutputSerializer(_with_losing_side(self.get_object())).data)
+
+
+class ConflictApplyView(generics.GenericAPIView):
+    """Write the losing value into the CRM record (with the caller's rights); the owner's
+    mailbox is synced next so Exchange gets it too."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = s.ConflictOutputSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return conflicts_visible_to(self.request.user)
+
+    @extend_schema(
+        operation_id="conflicts_apply_losing_value",
+        summary="Apply the losing value",
+        request=None,
+        responses={200: s.ConflictOutputSerializer, 409: ErrorSerializer, 403: ErrorSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        conflict = self.get_object()
+        if conflict.resolved_on is not None:
+            raise ApiError(
+                "The losing value of this conflict was already applied.",
+                code="already_resolved",
+                status_code=409,
+            )
+        conflict = conflict_apply_losing_value(conflict=conflict, actor=request.user)
+        return Response(s.ConflictOutputSerializer(_with_losing_side(conflict)).data)
+
+
+class RejectedChangeFilterSet(filters.FilterSet):
+    entity = filters.CharFilter(max_length=40)
+    since = filters.IsoDateTimeFilter(field_name="created_on", lookup_expr="gte")
+
+    class Meta:
+        model = RejectedChange
+        fields = ["entity", "since"]
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="rejected_changes_list",
+        summary="Exchange changes the mailbox's user may not make in the CRM",
+    )
+)
+class RejectedChangeListView(generics.ListAPIView):
+    permission_classes = [IsAuthenticated]
+    serializer_class = s.RejectedChangeOutputSerializer
+    filterset_class = RejectedChangeFilterSet
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return rejected_changes_visible_to(self.request.user).order_by("-created_on", "-pk")
