@@ -143,6 +143,11 @@ class MailboxSyncState(models.Model):
     retry_ids = models.JSONField(
         default=list, blank=True, help_text="Records whose Exchange write failed last run."
     )
+    unconfirmed_items = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Items created after `remote_sync_state`: not listed next run means deleted.",
+    )
     guard_reason = models.TextField(
         blank=True, help_text="Why the mass-change guard stopped the last run (empty: it did not)."
     )

@@ -43,6 +43,7 @@ def gather(
     crm: Mapping[str, CrmSide | Absence],
     remote_changed: Iterable[Remote],
     remote_deleted: Iterable[str] = (),
+    unconfirmed: Iterable[str] = (),
     revisit: bool = False,
     lookup: Callable[[Sequence[str]], Mapping[str, CrmSide | Absence]] | None = None,
 ) -> list[RecordInput]:
@@ -52,7 +53,10 @@ def gather(
     in scope without an active link. `remote_changed` and
     `remote_deleted` are the connector's change list. Items are matched to links by item id,
     then by the CRM id they carry: a second item carrying an id that is already linked to a live
-    item is a copy and is ignored. A side not observed is taken from the status; with `revisit`
+    item is a copy and is ignored. `unconfirmed` are items the sync created after the sync
+    state the change list starts from: the list reports them as created, and says nothing of
+    one deleted before it was listed, so an unlisted one is gone. A side not observed is taken
+    from the status; with `revisit`
     every link is decided again (after a direction or a right changed). `lookup` is asked,
     once, for the CRM side of records the observations do not cover but that must be read
     fresh: those an unlinked item names, and suspended or untracked links whose item changed.
@@ -60,7 +64,9 @@ def gather(
     all_links = list(links)
     by_crm = {link.crm_id: link for link in all_links}
     by_item = {link.item_id: link for link in all_links if link.item_id}
-    deleted = set(remote_deleted)
+    remote_changed = list(remote_changed)
+    listed = {r.item_id for r in remote_changed}
+    deleted = set(remote_deleted) | {i for i in unconfirmed if i not in listed}
     assigned: dict[str, Remote] = {}
     candidates: dict[str, Remote] = {}
     born: list[Remote] = []

@@ -55,6 +55,7 @@ class Item:
     change_key: int
     seq: int
     modified: float
+    created_seq: int = 0
 
 
 @dataclass
@@ -63,7 +64,7 @@ class World:
     crm: dict[str, CrmRec] = field(default_factory=dict)
     tombstones: dict[str, int] = field(default_factory=dict)
     remote: dict[str, Item] = field(default_factory=dict)
-    deleted_items: dict[str, int] = field(default_factory=dict)
+    deleted_items: dict[str, tuple[int, int]] = field(default_factory=dict)  # created, deleted
     links: dict[str, Link] = field(default_factory=dict)
     conflicts: dict[Conflict, None] = field(default_factory=dict)
     rejected: dict[Rejected, None] = field(default_factory=dict)
@@ -72,6 +73,7 @@ class World:
     guard_trips: int = 0
     last_plan: Plan | None = None
     synced_rules: str = ""  # the rules' fingerprint at the last complete run
+    unconfirmed: list[str] = field(default_factory=list)  # created after remote_state
 
     def __post_init__(self) -> None:
         self._change = itertools.count(1)
@@ -124,7 +126,8 @@ class World:
         vals = self.blank_values()
         vals.update(values or {})
         cats = ("Tracked to CRM",) if tracked else ()
-        self.remote[item_id] = Item(crm_id, cats, vals, 1, self.next_seq(), self.tick())
+        seq = self.next_seq()
+        self.remote[item_id] = Item(crm_id, cats, vals, 1, seq, self.tick(), created_seq=seq)
         return item_id
 
     def remote_edit(self, item_id: str, **values: object) -> None:
@@ -135,8 +138,8 @@ class World:
         item.modified = self.tick()
 
     def remote_delete(self, item_id: str) -> None:
-        del self.remote[item_id]
-        self.deleted_items[item_id] = self.next_seq()
+        item = self.remote.pop(item_id)
+        self.deleted_items[item_id] = (item.created_seq, self.next_seq())
 
     # -- reading -------------------------------------------------------------------------------
     def item_for(self, crm_id: str) -> Item | None:
@@ -174,7 +177,13 @@ class World:
         changed = [
             self._remote(i, item) for i, item in self.remote.items() if item.seq > self.remote_state
         ]
-        deleted = [i for i, seq in self.deleted_items.items() if seq > self.remote_state]
+        # As Exchange's SyncFolderItems: a deletion is reported only for an item the saved
+        # state had seen; one created and deleted since is not mentioned at all.
+        deleted = [
+            i
+            for i, (created, gone) in self.deleted_items.items()
+            if created <= self.remote_state < gone
+        ]
         return crm, changed, deleted
 
     def lookup(self, crm_ids: Sequence[str]) -> dict[str, CrmSide | Absence]:
@@ -209,6 +218,7 @@ class World:
             crm=crm,
             remote_changed=changed,
             remote_deleted=deleted,
+            unconfirmed=self.unconfirmed,
             revisit=revisit,
             lookup=self.lookup,
         )
@@ -225,8 +235,10 @@ class World:
         if plan.guard is not None:
             self.guard_trips += 1
             return plan
-        apply_plan(plan, _Sink(self, crash), batch_size=batch_size)
+        sink = _Sink(self, crash)
+        apply_plan(plan, sink, batch_size=batch_size)
         self.crm_cursor, self.remote_state = crm_mark, remote_mark
+        self.unconfirmed = sink.created
         self.synced_rules = fingerprint
         return plan
 
@@ -236,6 +248,7 @@ class _Sink:
         self.w = world
         self.crash = crash
         self.batch = -1
+        self.created: list[str] = []
 
     def _maybe_crash(self, phase: str) -> None:
         if self.crash and self.crash.batch == self.batch and self.crash.phase == phase:
@@ -265,6 +278,9 @@ class _Sink:
             if plan.remote_create is not None:
                 item_id = w.remote_create(plan.remote_create, tracked=False, crm_id=plan.crm_id)
                 w.remote[item_id].categories = plan.remote_categories
+                self.created.append(item_id)
+                # Saved at once, as the service does: a crash must not forget it.
+                w.unconfirmed.append(item_id)
                 results[index] = RemoteResult(True, item_id, "1")
             elif plan.remote_delete:
                 if plan.item_id in w.remote:

@@ -424,3 +424,14 @@ def test_exchange_edit_of_a_record_the_owner_may_not_write_is_rejected():
     assert w.crm[crm_id].values["job"] == ""
     assert w.remote[item_id].values["job"] == ""
     assert [(x.offered, x.reason) for x in w.rejected] == [("CEO", RejectReason.NO_WRITE)]
+
+
+def test_an_item_deleted_before_its_creation_was_listed_is_seen_as_deleted():
+    # Exchange reports nothing for an item created and deleted after the saved sync state.
+    w = World(rules())
+    crm_id = w.crm_create({"subject": "Ann"})
+    w.sync(Policy())
+    w.remote_delete(w.links[crm_id].item_id)
+    w.sync(Policy())
+    assert w.links[crm_id].state == LinkState.UNTRACKED
+    assert w.remote == {}

@@ -1,0 +1,179 @@
+"""Field values between the CRM, the connectors and the engine: one canonical, JSON-safe,
+hashable form per catalog field (a scalar, or a tuple for a field that covers several columns).
+
+Both sides are compared in this form, so a date read back from Exchange equals the CRM's date,
+and statuses and conflicts store it as JSON without losing what the value was.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from django.db import models
+
+from crm.models import CRM_MODELS
+
+from .catalog import get_catalog
+from .engine import UNKNOWN, FieldBase, Value
+
+# The calendar folder holds both entities: an item with a recurrence is a series master.
+FOLDERS = {
+    "contact": "contacts",
+    "appointment": "calendar",
+    "recurring_appointment": "calendar",
+    "task": "tasks",
+}
+
+# Fields Exchange sets itself: read from Exchange, never written to it.
+EXCHANGE_SETS = {("appointment", "organizer"), ("recurring_appointment", "organizer")}
+
+
+def _text_like(field: models.Field) -> bool:
+    return isinstance(field, models.CharField | models.TextField) and not field.null
+
+
+def canonical(field: models.Field, value: Any) -> Value:
+    """A column value in the engine's form. Datetimes are UTC to the second (Exchange keeps
+    no fractions), dates ISO strings, empty text ""."""
+    if value is None:
+        return "" if _text_like(field) else None
+    if isinstance(field, models.DateTimeField):
+        if isinstance(value, str):
+            value = field.to_python(value)
+        if isinstance(value, datetime.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=datetime.UTC)
+            value = value.astimezone(datetime.UTC).replace(microsecond=0)
+            return value.isoformat()
+        return None
+    if isinstance(field, models.DateField):
+        if isinstance(value, datetime.datetime):
+            value = value.date()
+        return value.isoformat() if isinstance(value, datetime.date) else str(value)
+    if isinstance(field, models.BooleanField):
+        return bool(value)
+    if isinstance(field, models.IntegerField):
+        return int(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if _text_like(field) or isinstance(field, models.CharField | models.TextField):
+        return str(value)
+    return value
+
+
+def python(field: models.Field, value: Value) -> Any:
+    """Back from the engine's form to the column's Python type."""
+    if value is None or value == "":
+        return "" if _text_like(field) else None
+    return field.to_python(value)
+
+
+@dataclass(frozen=True)
+class EntityFields:
+    """The synchronized catalog fields of one entity and the model columns behind them."""
+
+    entity: str
+    model: type[models.Model]
+    columns: Mapping[str, tuple[str, ...]]  # catalog field -> columns
+
+    @property
+    def all_columns(self) -> list[str]:
+        return [c for cols in self.columns.values() for c in cols]
+
+    def model_field(self, column: str) -> models.Field:
+        return self.model._meta.get_field(column)  # type: ignore[return-value]
+
+    def _combine(self, name: str, parts: list[Value]) -> Value:
+        return parts[0] if len(self.columns[name]) == 1 else tuple(parts)
+
+    def values(self, row: Mapping[str, Any]) -> dict[str, Value]:
+        """Catalog field values from CRM column values (a model row or a connector's fields).
+        A field with a column the row lacks is left out: that side said nothing about it."""
+        out: dict[str, Value] = {}
+        for name, cols in self.columns.items():
+            if all(c in row for c in cols):
+                out[name] = self._combine(
+                    name, [canonical(self.model_field(c), row[c]) for c in cols]
+                )
+        return out
+
+    def columns_of(self, values: Mapping[str, Value]) -> dict[str, Any]:
+        """CRM-typed column values from catalog field values."""
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            cols = self.columns[name]
+            parts = (value,) if len(cols) == 1 else tuple(value)  # type: ignore[arg-type]
+            for column, part in zip(cols, parts, strict=True):
+                out[column] = python(self.model_field(column), part)
+        return out
+
+    def blank(self, name: str) -> Value:
+        return self._combine(
+            name, [canonical(self.model_field(c), None) for c in self.columns[name]]
+        )
+
+    def crm_default(self, name: str) -> Value:
+        parts = []
+        for column in self.columns[name]:
+            field = self.model_field(column)
+            parts.append(canonical(field, field.get_default()))
+        return self._combine(name, parts)
+
+
+@cache
+def entity_fields(entity: str) -> EntityFields:
+    catalog_entity = get_catalog().entity(entity)
+    model = CRM_MODELS[entity]
+    columns = {f.crm_field: f.crm_columns for f in catalog_entity.fields if f.crm_columns}
+    return EntityFields(entity, model, columns)
+
+
+# -- statuses in JSON ------------------------------------------------------------------------------
+
+_UNKNOWN_JSON = {"?": 1}
+
+
+def _to_json(value: Value) -> Any:
+    if value is UNKNOWN:
+        return _UNKNOWN_JSON
+    if isinstance(value, tuple):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(value: Any) -> Value:
+    if value == _UNKNOWN_JSON:
+        return UNKNOWN
+    if isinstance(value, list):
+        return tuple(_from_json(v) for v in value)
+    return value
+
+
+def encode_base(base: Mapping[str, FieldBase]) -> dict[str, list]:
+    out = {}
+    for name, fb in base.items():
+        if fb.agreed == fb.crm == fb.remote and fb.agreed is not UNKNOWN:
+            out[name] = [_to_json(fb.agreed)]
+        else:
+            out[name] = [_to_json(fb.agreed), _to_json(fb.crm), _to_json(fb.remote)]
+    return out
+
+
+def decode_base(data: Mapping[str, list]) -> dict[str, FieldBase]:
+    out = {}
+    for name, parts in data.items():
+        if len(parts) == 1:
+            out[name] = FieldBase.same(_from_json(parts[0]))
+        else:
+            out[name] = FieldBase(*(_from_json(p) for p in parts))
+    return out
+
+
+def json_value(value: Value) -> Any:
+    """A value for a conflict or rejected-change column (an unknown base is stored as null)."""
+    return None if value is UNKNOWN else _to_json(value)
