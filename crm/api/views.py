@@ -49,7 +49,11 @@ class RecordViewSet(viewsets.GenericViewSet):
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):
             return self.model.objects.none()
-        queryset = self.model.objects.select_related("owner", "business_unit")
+        # Only what the output shows of the owner and unit (not the password hash and co).
+        related = ("owner__id", "owner__username", "business_unit__id", "business_unit__name")
+        queryset = self.model.objects.select_related("owner", "business_unit").only(
+            *(f.name for f in self.model._meta.concrete_fields), *related
+        )
         queryset = policy.restrict(queryset, self.request.user, policy.Action.READ)
         return queryset.order_by(*self._ordering())
 
