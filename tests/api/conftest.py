@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -28,11 +27,15 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttle_counts():
-    # Throttle counters live in the cache, which outlives a test's database.
-    cache.clear()
-    yield
-    cache.clear()
+def _own_throttle_counts(settings, request):
+    # Throttle counters live in the cache; a private in-memory cache per test keeps counts
+    # from leaking between tests without flushing a Redis database others may use.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"api-tests-{request.node.nodeid}",
+        }
+    }
 
 
 @pytest.fixture
