@@ -1,11 +1,21 @@
 """Fixtures for the sync service: a salesperson who may sync her own records, an administrator,
-and a helper that runs one sync and returns its report."""
+her mailbox (in memory, or on the EWS test server through exchangelib) and one sync run."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Iterator
+
+import exchangelib
 import pytest
 
-from connectors.memory import MemoryConnector
+from connectors.ewsserver import EwsServer
+from connectors.exchange import ExchangeConnector
+
+from .mailboxes import ExchangeMailbox, MemoryMailbox
+
+SERVICE = ("svc@sync.test", "svc-secret")
+_counter = itertools.count(1)
 
 ENTITIES = ("contact", "appointment", "recurring_appointment", "task")
 RIGHTS = ("create", "read", "write", "delete", "sync")
@@ -29,51 +39,56 @@ def sally(make_user):
     return user
 
 
-class MailboxLikeMemory(MemoryConnector):
-    """The in-memory connector, reading every mapped column as a real mailbox does: a field
-    nobody set reads as empty. (MemoryConnector itself keeps only the fields it was given, and
-    the sync reads a missing column as "not read", never as "cleared".)"""
-
-    def create_items(self, folder, items):
-        from connectors.base import NewItem
-        from fieldsync.sync_values import FOLDERS, entity_fields
-
-        columns = {
-            c
-            for entity, f in FOLDERS.items()
-            if f == folder
-            for c in entity_fields(entity).all_columns
-        }
-        filled = []
-        for new in items:
-            model = entity_fields(next(e for e, f in FOLDERS.items() if f == folder)).model
-            blank = {c: "" if _text(model, c) else None for c in columns}
-            filled.append(NewItem(new.crm_id, blank | dict(new.fields), new.categories))
-        return super().create_items(folder, filled)
-
-
-def _text(model, column: str) -> bool:
-    from fieldsync.sync_values import _text_like
-
-    try:
-        return _text_like(model._meta.get_field(column))
-    except Exception:
-        return True
+@pytest.fixture(scope="session")
+def ews_server() -> Iterator[EwsServer]:
+    server = EwsServer({}, service_accounts={SERVICE[0]: SERVICE[1]})
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def memory() -> MemoryConnector:
-    return MailboxLikeMemory(page_size=7)
+def ews(ews_server: EwsServer) -> Iterator[EwsServer]:
+    ews_server.reset()
+    yield ews_server
+    ews_server.reset()
+    exchangelib.close_connections()  # exchangelib caches connections per endpoint
 
 
 @pytest.fixture
-def sync(sally, memory):
+def make_connector(ews: EwsServer) -> Callable[..., ExchangeConnector]:
+    def make(address: str) -> ExchangeConnector:
+        return ExchangeConnector(
+            ews_url=ews.url,
+            username=SERVICE[0],
+            password=SERVICE[1],
+            primary_smtp_address=address,
+            timezone="Europe/Berlin",
+            max_wait=5,
+        )
+
+    return make
+
+
+@pytest.fixture(params=["memory", "exchange"])
+def mailbox(request):
+    """Sally's mailbox, in memory or on the EWS test server through exchangelib."""
+    if request.param == "memory":
+        return MemoryMailbox()
+    ews = request.getfixturevalue("ews")
+    address = f"sally{next(_counter)}@sync.test"
+    ews.store.add_mailbox(address, "pw")
+    return ExchangeMailbox(ews, request.getfixturevalue("make_connector"), address)
+
+
+@pytest.fixture
+def sync(sally, mailbox):
     from fieldsync.sync import sync_mailbox
 
     def run(entity: str = "contact", *, owner=None, connector=None, **kw):
         report = sync_mailbox(
             owner=owner or sally,
-            connector=connector or memory,
+            connector=connector or mailbox.connector,
             entities=[entity],
             batch_size=kw.pop("batch_size", 3),
             **kw,

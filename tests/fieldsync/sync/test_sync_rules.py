@@ -1,5 +1,6 @@
-"""Every sync rule of the contract, through the sync service, the CRM and the in-memory
-connector: what a salesperson sees in her mailbox and what the CRM keeps."""
+"""Every sync rule of the contract, through the sync service and the CRM, against the in-memory
+connector and through exchangelib against the EWS test server: what a salesperson sees in her
+mailbox and what the CRM keeps."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from connectors.base import NewItem
 from crm.models import Appointment, Contact, Task
 from fieldsync.sync_models import (
     MailboxSyncState,
@@ -28,8 +28,8 @@ def item_id_of(record) -> str:
     return SyncLink.objects.get(crm_id=record.pk).item_id
 
 
-def item(memory, record, folder: str = "contacts"):
-    return memory.folders[folder][item_id_of(record)]
+def item(mailbox, record, folder: str = "contacts"):
+    return mailbox.items(folder)[item_id_of(record)]
 
 
 def contact(owner, **values) -> Contact:
@@ -38,37 +38,32 @@ def contact(owner, **values) -> Contact:
     return Contact.objects.create(owner=owner, **values)
 
 
-def outlook_contact(memory, *, tracked: bool = True, **fields) -> str:
-    """A contact typed in Outlook (the name's three columns always travel together)."""
-    fields = {"first_name": "", "middle_name": "", "last_name": ""} | fields
-    (result,) = memory.create_items(
-        "contacts",
-        [NewItem(None, fields, TRACKED if tracked else ())],  # type: ignore[arg-type]
-    )
-    return result.item_id
+def outlook_contact(mailbox, *, tracked: bool = True, **fields) -> str:
+    """A contact typed in Outlook."""
+    return mailbox.create("contacts", fields, tracked=tracked)
 
 
 # -- scope and creates --------------------------------------------------------------------------
 
 
 def test_first_sync_puts_the_owners_records_in_the_mailbox_carrying_their_crm_ids(
-    sync, sally, memory, make_user
+    sync, sally, mailbox, make_user
 ):
     mine = [contact(sally, last_name=f"Lee {i}") for i in range(5)]
     contact(make_user("bob"), last_name="Not Sally's")
     report = sync()
     assert report.counts["exchange_created"] == 5
-    items = memory.folders["contacts"].values()
+    items = mailbox.items("contacts").values()
     assert sorted(i.crm_id for i in items) == sorted(str(c.pk) for c in mine)
     assert all(i.categories == TRACKED for i in items)
-    assert item(memory, mine[0]).fields["last_name"] == "Lee 0"
+    assert item(mailbox, mine[0]).fields["last_name"] == "Lee 0"
     again = sync()  # our own creates come back as changes: nothing to do
     assert again.plan.records == ()
     assert sync().counts["items_seen"] == 0
 
 
 def test_default_filter_syncs_appointments_the_owner_attends_among_those_she_may_sync(
-    sync, sally, memory, make_user, admin
+    sync, sally, mailbox, make_user, admin
 ):
     from security import services
 
@@ -98,29 +93,29 @@ def test_default_filter_syncs_appointments_the_owner_attends_among_those_she_may
     )
     report = sync("appointment")
     assert report.counts["exchange_created"] == 1
-    (only,) = memory.folders["calendar"].values()
+    (only,) = mailbox.items("calendar").values()
     assert (only.crm_id, only.fields["subject"]) == (str(attended.pk), "Pipeline review")
 
 
-def test_item_created_in_outlook_enters_the_crm_only_when_tracked(sync, sally, memory):
-    tracked = outlook_contact(memory, first_name="Tom", last_name="Tracked", job_title="CFO")
-    outlook_contact(memory, tracked=False, first_name="Una", last_name="Untracked")
+def test_item_created_in_outlook_enters_the_crm_only_when_tracked(sync, sally, mailbox):
+    tracked = outlook_contact(mailbox, first_name="Tom", last_name="Tracked", job_title="CFO")
+    outlook_contact(mailbox, tracked=False, first_name="Una", last_name="Untracked")
     report = sync()
     assert report.counts["crm_created"] == 1
     (created,) = Contact.objects.all()
     assert (created.last_name, created.job_title, created.owner) == ("Tracked", "CFO", sally)
-    assert memory.folders["contacts"][tracked].crm_id == str(created.pk)
+    assert mailbox.items("contacts")[tracked].crm_id == str(created.pk)
     sync()
     sync()
     assert Contact.objects.count() == 1
 
 
 def test_creating_from_outlook_needs_create_rights_on_each_secured_field_it_sets(
-    sync, sally, memory, secure
+    sync, sally, mailbox, secure
 ):
     secure("contact", "government_id", "read", "update")  # no create
-    refused = outlook_contact(memory, first_name="Ida", government_id="123-45")
-    outlook_contact(memory, first_name="Joe", last_name="Plain")
+    refused = outlook_contact(mailbox, first_name="Ida", government_id="123-45")
+    outlook_contact(mailbox, first_name="Joe", last_name="Plain")
     sync()
     assert list(Contact.objects.values_list("first_name", flat=True)) == ["Joe"]
     (rejected,) = RejectedChange.objects.all()
@@ -135,18 +130,18 @@ def test_creating_from_outlook_needs_create_rights_on_each_secured_field_it_sets
 # -- directions ----------------------------------------------------------------------------------
 
 
-def test_personal_notes_set_to_none_stay_private_in_outlook(sync, sally, memory, set_direction):
+def test_personal_notes_set_to_none_stay_private_in_outlook(sync, sally, mailbox, set_direction):
     ann = contact(sally, description="Met at the trade fair")
     sync()
     set_direction("contact", "description", "none")
-    memory.edit("contacts", item_id_of(ann), description="Private: prefers calls after 6pm")
+    mailbox.edit("contacts", item_id_of(ann), description="Private: prefers calls after 6pm")
     ann.description = "Key account since 2024"
     ann.job_title = "Buyer"
     ann.save()
     sync()
     sync()
     ann.refresh_from_db()
-    outlook = item(memory, ann)
+    outlook = item(mailbox, ann)
     assert ann.description == "Key account since 2024"
     assert outlook.fields["description"] == "Private: prefers calls after 6pm"
     assert outlook.fields["job_title"] == "Buyer"
@@ -154,20 +149,20 @@ def test_personal_notes_set_to_none_stay_private_in_outlook(sync, sally, memory,
     assert not leaked and not RejectedChange.objects.exists()
 
 
-def test_to_outlook_and_to_crm_fields_flow_one_way(sync, sally, memory, set_direction):
+def test_to_outlook_and_to_crm_fields_flow_one_way(sync, sally, mailbox, set_direction):
     ann = contact(sally, job_title="Buyer", department="Purchasing")
     sync()
     set_direction("contact", "job_title", "to_outlook")
     set_direction("contact", "department", "to_crm")
     item_id = item_id_of(ann)
-    memory.edit("contacts", item_id, job_title="Chief buyer", department="Procurement")
+    mailbox.edit("contacts", item_id, job_title="Chief buyer", department="Procurement")
     sync()
     ann.refresh_from_db()
     assert (ann.job_title, ann.department) == ("Buyer", "Procurement")
     ann.job_title, ann.department = "Head of purchasing", "Sourcing"
     ann.save()
     sync()
-    outlook = item(memory, ann)
+    outlook = item(mailbox, ann)
     assert (outlook.fields["job_title"], outlook.fields["department"]) == (
         "Head of purchasing",
         "Procurement",
@@ -181,24 +176,24 @@ def test_to_outlook_and_to_crm_fields_flow_one_way(sync, sally, memory, set_dire
 
 
 def test_direction_flip_applies_next_sync_without_clobbering_either_side(
-    sync, sally, memory, set_direction
+    sync, sally, mailbox, set_direction
 ):
     set_direction("contact", "description", "none")
     filled = contact(sally, description="CRM notes")
     empty = contact(sally, description="")
     both = contact(sally, description="CRM side")
     sync()
-    memory.edit("contacts", item_id_of(empty), description="Outlook notes")
-    memory.edit("contacts", item_id_of(both), description="Outlook side")
+    mailbox.edit("contacts", item_id_of(empty), description="Outlook notes")
+    mailbox.edit("contacts", item_id_of(both), description="Outlook side")
     sync()
     set_direction("contact", "description", "both")
     report = sync()  # no record changed: the run revisits the links, reading neither side
     assert report.counts["items_seen"] == 0
     for record in (filled, empty, both):
         record.refresh_from_db()
-    assert item(memory, filled).fields["description"] == "CRM notes"
+    assert item(mailbox, filled).fields["description"] == "CRM notes"
     assert empty.description == "Outlook notes"
-    assert both.description == item(memory, both).fields["description"] == "CRM side"
+    assert both.description == item(mailbox, both).fields["description"] == "CRM side"
     kept = SyncConflict.objects.get(crm_id=both.pk)
     assert (kept.crm_value, kept.exchange_value, kept.base_value) == (
         "CRM side",
@@ -210,29 +205,29 @@ def test_direction_flip_applies_next_sync_without_clobbering_either_side(
 # -- field-level security ------------------------------------------------------------------------
 
 
-def test_unreadable_field_never_reaches_exchange_nor_clears_it(sync, sally, memory, secure):
+def test_unreadable_field_never_reaches_exchange_nor_clears_it(sync, sally, mailbox, secure):
     secure("contact", "government_id", "update")  # may not read
     ann = contact(sally, government_id="SECRET-1")
     sync()
-    assert item(memory, ann).fields["government_id"] == ""
-    memory.edit("contacts", item_id_of(ann), government_id="typed in Outlook")
+    assert item(mailbox, ann).fields["government_id"] == ""
+    mailbox.edit("contacts", item_id_of(ann), government_id="typed in Outlook")
     ann.government_id = "SECRET-2"
     ann.save()
     sync()
-    assert item(memory, ann).fields["government_id"] == "typed in Outlook"
+    assert item(mailbox, ann).fields["government_id"] == "typed in Outlook"
 
 
 def test_exchange_edit_of_a_field_the_owner_may_not_update_is_a_rejected_change(
-    sync, sally, memory, secure
+    sync, sally, mailbox, secure
 ):
     secure("contact", "government_id", "read", "create")  # no update
     ann = contact(sally, government_id="111")
     sync()
-    memory.edit("contacts", item_id_of(ann), government_id="999")
+    mailbox.edit("contacts", item_id_of(ann), government_id="999")
     sync()
     ann.refresh_from_db()
     assert ann.government_id == "111"
-    assert item(memory, ann).fields["government_id"] == "111"  # put back
+    assert item(mailbox, ann).fields["government_id"] == "111"  # put back
     (rejected,) = RejectedChange.objects.all()
     assert (rejected.crm_id, rejected.field, rejected.offered_value) == (
         ann.pk,
@@ -242,7 +237,7 @@ def test_exchange_edit_of_a_field_the_owner_may_not_update_is_a_rejected_change(
 
 
 def test_exchange_edit_of_a_record_shared_read_only_is_rejected(
-    sync, sally, memory, make_user, admin
+    sync, sally, mailbox, make_user, admin
 ):
     from security import services
 
@@ -251,7 +246,7 @@ def test_exchange_edit_of_a_record_shared_read_only_is_rejected(
     shared = contact(bob, job_title="Buyer")
     services.share_record(record=shared, user_or_team=sally, rights=["sync"], actor=admin)
     sync()
-    memory.edit("contacts", item_id_of(shared), job_title="CEO")
+    mailbox.edit("contacts", item_id_of(shared), job_title="CEO")
     sync()
     shared.refresh_from_db()
     assert shared.job_title == "Buyer"
@@ -264,7 +259,7 @@ def test_exchange_edit_of_a_record_shared_read_only_is_rejected(
 
 @pytest.mark.parametrize("keep_copy", [False, True])
 def test_lost_access_removes_or_keeps_the_copy_and_returning_access_does_not_duplicate(
-    sync, sally, memory, make_user, admin, keep_copy
+    sync, sally, mailbox, make_user, admin, keep_copy
 ):
     from security import services
 
@@ -275,10 +270,10 @@ def test_lost_access_removes_or_keeps_the_copy_and_returning_access_does_not_dup
     shared = contact(bob, last_name="Shared")
     services.share_record(record=shared, user_or_team=sally, rights=["sync"], actor=admin)
     sync()
-    assert len(memory.folders["contacts"]) == 1
+    assert len(mailbox.items("contacts")) == 1
     services.revoke_share(record=shared, user_or_team=sally, actor=admin)
     report = sync()
-    assert len(memory.folders["contacts"]) == (1 if keep_copy else 0)
+    assert len(mailbox.items("contacts")) == (1 if keep_copy else 0)
     assert report.counts["suspended" if keep_copy else "exchange_deleted"] == 1
     shared.job_title = "Changed while away"
     shared.save()
@@ -286,55 +281,49 @@ def test_lost_access_removes_or_keeps_the_copy_and_returning_access_does_not_dup
     services.share_record(record=shared, user_or_team=sally, rights=["sync"], actor=admin)
     sync()
     sync()
-    (only,) = memory.folders["contacts"].values()
+    (only,) = mailbox.items("contacts").values()
     assert only.crm_id == str(shared.pk)
     assert only.fields["job_title"] == "Changed while away"
 
 
-def test_crm_delete_removes_the_copy_and_exchange_delete_only_untracks(sync, sally, memory):
+def test_crm_delete_removes_the_copy_and_exchange_delete_only_untracks(sync, sally, mailbox):
     gone, kept = contact(sally, last_name="Gone"), contact(sally, last_name="Kept")
     sync()
     gone.delete()
     kept_item = item_id_of(kept)
-    memory.delete_items("contacts", [_ref(memory, kept_item)])
+    mailbox.delete("contacts", kept_item)
     report = sync()
     assert report.counts["exchange_deleted"] == 1 and report.counts["untracked"] == 1
-    assert memory.folders["contacts"] == {}
+    assert mailbox.items("contacts") == {}
     kept.refresh_from_db()  # never deleted in the CRM
     kept.job_title = "Edited after untracking"
     kept.save()
     sync()
-    assert memory.folders["contacts"] == {}
+    assert mailbox.items("contacts") == {}
     assert SyncLink.objects.get(crm_id=kept.pk).state == "untracked"
 
 
-def _ref(memory, item_id):
-    from connectors.base import ItemRef
-
-    return ItemRef(item_id, memory.folders["contacts"][item_id].change_key)
-
-
-def test_restore_policy_puts_an_item_deleted_in_outlook_back(sync, sally, memory):
+def test_restore_policy_puts_an_item_deleted_in_outlook_back(sync, sally, mailbox):
     SyncPolicy.objects.update_or_create(pk=1, defaults={"remote_delete_policy": "restore"})
     ann = contact(sally)
     sync()
-    memory.delete_items("contacts", [_ref(memory, item_id_of(ann))])
+    mailbox.delete("contacts", item_id_of(ann))
     sync()
-    (back,) = memory.folders["contacts"].values()
+    (back,) = mailbox.items("contacts").values()
     assert back.crm_id == str(ann.pk)
 
 
 # -- the mass-change guard -------------------------------------------------------------------
 
 
-def test_a_wiped_mailbox_stops_the_run_until_an_admin_confirms(sync, sally, memory):
+def test_a_wiped_mailbox_stops_the_run_until_an_admin_confirms(sync, sally, mailbox):
     from fieldsync.sync import confirm_mass_change
 
     SyncPolicy.objects.update_or_create(pk=1, defaults={"mass_change_min_items": 3})
     records = [contact(sally, last_name=f"c{i}") for i in range(4)]
     sync()
-    memory.folders["contacts"].clear()  # the mailbox was wiped (no deletions reported)
-    memory._states.clear()  # ...and the server forgot the sync state: a full listing
+    for item_id in mailbox.items("contacts"):  # the mailbox was wiped
+        mailbox.delete("contacts", item_id)
     report = sync()
     assert "empty" in report.guard
     state = MailboxSyncState.objects.get(owner=sally, entity="contact")
@@ -354,17 +343,17 @@ def test_a_wiped_mailbox_stops_the_run_until_an_admin_confirms(sync, sally, memo
     ("policy", "winner"), [("crm_wins", "CRM title"), ("exchange_wins", "Outlook title")]
 )
 def test_same_field_changed_on_both_sides_is_decided_by_policy_and_recorded(
-    sync, sally, memory, policy, winner
+    sync, sally, mailbox, policy, winner
 ):
     SyncPolicy.objects.update_or_create(pk=1, defaults={"conflict_policy": policy})
     ann = contact(sally, job_title="Base title")
     sync()
-    memory.edit("contacts", item_id_of(ann), job_title="Outlook title")
+    mailbox.edit("contacts", item_id_of(ann), job_title="Outlook title")
     ann.job_title = "CRM title"
     ann.save()
     sync()
     ann.refresh_from_db()
-    assert ann.job_title == item(memory, ann).fields["job_title"] == winner
+    assert ann.job_title == item(mailbox, ann).fields["job_title"] == winner
     c = SyncConflict.objects.get()
     assert (c.base_value, c.crm_value, c.exchange_value) == (
         "Base title",
@@ -374,13 +363,13 @@ def test_same_field_changed_on_both_sides_is_decided_by_policy_and_recorded(
     assert c.outcome == ("crm" if policy == "crm_wins" else "exchange")
 
 
-def test_multi_column_field_and_typed_values_round_trip(sync, sally, memory):
+def test_multi_column_field_and_typed_values_round_trip(sync, sally, mailbox):
     ann = contact(sally, address1_city="Berlin", birthday=datetime.date(1990, 5, 17))
     sync()
-    outlook = item(memory, ann)
+    outlook = item(mailbox, ann)
     assert outlook.fields["address1_city"] == "Berlin"
     assert outlook.fields["birthday"] == datetime.date(1990, 5, 17)
-    memory.edit("contacts", item_id_of(ann), address1_city="Hamburg", first_name="Anna")
+    mailbox.edit("contacts", item_id_of(ann), address1_city="Hamburg", first_name="Anna")
     sync()
     ann.refresh_from_db()
     assert (ann.address1_city, ann.first_name) == ("Hamburg", "Anna")
@@ -388,17 +377,17 @@ def test_multi_column_field_and_typed_values_round_trip(sync, sally, memory):
         owner=sally, subject="Call back", due_date=datetime.date(2026, 12, 3)
     )
     sync("task")
-    assert item(memory, task, "tasks").fields["due_date"] == datetime.date(2026, 12, 3)
+    assert item(mailbox, task, "tasks").fields["due_date"] == datetime.date(2026, 12, 3)
 
 
 # -- crash safety and concurrency ------------------------------------------------------------
 
 
-def test_a_crash_between_batches_is_safe_to_rerun(sync, sally, memory, monkeypatch):
+def test_a_crash_between_batches_is_safe_to_rerun(sync, sally, mailbox, monkeypatch):
     from fieldsync import sync_apply
 
     records = [contact(sally, last_name=f"c{i}") for i in range(8)]
-    born = [outlook_contact(memory, first_name=f"o{i}") for i in range(3)]
+    born = [outlook_contact(mailbox, first_name=f"o{i}") for i in range(3)]
     real_commit = sync_apply.DjangoSink.commit
     calls = {"n": 0}
 
@@ -414,59 +403,60 @@ def test_a_crash_between_batches_is_safe_to_rerun(sync, sally, memory, monkeypat
     monkeypatch.setattr(sync_apply.DjangoSink, "commit", real_commit)
     sync()
     sync()
-    carried = [i.crm_id for i in memory.folders["contacts"].values()]
+    carried = [i.crm_id for i in mailbox.items("contacts").values()]
     assert len(carried) == len(set(carried)) == 11
     assert Contact.objects.count() == 11
     assert {str(c.pk) for c in records} <= set(carried)
-    assert all(memory.folders["contacts"][i].crm_id for i in born)
+    items = mailbox.items("contacts")
+    assert all(items[i].crm_id for i in born)
 
 
-def test_an_outlook_edit_during_the_run_is_not_overwritten(sync, sally, memory):
+def test_an_outlook_edit_during_the_run_is_not_overwritten(sync, sally, mailbox):
     ann = contact(sally, job_title="Buyer")
     sync()
     item_id = item_id_of(ann)
     ann.job_title = "CRM title"
     ann.save()
-    original = memory.update_items
+    original = mailbox.connector.update_items
 
     def edit_first(folder, updates, **kw):
-        memory.edit("contacts", item_id, job_title="Typed meanwhile")  # a stale change key now
+        mailbox.edit("contacts", item_id, job_title="Typed meanwhile")  # a stale change key now
         return original(folder, updates, **kw)
 
-    memory.update_items = edit_first
+    mailbox.connector.update_items = edit_first
     report = sync()
     assert report.failed == [str(ann.pk)]
-    memory.update_items = original
+    mailbox.connector.update_items = original
     sync()
     ann.refresh_from_db()
     # Both edits are now a conflict: the policy (crm_wins) decides and the loser is kept.
-    assert item(memory, ann).fields["job_title"] == ann.job_title == "CRM title"
+    assert item(mailbox, ann).fields["job_title"] == ann.job_title == "CRM title"
     assert SyncConflict.objects.get().exchange_value == "Typed meanwhile"
 
 
-def test_dry_run_reports_without_writing(sync, sally, memory):
+def test_dry_run_reports_without_writing(sync, sally, mailbox):
     contact(sally)
     report = sync(dry_run=True)
     assert report.counts["exchange_created"] == 1
-    assert memory.folders["contacts"] == {} and not SyncLink.objects.exists()
+    assert mailbox.items("contacts") == {} and not SyncLink.objects.exists()
     assert sync().counts["exchange_created"] == 1
 
 
 # -- cost ----------------------------------------------------------------------------------------
 
 
-def test_no_change_sync_costs_the_same_queries_and_requests_whatever_the_size(sync, sally, memory):
+def test_no_change_sync_costs_the_same_queries_and_requests_whatever_the_size(sync, sally, mailbox):
     def quiet_cost(n: int) -> tuple[int, list[str]]:
         Contact.objects.filter(owner=sally).delete()
         Contact.objects.bulk_create([Contact(owner=sally, last_name=f"c{i}") for i in range(n)])
         sync(batch_size=100)
         sync(batch_size=100)
-        memory.calls.clear()
+        mailbox.reset_counts()
         with CaptureQueriesContext(connection) as queries:
             report = sync(batch_size=100)
         assert report.plan.records == ()
-        return len(queries), list(memory.calls)
+        return len(queries), mailbox.requests()
 
     small, large = quiet_cost(5), quiet_cost(60)
     assert small == large
-    assert small[1] == ["list_changes"]
+    assert small[1] == {"SyncFolderItems": 1}

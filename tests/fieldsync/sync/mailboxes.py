@@ -1,0 +1,130 @@
+"""A mailbox as a test sees it, over either connector: what Outlook would do to it (create,
+edit, delete items as a user) and what it holds, plus the requests the sync sent."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from connectors.base import ItemRef, ItemUpdate, NewItem
+from connectors.memory import MemoryConnector
+from fieldsync.sync_values import FOLDERS, _text_like, entity_fields
+
+TRACKED = ("Tracked to CRM",)
+_CALLS = {
+    "list_changes": "SyncFolderItems",
+    "get_items": "GetItem",
+    "find_by_crm_ids": "FindItem",
+    "create_items": "CreateItem",
+    "update_items": "UpdateItem",
+    "delete_items": "DeleteItem",
+}
+
+
+@dataclass(frozen=True)
+class View:
+    crm_id: str | None
+    categories: tuple[str, ...]
+    fields: dict
+
+
+class MailboxLikeMemory(MemoryConnector):
+    """The in-memory connector, reading every mapped column as a real mailbox does: a field
+    nobody set reads as empty. (MemoryConnector itself keeps only the fields it was given, and
+    the sync takes a missing column for "not read", never for "cleared".)"""
+
+    def create_items(self, folder, items):  # type: ignore[no-untyped-def,override]
+        blank = {
+            c: "" if _text_like(ef.model_field(c)) else None
+            for e, f in FOLDERS.items()
+            if f == folder
+            for ef in [entity_fields(e)]
+            for c in ef.all_columns
+        }
+        filled = [NewItem(n.crm_id, blank | dict(n.fields), n.categories) for n in items]
+        return super().create_items(folder, filled)
+
+
+class MemoryMailbox:
+    kind = "memory"
+
+    def __init__(self) -> None:
+        self.connector = MailboxLikeMemory(page_size=7)
+
+    def create(self, folder: str, fields: dict, *, tracked: bool = True) -> str:
+        (r,) = self.connector.create_items(
+            folder,  # type: ignore[arg-type]
+            [NewItem(None, fields, TRACKED if tracked else ())],  # type: ignore[arg-type]
+        )
+        return str(r.item_id)
+
+    def edit(self, folder: str, item_id: str, **fields: object) -> None:
+        self.connector.edit(folder, item_id, **fields)  # type: ignore[arg-type]
+
+    def delete(self, folder: str, item_id: str) -> None:
+        stored = self.connector.folders[folder][item_id]
+        self.connector.delete_items(folder, [ItemRef(item_id, stored.change_key)])  # type: ignore[arg-type]
+
+    def items(self, folder: str) -> dict[str, View]:
+        return {
+            i: View(s.crm_id, tuple(s.categories), dict(s.fields))
+            for i, s in self.connector.folders[folder].items()
+        }
+
+    def reset_counts(self) -> None:
+        self.connector.calls.clear()
+
+    def requests(self) -> Counter:
+        return Counter(_CALLS[c] for c in self.connector.calls)
+
+
+class ExchangeMailbox:
+    """A mailbox on the EWS test server; user actions go through a second connector, as
+    Outlook is another client of the same server."""
+
+    kind = "exchange"
+
+    def __init__(self, ews, make_connector, address: str) -> None:  # type: ignore[no-untyped-def]
+        self.ews = ews
+        self.connector = make_connector(address)
+        self.user = make_connector(address)
+
+    def create(self, folder: str, fields: dict, *, tracked: bool = True) -> str:
+        (r,) = self.user.create_items(
+            folder,
+            [NewItem(None, fields, TRACKED if tracked else ())],  # type: ignore[arg-type]
+        )
+        assert r.ok, r.message
+        return str(r.item_id)
+
+    def _key(self, folder: str, item_id: str) -> str:
+        (got,) = self.user.get_items(
+            folder, [item_id], ["subject"] if folder != "contacts" else ["first_name"]
+        )
+        return got.change_key  # type: ignore[union-attr]
+
+    def edit(self, folder: str, item_id: str, **fields: object) -> None:
+        key = self._key(folder, item_id)
+        (r,) = self.user.update_items(
+            folder, [ItemUpdate(item_id, key, dict(fields))], overwrite=True
+        )
+        assert r.ok, r.message
+
+    def delete(self, folder: str, item_id: str) -> None:
+        (r,) = self.user.delete_items(folder, [ItemRef(item_id, self._key(folder, item_id))])
+        assert r.ok, r.message
+
+    def items(self, folder: str) -> dict[str, View]:
+        out = {}
+        for page in self.user.list_changes(folder, None):  # type: ignore[arg-type]
+            for it in page.created + page.updated:
+                out[it.item_id] = View(it.crm_id, tuple(it.categories), dict(it.fields))
+        return out
+
+    def reset_counts(self) -> None:
+        self.ews.reset()
+
+    def requests(self) -> Counter:
+        counts = Counter(dict(self.ews.counts))
+        counts.pop("total", None)
+        return counts
