@@ -11,8 +11,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from .sync_selectors import Attempt
 
-WIDTH, HEIGHT = 720, 220
-LEFT, RIGHT, TOP, BOTTOM = 48, 48, 16, 36
+WIDTH, HEIGHT = 720, 240
+LEFT, RIGHT, TOP, BOTTOM = 48, 48, 34, 36
 
 
 def _nice_max(value: float) -> float:
@@ -31,7 +31,7 @@ def _nice_max(value: float) -> float:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.3g}"
 
 
 def runs_chart(attempts: Sequence[Attempt]) -> SafeString:
@@ -60,8 +60,8 @@ def runs_chart(attempts: Sequence[Attempt]) -> SafeString:
             f"{_fmt(max_n * (4 - i) / 4)}</text>"
         )
     parts.append(
-        f'<text class="axis" x="{LEFT - 6}" y="{HEIGHT - 8}" text-anchor="end">s</text>'
-        f'<text class="axis items" x="{WIDTH - RIGHT + 6}" y="{HEIGHT - 8}">items</text>'
+        f'<text class="axis" x="{LEFT - 6}" y="{TOP - 14}" text-anchor="end">s</text>'
+        f'<text class="axis items" x="{WIDTH - RIGHT + 6}" y="{TOP - 14}">items</text>'
     )
     points = []
     for i, a in enumerate(attempts):

@@ -173,8 +173,9 @@ CELERY_TIMEZONE = "UTC"
 
 # Server-side sync (fieldsync/scheduling.py): beat fans out every enabled mailbox this often.
 SYNCADMIN_SYNC_INTERVAL = int(os.environ.get("SYNCADMIN_SYNC_INTERVAL", "300"))
-# The per-mailbox lock expires this long after its holder stops renewing it (a dead worker).
-SYNCADMIN_SYNC_LOCK_TIMEOUT = int(os.environ.get("SYNCADMIN_SYNC_LOCK_TIMEOUT", "60"))
+# The per-mailbox lock expires this long after its holder stops renewing it (a dead worker);
+# longer than a request the dead worker may have left in flight at the server.
+SYNCADMIN_SYNC_LOCK_TIMEOUT = int(os.environ.get("SYNCADMIN_SYNC_LOCK_TIMEOUT", "180"))
 SYNCADMIN_CREDENTIALS_KEYS = _credentials_keys()
 CELERY_BEAT_SCHEDULE = {
     "fan-out-mailbox-syncs": {

@@ -121,24 +121,15 @@ def celery_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "syncadmin", *args]
 
 
-def start_worker(name: str, env: dict[str, str], log_dir: Path) -> Proc:
-    proc = Proc(
-        name,
-        celery_cmd(
-            "worker",
-            "-n",
-            f"{name}@%h",
-            "-c",
-            "1",
-            "-l",
-            "info",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ),
-        env,
-        log_dir,
-    )
+def start_worker(
+    name: str, env: dict[str, str], log_dir: Path, *, queue: str | None = None
+) -> Proc:
+    """A worker process with one pool process, consuming `queue` (default: Celery's)."""
+    args = ["worker", "-n", f"{name}@%h", "-c", "1", "-l", "info"]
+    args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    if queue:
+        args += ["-Q", queue]
+    proc = Proc(name, celery_cmd(*args), env, log_dir)
     proc.wait_for_log(" ready.", timeout=40)
     return proc
 
