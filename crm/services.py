@@ -117,12 +117,19 @@ def record_update(
     if not policy.can(actor, policy.Action.WRITE, record):
         raise PermissionDenied(f"You may read this {model._meta.verbose_name} but not change it.")
     record_fields_check(model=model, values=_columns(values), actor=actor, record=record)
+    owner_before = record.owner_id
     with transaction.atomic():
         for name, value in values.items():
             setattr(record, name, value)
-        if "owner" in values:
-            # A record moves to its new owner's business unit, as in the CRM.
+        if "owner" in values and record.owner_id != owner_before:
+            # A record moves to its new owner's business unit, as in the CRM. Assigning is
+            # allowed only where the actor could create the record as it now stands, so a
+            # user with user-level rights cannot hand records to others.
             record.business_unit_id = record.owner.business_unit_id or record.business_unit_id
+            if not policy.can(actor, policy.Action.CREATE, record):
+                raise PermissionDenied(
+                    f"You may not assign this {model._meta.verbose_name} to {record.owner}."
+                )
         _clean(record)
         record.save()
     return record
