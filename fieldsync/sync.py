@@ -267,11 +267,13 @@ class _EntityRun:
             return self._read_pages(None)  # the server forgot us: list everything again
 
     def _read_pages(self, state: str | None) -> tuple[list[RemoteItem], list[str], str, bool]:
+        self.listed_new: set[str] = set()
         changed: list[RemoteItem] = []
         deleted: list[str] = []
         new_state = state or ""
         for page in self.connector.list_changes(self.folder, state):  # type: ignore[arg-type]
             changed.extend(i for i in page.created + page.updated if self._belongs(i))
+            self.listed_new.update(i.item_id for i in page.created)
             deleted.extend(page.deleted)
             new_state = page.sync_state
         return changed, deleted, new_state, state is None
@@ -381,6 +383,7 @@ class _EntityRun:
             cursor=cursor,
         )
         sink.state_pk = state.pk
+        sink.listed_new = self.listed_new
         done = 0
 
         def step(n: int) -> None:

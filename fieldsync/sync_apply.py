@@ -65,7 +65,8 @@ class DjangoSink:
         self.cursor = cursor
         self.stale: list[str] = []
         self.invalid: list[str] = []
-        self.created: list[str] = []  # items this run created (or found missing)
+        self.created: list[str] = []  # items this run created
+        self.listed_new: set[str] = set()  # items the change list reported as created
         self.state_pk: int | None = None
 
     # -- 1. conflicts and rejected changes -----------------------------------------------------
@@ -200,12 +201,15 @@ class DjangoSink:
             self._save_statuses(
                 [(p, s) for p, s in keep if not p.crm_update or p.crm_id in written]
             )
-            created = [s.item_id for p, s in batch if p.remote_create is not None and s]
-            if created and self.state_pk is not None:
-                # With the statuses, so a crash cannot forget them (see engine.gather).
-                self.created.extend(created)
+            mine = [s.item_id for p, s in batch if p.remote_create is not None and s]
+            self.created.extend(mine)
+            # Items newer than the saved sync state: until a run saves a newer one, the change
+            # list will not mention them if they are deleted (see engine.gather). Saved with
+            # the statuses, so a crash cannot forget them.
+            newer = mine + [s.item_id for _, s in batch if s and s.item_id in self.listed_new]
+            if newer and self.state_pk is not None:
                 state = MailboxSyncState.objects.select_for_update().get(pk=self.state_pk)
-                state.unconfirmed_items = list(dict.fromkeys(state.unconfirmed_items + created))
+                state.unconfirmed_items = list(dict.fromkeys(state.unconfirmed_items + newer))
                 state.save(update_fields=["unconfirmed_items"])
 
     def _invalid(self, plan: RecordPlan, problem: str) -> Any:

@@ -236,6 +236,9 @@ class World:
             self.guard_trips += 1
             return plan
         sink = _Sink(self, crash)
+        sink.listed_new = {
+            r.item_id for r in changed if self.remote[r.item_id].created_seq > self.remote_state
+        }
         apply_plan(plan, sink, batch_size=batch_size)
         self.crm_cursor, self.remote_state = crm_mark, remote_mark
         self.unconfirmed = sink.created
@@ -249,6 +252,7 @@ class _Sink:
         self.crash = crash
         self.batch = -1
         self.created: list[str] = []
+        self.listed_new: set[str] = set()
 
     def _maybe_crash(self, phase: str) -> None:
         if self.crash and self.crash.batch == self.batch and self.crash.phase == phase:
@@ -279,8 +283,6 @@ class _Sink:
                 item_id = w.remote_create(plan.remote_create, tracked=False, crm_id=plan.crm_id)
                 w.remote[item_id].categories = plan.remote_categories
                 self.created.append(item_id)
-                # Saved at once, as the service does: a crash must not forget it.
-                w.unconfirmed.append(item_id)
                 results[index] = RemoteResult(True, item_id, "1")
             elif plan.remote_delete:
                 if plan.item_id in w.remote:
@@ -313,4 +315,7 @@ class _Sink:
                 w.links.pop(plan.crm_id, None)
             else:
                 w.links[plan.crm_id] = status
+                # Newer than the saved sync state: remembered with the status (see gather).
+                if plan.remote_create is not None or status.item_id in self.listed_new:
+                    w.unconfirmed.append(status.item_id)
         self._maybe_crash("commit")
