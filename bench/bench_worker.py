@@ -118,6 +118,7 @@ def _measure() -> dict[str, float]:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncadmin.settings")
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
     from django.db.models import Max, Min
     from django.utils import timezone
@@ -138,7 +139,12 @@ def _measure() -> dict[str, float]:
             _seed(ews.url, MAILBOXES, CONTACTS)
             for i in range(MAILBOXES):
                 ews.control("mailbox", smtp=f"bench{i:05d}@bench.test", password="pw")
-            env = {**os.environ, "PYTHONUNBUFFERED": "1", "SYNCADMIN_VAR_DIR": tmp}
+            env = {
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "SYNCADMIN_VAR_DIR": tmp,
+                "SYNCADMIN_CREDENTIALS_KEY": ",".join(settings.SYNCADMIN_CREDENTIALS_KEYS),
+            }
             workers = [start_worker(f"bench{n}", env, logs) for n in range(WORKERS)]
             began = time.monotonic()
             schedule_due_mailboxes()
@@ -154,7 +160,10 @@ def _measure() -> dict[str, float]:
                 .annotate(start=Min("started_at"), end=Max("finished_at"))
             )
             durations = sorted((a["end"] - a["start"]).total_seconds() for a in attempts)
-            out["failed"] = Mailbox.objects.filter(status=MailboxStatus.FAILING).count()
+            failing = Mailbox.objects.filter(status=MailboxStatus.FAILING)
+            out["failed"] = failing.count()
+            if out["failed"]:
+                print(f"first failure: {failing.first().last_error}", file=sys.stderr)
             out["mailboxes_per_min"] = MAILBOXES / elapsed * 60
             out["items_per_s"] = MAILBOXES * CONTACTS / elapsed
             if len(durations) > 1:
@@ -203,6 +212,9 @@ def rows() -> list[tuple[str, float | str, str, str]]:
             )
             if done.returncode:
                 raise RuntimeError(done.stderr[-2000:])
+            for line in done.stderr.splitlines():
+                if line.startswith("first failure"):
+                    print(line, file=sys.stderr)
             m = json.loads(done.stdout.strip().splitlines()[-1])
     finally:
         _flush_redis()
