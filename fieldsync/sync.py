@@ -413,11 +413,12 @@ class _EntityRun:
     def _links(self, crm_ids: set[str]) -> list[Link]:
         if not crm_ids:
             return []
+        blanks = self.ef.blanks
         qs = SyncLink.objects.filter(owner=self.owner, entity=self.entity)
         if len(crm_ids) < 5000:
             qs = qs.filter(crm_id__in=list(crm_ids))
         return [
-            Link(str(crm_id), item_id, change_key, LinkState(link_state), decode_base(base))
+            Link(str(crm_id), item_id, change_key, LinkState(link_state), decode_base(base, blanks))
             for crm_id, item_id, change_key, link_state, base in qs.values_list(
                 "crm_id", "item_id", "change_key", "state", "base"
             )

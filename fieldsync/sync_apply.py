@@ -63,6 +63,7 @@ class DjangoSink:
         # The change number each CRM side was read at: a record changed since is not written.
         self.crm_change_numbers = crm_change_numbers
         self.cursor = cursor
+        self.blanks = ef.blanks
         self.stale: list[str] = []
         self.invalid: list[str] = []
         self.created: list[str] = []  # items this run created
@@ -262,7 +263,7 @@ class DjangoSink:
                 item_id=status.item_id,
                 change_key=status.change_key,
                 state=status.state.value,
-                base=encode_base(status.base),
+                base=encode_base(status.base, self.blanks),
             )
             (changed if pk is not None else new).append(row)
         if gone:

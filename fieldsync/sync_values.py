@@ -8,8 +8,8 @@ and statuses and conflicts store it as JSON without losing what the value was.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -66,6 +66,17 @@ def canonical(field: models.Field, value: Any) -> Value:
     return value
 
 
+def converter(field: models.Field) -> Callable[[Any], Value]:
+    """`canonical` for one column, with the type dispatch done once (it runs per value)."""
+    if _text_like(field):
+        return lambda v: "" if v is None else str(v)
+    if isinstance(field, models.BooleanField) and not field.null:
+        return lambda v: False if v is None else bool(v)
+    if isinstance(field, models.IntegerField):
+        return lambda v: None if v is None else int(v)
+    return lambda v: canonical(field, v)
+
+
 def python(field: models.Field, value: Value) -> Any:
     """Back from the engine's form to the column's Python type."""
     if value is None or value == "":
@@ -80,6 +91,12 @@ class EntityFields:
     entity: str
     model: type[models.Model]
     columns: Mapping[str, tuple[str, ...]]  # catalog field -> columns
+    _readers: list = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, cols in self.columns.items():
+            convert = [converter(self.model_field(c)) for c in cols]
+            self._readers.append((name, cols, convert))
 
     @property
     def all_columns(self) -> list[str]:
@@ -95,11 +112,12 @@ class EntityFields:
         """Catalog field values from CRM column values (a model row or a connector's fields).
         A field with a column the row lacks is left out: that side said nothing about it."""
         out: dict[str, Value] = {}
-        for name, cols in self.columns.items():
-            if all(c in row for c in cols):
-                out[name] = self._combine(
-                    name, [canonical(self.model_field(c), row[c]) for c in cols]
-                )
+        for name, cols, convert in self._readers:
+            if len(cols) == 1:
+                if cols[0] in row:
+                    out[name] = convert[0](row[cols[0]])
+            elif all(c in row for c in cols):
+                out[name] = tuple(f(row[c]) for c, f in zip(cols, convert, strict=True))
         return out
 
     def columns_of(self, values: Mapping[str, Value]) -> dict[str, Any]:
@@ -111,6 +129,10 @@ class EntityFields:
             for column, part in zip(cols, parts, strict=True):
                 out[column] = python(self.model_field(column), part)
         return out
+
+    @property
+    def blanks(self) -> dict[str, Value]:
+        return {name: self.blank(name) for name in self.columns}
 
     def blank(self, name: str) -> Value:
         return self._combine(
@@ -154,18 +176,22 @@ def _from_json(value: Any) -> Value:
     return value
 
 
-def encode_base(base: Mapping[str, FieldBase]) -> dict[str, list]:
+def encode_base(base: Mapping[str, FieldBase], blanks: Mapping[str, Value]) -> dict[str, list]:
+    """A status as JSON: a field blank on both sides and agreed is left out (most are);
+    [value] when both sides hold the agreed value; else [agreed, crm, exchange]."""
     out = {}
     for name, fb in base.items():
         if fb.agreed == fb.crm == fb.remote and fb.agreed is not UNKNOWN:
+            if name in blanks and fb.agreed == blanks[name]:
+                continue
             out[name] = [_to_json(fb.agreed)]
         else:
             out[name] = [_to_json(fb.agreed), _to_json(fb.crm), _to_json(fb.remote)]
     return out
 
 
-def decode_base(data: Mapping[str, list]) -> dict[str, FieldBase]:
-    out = {}
+def decode_base(data: Mapping[str, list], blanks: Mapping[str, Value]) -> dict[str, FieldBase]:
+    out = {name: FieldBase.same(blank) for name, blank in blanks.items()}
     for name, parts in data.items():
         if len(parts) == 1:
             out[name] = FieldBase.same(_from_json(parts[0]))

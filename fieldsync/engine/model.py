@@ -51,16 +51,15 @@ class FieldRule:
     can_update: bool = True
     blank: Value = ""
     crm_default: Value = ""
+    # Derived once: the decision step asks these for every field of every record.
+    sends: bool = field(init=False, repr=False, compare=False)
+    accepts: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def sends(self) -> bool:
-        """CRM values may be written to Exchange."""
-        return self.direction.sends_to_outlook and self.can_read
-
-    @property
-    def accepts(self) -> bool:
-        """The direction takes Exchange values into the CRM (rights are checked apart)."""
-        return self.direction.accepts_from_outlook
+    def __post_init__(self) -> None:
+        # sends: CRM values may be written to Exchange; accepts: the direction takes Exchange
+        # values into the CRM (the owner's rights are checked apart).
+        object.__setattr__(self, "sends", self.direction.sends_to_outlook and self.can_read)
+        object.__setattr__(self, "accepts", self.direction.accepts_from_outlook)
 
 
 @dataclass(frozen=True)

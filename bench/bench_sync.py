@@ -1,0 +1,281 @@
+"""Benchmark: the sync engine end to end (CRM, engine, exchangelib, the EWS test server in
+process, schema validation off). BENCH_SYNC_N (10,000) contacts: initial sync against plain
+exchangelib bulk_create of the same items, no-change sync, 100 changed of N and of N/10.
+"""
+
+# The measurement runs in a child process with its own SQLite database (a temporary file,
+# migrated from scratch), so it neither touches var/db.sqlite3 nor depends on what the other
+# benchmarks configured. `python bench/bench_sync.py` runs it alone.
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+N = int(os.environ.get("BENCH_SYNC_N", "10000"))
+SERVICE = ("svc@bench.test", "svc-pw")
+CHANGED = 100
+
+
+def _values(i: int) -> dict[str, object]:
+    return {
+        "first_name": f"First{i}",
+        "last_name": f"Last{i}",
+        "company_name": f"Company {i % 97}",
+        "job_title": "Buyer",
+        "email": f"person{i}@bench.test",
+        "business_phone": f"+1 555 {i:06d}",
+    }
+
+
+def _child() -> dict[str, float]:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+    import exchangelib
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from exchangelib import (
+        BASIC,
+        IMPERSONATION,
+        Account,
+        Build,
+        Configuration,
+        Credentials,
+        Version,
+    )
+    from exchangelib.indexed_properties import EmailAddress, PhoneNumber
+    from exchangelib.items import Contact as EwsContact
+
+    from connectors.base import ItemUpdate
+    from connectors.ewsserver import EwsServer
+    from connectors.exchange import ExchangeConnector
+    from crm.models import Contact
+    from fieldsync.sync import sync_mailbox
+    from security.models import BusinessUnit, User
+    from security.services import role_upsert
+
+    small = max(N // 10, CHANGED)
+    server = EwsServer(
+        {"big@bench.test": "pw", "small@bench.test": "pw", "plain@bench.test": "pw"},
+        service_accounts={SERVICE[0]: SERVICE[1]},
+        validate=False,
+    )
+    server.start()
+    out: dict[str, float] = {"n": N, "small": small}
+    try:
+        unit = BusinessUnit.objects.create(name="Bench")
+        rights = ("create", "read", "write", "delete", "sync")
+
+        def owner(name: str, count: int) -> tuple[object, ExchangeConnector]:
+            user = User.objects.create_user(name, email=f"{name}@bench.test", business_unit=unit)
+            role_upsert(
+                name=f"role-{name}", levels={("contact", a): "user" for a in rights}, users=[user]
+            )
+            Contact.objects.bulk_create(
+                [Contact(owner=user, **_values(i)) for i in range(count)], batch_size=2000
+            )
+            connector = ExchangeConnector(
+                ews_url=server.url,
+                username=SERVICE[0],
+                password=SERVICE[1],
+                primary_smtp_address=f"{name}@bench.test",
+            )
+            list(connector.list_changes("contacts", None))  # warm up: folder lookup, connection
+            return user, connector
+
+        def sync(user: object, connector: ExchangeConnector) -> tuple[float, int, int, dict]:
+            server.reset()
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                report = sync_mailbox(owner=user, connector=connector, entities=["contact"])
+                seconds = time.perf_counter() - started
+            return seconds, len(queries), server.request_count(), report.count()
+
+        big, big_conn = owner("big", N)
+        small_user, small_conn = owner("small", small)
+
+        # Initial sync of N against plain exchangelib bulk_create of the same items.
+        config = Configuration(
+            service_endpoint=server.url,
+            credentials=Credentials(*SERVICE),
+            auth_type=BASIC,
+            version=Version(build=Build(15, 1)),
+        )
+        plain = Account(
+            "plain@bench.test", config=config, autodiscover=False, access_type=IMPERSONATION
+        )
+        plain.bulk_create(
+            folder=plain.contacts,
+            items=[EwsContact(account=plain, folder=plain.contacts, display_name="warm")],
+        )
+        server.reset()
+        started = time.perf_counter()
+        items = []
+        for i in range(N):
+            v = _values(i)
+            items.append(
+                EwsContact(
+                    account=plain,
+                    folder=plain.contacts,
+                    crm_id=f"00000000-0000-0000-0000-{i:012d}",
+                    categories=["Tracked to CRM"],
+                    display_name=f"{v['first_name']} {v['last_name']}",
+                    given_name=v["first_name"],
+                    surname=v["last_name"],
+                    company_name=v["company_name"],
+                    job_title=v["job_title"],
+                    email_addresses=[EmailAddress(label="EmailAddress1", email=v["email"])],
+                    phone_numbers=[
+                        PhoneNumber(label="BusinessPhone", phone_number=v["business_phone"])
+                    ],
+                )
+            )
+        results = plain.bulk_create(folder=plain.contacts, items=items)
+        out["plain_seconds"] = time.perf_counter() - started
+        out["plain_requests"] = server.request_count()
+        assert not any(isinstance(r, Exception) for r in results)
+
+        s, q, r, counts = sync(big, big_conn)
+        assert counts["exchange_created"] == N, counts
+        out.update(initial_seconds=s, initial_queries=q, initial_requests=r)
+
+        # The next run reads the items it created back (the saved sync state predates them).
+        s, q, r, counts = sync(big, big_conn)
+        out.update(echo_seconds=s, echo_requests=r)
+        sync(small_user, small_conn)
+        sync(small_user, small_conn)
+
+        for label, user, conn in (("big", big, big_conn), ("small", small_user, small_conn)):
+            s, q, r, counts = sync(user, conn)
+            assert not any(counts[k] for k in counts if k != "items_seen"), counts
+            out.update(
+                {
+                    f"quiet_{label}_seconds": s,
+                    f"quiet_{label}_queries": q,
+                    f"quiet_{label}_requests": r,
+                    f"quiet_{label}_folder_requests": server.request_count("SyncFolderItems"),
+                }
+            )
+
+        # 100 changed: half edited in the CRM, half in Outlook (through a second client).
+        for label, user, conn in (("big", big, big_conn), ("small", small_user, small_conn)):
+            contacts = list(Contact.objects.filter(owner=user).order_by("last_name")[:CHANGED])
+            for c in contacts[: CHANGED // 2]:
+                c.job_title = "Head of purchasing"
+                c.save()
+            outlook = ExchangeConnector(
+                ews_url=server.url,
+                username=SERVICE[0],
+                password=SERVICE[1],
+                primary_smtp_address=f"{label}@bench.test",
+            )
+            found = outlook.find_by_crm_ids(
+                "contacts", [str(c.pk) for c in contacts[CHANGED // 2 :]]
+            )
+            outlook.update_items(
+                "contacts",
+                [
+                    ItemUpdate(i.item_id, i.change_key, {"department": "Sourcing"})
+                    for i in found.values()
+                ],
+            )
+            s, q, r, counts = sync(user, conn)
+            assert counts["exchange_updated"] == CHANGED // 2, counts
+            assert counts["crm_updated"] == CHANGED // 2, counts
+            out.update(
+                {
+                    f"changed_{label}_seconds": s,
+                    f"changed_{label}_queries": q,
+                    f"changed_{label}_requests": r,
+                }
+            )
+        return out
+    finally:
+        exchangelib.close_connections()
+        server.stop()
+
+
+def rows() -> list[tuple[str, float | str, str, str]]:
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
+        env = dict(os.environ)
+        env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
+        env["DJANGO_SETTINGS_MODULE"] = "syncadmin.settings"
+        env.pop("REDIS_URL", None)
+        done = subprocess.run(
+            [sys.executable, __file__, "--child"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr[-2000:])
+        m = json.loads(done.stdout.strip().splitlines()[-1])
+    n, small = int(m["n"]), int(m["small"])
+    ratio = m["initial_seconds"] / m["plain_seconds"]
+    return [
+        (f"initial sync, {n} contacts (CRM -> Exchange)", round(m["initial_seconds"], 2), "s", ""),
+        (f"plain exchangelib bulk_create, same {n} items", round(m["plain_seconds"], 2), "s", ""),
+        ("initial sync time / bulk_create time", round(ratio, 3), "x", "<= 1.3"),
+        (
+            "initial sync: EWS requests",
+            int(m["initial_requests"]),
+            "requests",
+            f"bulk_create: {int(m['plain_requests'])}",
+        ),
+        ("initial sync: SQL queries", int(m["initial_queries"]), "queries", ""),
+        (
+            f"next sync reads its {n} creates back",
+            round(m["echo_seconds"], 2),
+            "s",
+            f"{int(m['echo_requests'])} requests",
+        ),
+        (f"no-change sync, {n} contacts", round(m["quiet_big_seconds"], 3), "s", "< 0.5"),
+        (
+            f"no-change sync, {n} contacts: EWS requests (contacts folder)",
+            int(m["quiet_big_folder_requests"]),
+            "requests",
+            f"constant ({small} contacts: {int(m['quiet_small_folder_requests'])})",
+        ),
+        (
+            f"no-change sync, {n} contacts: SQL queries",
+            int(m["quiet_big_queries"]),
+            "queries",
+            f"constant ({small} contacts: {int(m['quiet_small_queries'])})",
+        ),
+        (
+            f"100 of {n} changed (50 CRM, 50 Outlook)",
+            round(m["changed_big_seconds"], 3),
+            "s",
+            f"~ 100 of {small}: {m['changed_small_seconds']:.3f} s",
+        ),
+        (
+            f"100 of {n} changed: EWS requests / SQL queries",
+            f"{int(m['changed_big_requests'])} / {int(m['changed_big_queries'])}",
+            "",
+            f"100 of {small}: {int(m['changed_small_requests'])} / {int(m['changed_small_queries'])}",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    if "--child" in sys.argv:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncadmin.settings")
+        print(json.dumps(_child()))
+    else:
+        for row in rows():
+            print(" | ".join(str(c) for c in row))
