@@ -30,6 +30,13 @@ class FieldChange:
     value: object
     kind: str  # create | update | delete
 
+    @property
+    def shown(self) -> str:
+        """The value as a person reads it: a field of several columns as its parts."""
+        if isinstance(self.value, tuple):
+            return " / ".join(str(v) for v in self.value if v not in (None, ""))
+        return "" if self.value is None else str(self.value)
+
 
 @dataclass
 class EntityPreview:

@@ -212,3 +212,47 @@ def test_preview_shows_changes_per_field_and_an_estimate(client, make_mailbox, m
         r"<th scope=\"row\">first_name</th><td>Exchange</td><td class=\"num\">2</td>", page
     )
     assert "Estimated sync time:" in page
+
+
+def test_preview_runs_the_real_engine_without_writing(client, make_mailbox, ews):
+    from crm.models import Contact
+    from fieldsync.mailboxes import connector_for
+    from security.services import role_upsert
+
+    mailbox = make_mailbox("prev", sync_appointments=False, sync_tasks=False)
+    levels = {("contact", a): "user" for a in ("create", "read", "write", "delete", "sync")}
+    role_upsert(name="Seller", levels=levels, users=[mailbox.owner])
+    for i in range(3):
+        Contact.objects.create(owner=mailbox.owner, first_name=f"F{i}", last_name=f"L{i}")
+    login(client, mailbox.owner)
+    page = client.post(reverse("fieldsync:sync_mailbox_preview", args=[mailbox.pk])).content
+    page = page.decode()
+    assert "Would create 3, update 0 and delete 0 in Exchange" in page
+    by_field = re.findall(
+        r"<th scope=\"row\">(\w+)</th><td>Exchange</td><td class=\"num\">(\d+)</td>", page
+    )
+    assert by_field == [("full_name", "3")]
+    assert "F2 / L2" in page  # a field of several columns, shown as its parts
+    connector = connector_for(mailbox)
+    (first_page,) = list(connector.list_changes("contacts", None))
+    assert first_page.created == []  # nothing was written
+    assert not SyncRun.objects.exists()
+
+
+def test_the_estimate_learns_the_cost_per_item_from_past_runs(make_mailbox):
+    from fieldsync.sync_selectors import DEFAULT_SECONDS_PER_ITEM, cost_model
+
+    assert cost_model("contact").per_item == DEFAULT_SECONDS_PER_ITEM  # nothing measured yet
+    mailbox = make_mailbox()
+    for items, seconds in ((100, 1.5), (200, 2.5), (400, 4.5)):  # 0.5 s + 10 ms per item
+        now = timezone.now()
+        _run(
+            mailbox,
+            items_seen=items,
+            started_at=now - timezone.timedelta(seconds=seconds),
+            finished_at=now,
+        )
+    model = cost_model("contact")
+    assert model.measured_runs == 3
+    assert model.per_item == pytest.approx(0.01, rel=0.01)
+    assert model.estimate(1000) == pytest.approx(10.5, rel=0.01)
