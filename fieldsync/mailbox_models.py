@@ -68,6 +68,13 @@ class MailboxStatus(models.TextChoices):
     FAILING = "failing", "Failing"
 
 
+class SyncPath(models.TextChoices):
+    """Which path keeps one entity of a mailbox in sync (the same field rules govern both)."""
+
+    SERVER = "server", "server-side sync"
+    CLIENT = "client", "Outlook client (REST API)"
+
+
 class Mailbox(models.Model):
     """One user's Exchange mailbox and what of it the server-side sync keeps current."""
 
@@ -84,6 +91,10 @@ class Mailbox(models.Model):
     sync_contacts = models.BooleanField(default=True)
     sync_appointments = models.BooleanField(default=True)
     sync_tasks = models.BooleanField(default=True)
+    # Per entity: the server-side worker, or the Outlook client through /api/v1/sync/ (never both).
+    contacts_path = models.CharField(max_length=10, choices=SyncPath.choices, default="server")
+    appointments_path = models.CharField(max_length=10, choices=SyncPath.choices, default="server")
+    tasks_path = models.CharField(max_length=10, choices=SyncPath.choices, default="server")
     enabled = models.BooleanField(default=True, db_index=True)
 
     status = models.CharField(
@@ -115,17 +126,33 @@ class Mailbox(models.Model):
     def __str__(self) -> str:
         return self.email_address
 
-    @property
-    def entities(self) -> list[str]:
-        """The CRM entities this mailbox syncs, as catalog keys."""
+    def _synced(self) -> list[tuple[str, str]]:
         out = []
         if self.sync_contacts:
-            out.append("contact")
+            out.append(("contact", self.contacts_path))
         if self.sync_appointments:
-            out += ["appointment", "recurring_appointment"]
+            out += [
+                ("appointment", self.appointments_path),
+                ("recurring_appointment", self.appointments_path),
+            ]
         if self.sync_tasks:
-            out.append("task")
+            out.append(("task", self.tasks_path))
         return out
+
+    @property
+    def entities(self) -> list[str]:
+        """The CRM entities the server-side sync keeps current for this mailbox, as catalog
+        keys (those on the Outlook client path are synced by the client, not the worker)."""
+        return [entity for entity, path in self._synced() if path == SyncPath.SERVER]
+
+    @property
+    def client_entities(self) -> list[str]:
+        """The entities the Outlook client syncs through the REST API."""
+        return [entity for entity, path in self._synced() if path == SyncPath.CLIENT]
+
+    def path_for(self, entity: str) -> str | None:
+        """SyncPath value of one entity, or None when the mailbox does not sync it at all."""
+        return dict(self._synced()).get(entity)
 
     @property
     def has_password(self) -> bool:

@@ -131,5 +131,6 @@ class DirectionChange(models.Model):
         return f"{self.entity}.{self.crm_field}: {self.old_direction} -> {self.new_direction}"
 
 
+from .client_models import ClientBatch, ClientRecordVersion, ClientSyncItem, ClientSyncSession  # noqa: E402, F401
 from .mailbox_models import EmailServerProfile, Mailbox, SyncRun  # noqa: E402, F401
 from .sync_models import MailboxSyncState, RejectedChange, SyncConflict, SyncLink, SyncPolicy  # noqa: E402, F401

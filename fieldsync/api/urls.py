@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import views
+from .client_urls import urlpatterns as client_urlpatterns
 from .sync_urls import urlpatterns as sync_urlpatterns
 
 urlpatterns = [
@@ -16,4 +17,5 @@ urlpatterns = [
     ),
     path("audit/", views.AuditListView.as_view(), name="audit-list"),
     *sync_urlpatterns,
+    *client_urlpatterns,
 ]
