@@ -435,3 +435,18 @@ def test_an_item_deleted_before_its_creation_was_listed_is_seen_as_deleted():
     w.sync(Policy())
     assert w.links[crm_id].state == LinkState.UNTRACKED
     assert w.remote == {}
+
+
+def test_an_untracked_item_restored_from_deleted_items_resumes_syncing():
+    w, crm_id, item_id = synced_world(rules())
+    item = w.remote[item_id]
+    w.remote_delete(item_id)
+    w.sync(Policy())
+    assert w.links[crm_id].state == LinkState.UNTRACKED
+    # Restored in Outlook: a new item id, the same CRM id property.
+    restored = w.remote_create(dict(item.values), crm_id=crm_id)
+    w.crm_edit(crm_id, job="Changed meanwhile")
+    w.sync(Policy())
+    assert w.links[crm_id].state == LinkState.ACTIVE
+    assert w.links[crm_id].item_id == restored
+    assert w.remote[restored].values["job"] == "Changed meanwhile"
