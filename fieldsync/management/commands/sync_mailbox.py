@@ -5,7 +5,6 @@ printing what it did (or would do) per entity and direction, with a progress bar
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -109,7 +108,7 @@ class Command(BaseCommand):
                 confirm_mass_change(owner=owner, entity=entity)
         bars: dict[str, Any] = {}
         progress = None
-        if sys.stdout.isatty() and self.stdout._out is sys.stdout:
+        if self.stdout.isatty():
             from tqdm import tqdm
 
             def progress(entity: str, done: int, total: int) -> None:

@@ -460,3 +460,34 @@ def test_no_change_sync_costs_the_same_queries_and_requests_whatever_the_size(sy
     small, large = quiet_cost(5), quiet_cost(60)
     assert small == large
     assert small[1] == {"SyncFolderItems": 1}
+
+
+def test_calendar_holds_appointments_and_series_each_synced_by_its_own_entity(sync, sally, mailbox):
+    from crm.models import RecurringAppointment
+
+    start = datetime.datetime(2026, 12, 7, 9, tzinfo=datetime.UTC)
+    one = Appointment.objects.create(
+        owner=sally,
+        subject="Kick-off",
+        scheduled_start=start,
+        scheduled_end=start + datetime.timedelta(hours=1),
+    )
+    series = RecurringAppointment.objects.create(
+        owner=sally,
+        subject="Weekly pipeline",
+        scheduled_start=start,
+        scheduled_end=start + datetime.timedelta(minutes=30),
+        recurrence_pattern="FREQ=WEEKLY;BYDAY=MO;COUNT=10",
+    )
+    assert sync("appointment").counts["exchange_created"] == 1
+    assert sync("recurring_appointment").counts["exchange_created"] == 1
+    for entity in ("appointment", "recurring_appointment"):  # each ignores the other's items
+        assert sync(entity).plan.records == ()
+    items = mailbox.items("calendar")
+    assert items[item_id_of(one)].fields["recurrence_pattern"] == ""
+    assert items[item_id_of(series)].fields["recurrence_pattern"].startswith("FREQ=WEEKLY")
+    mailbox.edit("calendar", item_id_of(series), subject="Weekly pipeline (moved)")
+    sync("recurring_appointment")
+    series.refresh_from_db()
+    assert series.subject == "Weekly pipeline (moved)"
+    assert Appointment.objects.count() == 1
