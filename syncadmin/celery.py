@@ -3,8 +3,11 @@
 import os
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncadmin.settings")
+# The embedded broker ("filesystem://"): kombu's transport, with atomic message writes.
+TRANSPORT_ALIASES["filesystem"] = "syncadmin.broker:Transport"
 
 app = Celery("syncadmin")
 app.config_from_object("django.conf:settings", namespace="CELERY")
