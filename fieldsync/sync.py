@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors.base import Connector, ConnectorError, RemoteItem
+from connectors.base import NOT_FOUND, Connector, ConnectorError, RemoteItem
 from crm.models import ChangeCounter, Tombstone
 from security import policy as security
 
@@ -30,6 +30,7 @@ from .engine import (
     Rules,
     apply_plan,
     gather,
+    needs_reading,
     plan_sync,
 )
 from .engine.model import ConflictPolicy, RemoteDeletePolicy
@@ -278,6 +279,19 @@ class _EntityRun:
             new_state = page.sync_state
         return changed, deleted, new_state, state is None
 
+    def _read(self, ids: list[str]) -> tuple[list[Remote], list[str]]:
+        got: list[Remote] = []
+        gone: list[str] = []
+        for start in range(0, len(ids), 100):
+            chunk = ids[start : start + 100]
+            answers = self.connector.get_items(self.folder, chunk, self.ef.all_columns)  # type: ignore[arg-type]
+            for answer in answers:
+                if isinstance(answer, RemoteItem):
+                    got.append(self._remote(answer))
+                elif answer.error_code == NOT_FOUND and answer.item_id:
+                    gone.append(answer.item_id)
+        return got, gone
+
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> EntityReport:
         report = EntityReport(self.entity)
@@ -343,6 +357,15 @@ class _EntityRun:
             touched.update(r.crm_id for r in remote if r.crm_id)
             touched.update(by_item[i] for i in deleted + vanished if i in by_item)
         links = self._links(touched & set(light))
+        if revisit:
+            # Private values are kept as digests: a field that stops being `none` needs the item.
+            present = {r.item_id for r in remote}
+            need = {link.item_id for link in links if needs_reading(link, rules)} - present
+            remote += [self._remote(i) for i in items if i.item_id in need]
+            need -= {i.item_id for i in items}
+            got, gone = self._read(sorted(need))
+            remote += got
+            deleted += gone
         records = gather(
             links=links,
             crm=crm,
@@ -376,6 +399,7 @@ class _EntityRun:
         sink = DjangoSink(
             owner=self.owner,
             ef=self.ef,
+            rules=rules,
             connector=self.connector,
             folder=self.folder,
             link_pks={k: v[0] for k, v in light.items()},

@@ -14,9 +14,9 @@ from django.utils import timezone
 from connectors.base import NOT_FOUND, Connector, ItemRef, ItemResult, ItemUpdate, NewItem
 from crm.models import reserve_change_numbers
 
-from .engine import Link, RecordPlan, RemoteResult
+from .engine import Link, RecordPlan, RemoteResult, Rules, seal_private
 from .sync_models import MailboxSyncState, RejectedChange, SyncConflict, SyncLink
-from .sync_values import EntityFields, encode_base, json_value
+from .sync_values import EntityFields, digest, encode_base, json_value
 
 
 def _problem(ef: EntityFields, columns: Mapping[str, Any]) -> str:
@@ -48,6 +48,7 @@ class DjangoSink:
         *,
         owner: Any,
         ef: EntityFields,
+        rules: Rules,
         connector: Connector,
         folder: str,
         link_pks: dict[str, int],
@@ -56,6 +57,7 @@ class DjangoSink:
     ) -> None:
         self.owner = owner
         self.ef = ef
+        self.rules = rules
         self.entity = ef.entity
         self.connector = connector
         self.folder = folder
@@ -263,7 +265,7 @@ class DjangoSink:
                 item_id=status.item_id,
                 change_key=status.change_key,
                 state=status.state.value,
-                base=encode_base(status.base, self.blanks),
+                base=encode_base(seal_private(status, self.rules, digest).base, self.blanks),
             )
             (changed if pk is not None else new).append(row)
         if gone:

@@ -8,18 +8,22 @@ and statuses and conflicts store it as JSON without losing what the value was.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import hmac
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 
 from crm.models import CRM_MODELS
 
 from .catalog import get_catalog
-from .engine import UNKNOWN, FieldBase, Value
+from .engine import UNKNOWN, FieldBase, Sealed, Value
 
 # The calendar folder holds both entities: an item with a recurrence is a series master.
 FOLDERS = {
@@ -160,9 +164,18 @@ def entity_fields(entity: str) -> EntityFields:
 _UNKNOWN_JSON = {"?": 1}
 
 
+def digest(value: Value) -> str:
+    """A keyed digest for a sealed (private) value: it tells a change, it does not tell the
+    value, and without the secret key a short value cannot be guessed from it either."""
+    raw = json.dumps(_to_json(value), sort_keys=True, default=str).encode()
+    return hmac.new(settings.SECRET_KEY.encode(), raw, hashlib.sha256).hexdigest()
+
+
 def _to_json(value: Value) -> Any:
     if value is UNKNOWN:
         return _UNKNOWN_JSON
+    if isinstance(value, Sealed):
+        return {"#": value.digest}
     if isinstance(value, tuple):
         return [_to_json(v) for v in value]
     return value
@@ -171,6 +184,8 @@ def _to_json(value: Value) -> Any:
 def _from_json(value: Any) -> Value:
     if value == _UNKNOWN_JSON:
         return UNKNOWN
+    if isinstance(value, dict) and "#" in value:
+        return Sealed(value["#"])
     if isinstance(value, list):
         return tuple(_from_json(v) for v in value)
     return value

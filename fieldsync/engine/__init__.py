@@ -27,9 +27,18 @@ from .model import (
     Remote,
     RemoteDeletePolicy,
     Rules,
+    Sealed,
     Value,
 )
-from .plan import crm_from_status, gather, mass_change_guard, plan_sync, remote_from_status
+from .plan import (
+    crm_from_status,
+    gather,
+    mass_change_guard,
+    needs_reading,
+    plan_sync,
+    remote_from_status,
+    seal_private,
+)
 
 __all__ = [
     "UNKNOWN",
@@ -56,6 +65,7 @@ __all__ = [
     "RemoteDeletePolicy",
     "RemoteResult",
     "Rules",
+    "Sealed",
     "Value",
     "apply_plan",
     "crm_from_status",
@@ -66,6 +76,8 @@ __all__ = [
     "gather",
     "is_blank",
     "mass_change_guard",
+    "needs_reading",
     "plan_sync",
     "remote_from_status",
+    "seal_private",
 ]

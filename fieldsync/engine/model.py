@@ -103,6 +103,14 @@ class Policy:
     mass_change_min_items: int = 10
 
 
+@dataclass(frozen=True)
+class Sealed:
+    """A value the status keeps only as a digest (an Exchange value of a `none` field, private
+    to the mailbox): enough to see it did not change, never enough to decide with."""
+
+    digest: str
+
+
 # -- status (what both sides looked like at the last sync) ---------------------------------------
 
 

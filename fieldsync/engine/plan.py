@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from .merge import decide_record
+from fieldsync.directions import Direction
+
+from .merge import decide_record, is_blank
 from .model import (
     Absence,
     CrmSide,
+    FieldBase,
     GuardTrip,
     Link,
     LinkState,
@@ -19,6 +22,8 @@ from .model import (
     RecordInput,
     Remote,
     Rules,
+    Sealed,
+    Value,
 )
 
 
@@ -28,12 +33,38 @@ def crm_from_status(link: Link) -> CrmSide:
 
 
 def remote_from_status(link: Link) -> Remote:
-    """The Exchange side of an item that has not changed since the last sync."""
+    """The Exchange side of an item that has not changed since the last sync (a sealed value
+    is left out: that field was not read)."""
     return Remote(
         link.item_id,
         link.change_key,
         link.crm_id,
-        {name: fb.remote for name, fb in link.base.items()},
+        {name: fb.remote for name, fb in link.base.items() if not isinstance(fb.remote, Sealed)},
+    )
+
+
+def seal_private(link: Link, rules: Rules, digest: Callable[[Value], str]) -> Link:
+    """The status to store: an Exchange value of a `none` field that the CRM side does not
+    hold is kept only as a digest, so private notes never rest in the CRM's database."""
+    base = dict(link.base)
+    for name, fb in link.base.items():
+        rule = rules.fields.get(name)
+        if rule is None or rule.direction != Direction.NONE:
+            continue
+        value = fb.remote
+        if isinstance(value, Sealed) or value in (fb.crm, fb.agreed) or is_blank(value, rule):
+            continue
+        base[name] = FieldBase(fb.agreed, fb.crm, Sealed(digest(value)))
+    return replace(link, base=base)
+
+
+def needs_reading(link: Link, rules: Rules) -> bool:
+    """A sealed field that is no longer `none`: the item must be read again to decide it."""
+    return any(
+        isinstance(fb.remote, Sealed)
+        and name in rules.fields
+        and rules.fields[name].direction != Direction.NONE
+        for name, fb in link.base.items()
     )
 
 

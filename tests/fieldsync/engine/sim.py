@@ -4,6 +4,7 @@ with a change log, the status store, and a plan sink that can crash between any 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,9 @@ from fieldsync.engine import (
     Rules,
     apply_plan,
     gather,
+    needs_reading,
     plan_sync,
+    seal_private,
 )
 
 
@@ -213,6 +216,12 @@ class World:
         if revisit is None:  # as the service does: directions or rights changed since
             revisit = bool(self.links) and fingerprint != self.synced_rules
         crm, changed, deleted = self.observe()
+        if revisit:  # as the service does: read again the items whose private values changed rules
+            seen = {r.item_id for r in changed}
+            for link in self.links.values():
+                item = self.remote.get(link.item_id)
+                if item and link.item_id not in seen and needs_reading(link, self.rules):
+                    changed.append(self._remote(link.item_id, item))
         records = gather(
             links=self.links.values(),
             crm=crm,
@@ -244,6 +253,10 @@ class World:
         self.unconfirmed = sink.created
         self.synced_rules = fingerprint
         return plan
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(repr(value).encode()).hexdigest()
 
 
 class _Sink:
@@ -314,7 +327,7 @@ class _Sink:
             if status is None:
                 w.links.pop(plan.crm_id, None)
             else:
-                w.links[plan.crm_id] = status
+                w.links[plan.crm_id] = seal_private(status, w.rules, _digest)
                 # Newer than the saved sync state: remembered with the status (see gather).
                 if plan.remote_create is not None or status.item_id in self.listed_new:
                     w.unconfirmed.append(status.item_id)

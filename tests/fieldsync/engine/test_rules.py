@@ -18,6 +18,7 @@ from fieldsync.engine import (
     RejectReason,
     RemoteDeletePolicy,
     Rules,
+    Sealed,
     decide_field,
 )
 
@@ -450,3 +451,14 @@ def test_an_untracked_item_restored_from_deleted_items_resumes_syncing():
     assert w.links[crm_id].state == LinkState.ACTIVE
     assert w.links[crm_id].item_id == restored
     assert w.remote[restored].values["job"] == "Changed meanwhile"
+
+
+def test_private_notes_are_kept_only_as_a_digest_and_read_again_when_the_field_flips():
+    w, crm_id, item_id = synced_world(rules(description=FieldRule(Direction.NONE)))
+    w.remote_edit(item_id, description="Private: plays golf")
+    w.sync(Policy())
+    assert isinstance(w.links[crm_id].base["description"].remote, Sealed)
+    assert "golf" not in repr(w.links[crm_id])
+    w.rules = rules()  # the admin makes Notes sync both ways again: the item is read again
+    w.sync(Policy())
+    assert w.crm[crm_id].values["description"] == "Private: plays golf"

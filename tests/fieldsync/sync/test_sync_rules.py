@@ -147,6 +147,17 @@ def test_personal_notes_set_to_none_stay_private_in_outlook(sync, sally, mailbox
     assert outlook.fields["job_title"] == "Buyer"
     leaked = SyncConflict.objects.filter(exchange_value__icontains="6pm").exists()
     assert not leaked and not RejectedChange.objects.exists()
+    # Not even the sync's own status keeps them: only a digest, to notice a change.
+    assert "6pm" not in str(SyncLink.objects.get(crm_id=ann.pk).base)
+
+    # Should the admin make Notes sync both ways again, the next run reads the item again:
+    # both sides changed since they last agreed, so the policy (crm_wins) decides and the
+    # Outlook notes are kept in a conflict record, not lost.
+    set_direction("contact", "description", "both")
+    sync()
+    assert item(mailbox, ann).fields["description"] == "Key account since 2024"
+    kept = SyncConflict.objects.get(crm_id=ann.pk, field="description")
+    assert kept.exchange_value == "Private: prefers calls after 6pm"
 
 
 def test_to_outlook_and_to_crm_fields_flow_one_way(sync, sally, mailbox, set_direction):
