@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from fieldsync.directions import Direction
@@ -68,6 +69,11 @@ class Rules:
 
     fields: Mapping[str, FieldRule]
     can_create_entity: bool = True
+
+    @cached_property
+    def private(self) -> tuple[str, ...]:
+        """The `none` fields: their Exchange values are private to the mailbox."""
+        return tuple(n for n, r in self.fields.items() if r.direction == Direction.NONE)
 
     def fingerprint(self) -> str:
         """Changes whenever a direction or a right changes: the caller then revisits links."""

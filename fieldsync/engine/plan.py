@@ -46,15 +46,20 @@ def remote_from_status(link: Link) -> Remote:
 def seal_private(link: Link, rules: Rules, digest: Callable[[Value], str]) -> Link:
     """The status to store: an Exchange value of a `none` field that the CRM side does not
     hold is kept only as a digest, so private notes never rest in the CRM's database."""
-    base = dict(link.base)
-    for name, fb in link.base.items():
-        rule = rules.fields.get(name)
-        if rule is None or rule.direction != Direction.NONE:
+    base = None
+    for name in rules.private:
+        fb = link.base.get(name)
+        if fb is None:
             continue
         value = fb.remote
-        if isinstance(value, Sealed) or value in (fb.crm, fb.agreed) or is_blank(value, rule):
+        if isinstance(value, Sealed) or value in (fb.crm, fb.agreed):
             continue
+        if is_blank(value, rules.fields[name]):
+            continue
+        base = base if base is not None else dict(link.base)
         base[name] = FieldBase(fb.agreed, fb.crm, Sealed(digest(value)))
+    if base is None:
+        return link
     return replace(link, base=base)
 
 
