@@ -512,3 +512,17 @@ def test_openapi_documents_both_operations(clients):
     headers = [p["name"] for p in operations["post"]["parameters"] if p["in"] == "header"]
     assert headers == ["Idempotency-Key"]
     assert {"409", "422"} <= set(operations["post"]["responses"])
+
+
+def test_a_mailbox_uses_one_path_per_entity_and_its_page_says_which(
+    org, client_mailbox, client
+):
+    mailbox = client_mailbox(org["sally"], tasks_path="server")
+    assert mailbox.entities == ["appointment", "recurring_appointment", "task"]  # the worker's
+    assert mailbox.client_entities == ["contact"]
+
+    client.force_login(org["admin"])
+    page = client.get(f"/sync/mailboxes/{mailbox.pk}/").content.decode()
+
+    assert "Contacts (Outlook client (REST API))" in page
+    assert "Appointments (server-side sync)" in page and "Tasks (server-side sync)" in page
