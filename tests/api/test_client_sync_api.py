@@ -514,9 +514,7 @@ def test_openapi_documents_both_operations(clients):
     assert {"409", "422"} <= set(operations["post"]["responses"])
 
 
-def test_a_mailbox_uses_one_path_per_entity_and_its_page_says_which(
-    org, client_mailbox, client
-):
+def test_a_mailbox_uses_one_path_per_entity_and_its_page_says_which(org, client_mailbox, client):
     mailbox = client_mailbox(org["sally"], tasks_path="server")
     assert mailbox.entities == ["appointment", "recurring_appointment", "task"]  # the worker's
     assert mailbox.client_entities == ["contact"]
