@@ -34,7 +34,8 @@ from .client_common import (
     values_to_json,
 )
 from .client_models import ClientRecordVersion, ClientSyncItem, ClientSyncSession
-from .mailbox_models import Mailbox, RunStatus, RunTrigger, SyncRun
+from .client_records import record_client_run
+from .mailbox_models import Mailbox, SyncRun
 
 # A session not seen for this long is forgotten: its cursors then answer 410 (sync again).
 SESSION_LIFETIME = datetime.timedelta(days=90)
@@ -42,7 +43,6 @@ SESSION_LIFETIME = datetime.timedelta(days=90)
 # merged as if the base were unknown: both sides changed, the conflict policy decides).
 VERSION_LIFETIME = datetime.timedelta(days=30)
 MAX_PAGE_SIZE = 1000
-CLIENT_WORKER = "Outlook client (REST API)"
 
 
 @dataclass
@@ -271,15 +271,8 @@ def _history(session: ClientSyncSession, mailbox: Mailbox | None, page: _PageRes
         if run_id is None or not SyncRun.objects.filter(pk=run_id).update(
             finished_at=now, **{k: F(k) + v for k, v in counts.items()}
         ):
-            run = SyncRun.objects.create(
-                mailbox=mailbox,
-                entity=session.entity,
-                trigger=RunTrigger.API,
-                status=RunStatus.SUCCEEDED,
-                started_at=now,
-                finished_at=now,
-                worker=CLIENT_WORKER,
-                **counts,
+            run = record_client_run(
+                mailbox=mailbox, entity=session.entity, started=now, counts=counts
             )
             run_id = run.pk
         session.run_id = run_id

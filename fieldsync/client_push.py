@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,11 +32,10 @@ from .client_common import (
     values_to_json,
 )
 from .client_models import ClientBatch, ClientRecordVersion, ClientSyncItem, ClientSyncSession
-from .client_pull import CLIENT_WORKER
+from .client_records import record_client_run, record_outcomes
 from .directions import Direction
 from .engine import (
     Absence,
-    Conflict,
     CrmSide,
     FieldBase,
     Link,
@@ -53,10 +52,10 @@ from .engine import (
     crm_id_for_item,
     decide_record,
 )
-from .mailbox_models import Mailbox, RunStatus, RunTrigger, SyncRun
+from .mailbox_models import Mailbox
 from .sync import engine_policy
-from .sync_models import RejectedChange, SyncConflict, SyncPolicy
-from .sync_values import canonical, json_value, python
+from .sync_models import SyncPolicy
+from .sync_values import canonical, python
 
 BATCH_LIFETIME = datetime.timedelta(days=7)
 _INT_LIMIT = 2**63
@@ -183,10 +182,22 @@ class _Batch:
             except IntegrityError as exc:
                 result |= {"status": "invalid", "error": {"message": f"Not saved: {exc}"}}
             results.append(result)
-        self._history(started, len(changes))
+        if self.mailbox is not None and changes:
+            record_client_run(
+                mailbox=self.mailbox,
+                entity=self.entity,
+                started=started,
+                counts=self.counts | {"items_seen": len(changes)},
+            )
         return {"entity": self.entity, "results": results}
 
     # -- one item -------------------------------------------------------------------------------
+    def _record(self, plan: RecordPlan, refused: Iterable[Rejected] = ()) -> None:
+        conflicts, rejected = list(plan.conflicts), [*plan.rejected, *refused]
+        record_outcomes(owner=self.user, entity=self.entity, conflicts=conflicts, rejected=rejected)
+        self.counts["conflicts"] += len(conflicts)
+        self.counts["rejected"] += len(rejected)
+
     def _item(self, change: ClientChange) -> dict[str, Any]:
         if change.deleted:
             return self._delete(change)
@@ -347,7 +358,7 @@ class _Batch:
             RecordInput(None, None, Absence.MISSING, remote), self.rules.rules, self.policy
         )
         if plan.event != RecordEvent.CREATED_IN_CRM or plan.crm_create is None:
-            self._record(plan, ())
+            self._record(plan)
             answer: dict[str, Any] = {"id": None, "status": "refused"}
             if any(r.field == "*" for r in plan.rejected):
                 answer["error"] = {
@@ -362,7 +373,7 @@ class _Batch:
             return answer
         values = self.ef.columns_of(plan.crm_create)
         record = record_create(model=self.model, values={"id": crm_id, **values}, actor=self.user)
-        self._record(plan, ())
+        self._record(plan)
         self.counts["created_in_crm"] += 1
         return self._answer(record, "created", self._report(columns, plan, {}, plan.crm_create))
 
@@ -433,63 +444,3 @@ class _Batch:
             create_defaults={"untracked": True, "added_seq": self.session.seq},
         )
         return {"id": crm_id, "status": "untracked", "version": record.change_number}
-
-    # -- records shared with server-side sync -----------------------------------------------------
-    def _record(self, plan: RecordPlan, refused: Any) -> None:
-        conflicts: list[Conflict] = list(plan.conflicts)
-        rejected: list[Rejected] = [*plan.rejected, *refused]
-        owner = self.user
-        if conflicts:
-            SyncConflict.objects.bulk_create(
-                [
-                    SyncConflict(
-                        owner=owner,
-                        entity=self.entity,
-                        crm_id=c.crm_id,
-                        item_id=c.item_id or "",
-                        field=c.field,
-                        base_value=json_value(c.base),
-                        crm_value=json_value(c.crm_value),
-                        exchange_value=json_value(c.remote_value),
-                        outcome=c.outcome.value,
-                        reason=str(c.reason)[:100],
-                        digest=SyncConflict.digest_of(owner.pk, self.entity, c),
-                    )
-                    for c in conflicts
-                ],
-                ignore_conflicts=True,
-            )
-        if rejected:
-            RejectedChange.objects.bulk_create(
-                [
-                    RejectedChange(
-                        owner=owner,
-                        entity=self.entity,
-                        crm_id=r.crm_id,
-                        item_id=r.item_id,
-                        field=r.field,
-                        offered_value=json_value(r.offered),
-                        reason=str(r.reason)[:60],
-                        digest=RejectedChange.digest_of(owner.pk, self.entity, r),
-                    )
-                    for r in rejected
-                ],
-                ignore_conflicts=True,
-            )
-        self.counts["conflicts"] += len(conflicts)
-        self.counts["rejected"] += len(rejected)
-
-    def _history(self, started: datetime.datetime, items: int) -> None:
-        if self.mailbox is None or not items:
-            return
-        SyncRun.objects.create(
-            mailbox=self.mailbox,
-            entity=self.entity,
-            trigger=RunTrigger.API,
-            status=RunStatus.SUCCEEDED,
-            started_at=started,
-            finished_at=timezone.now(),
-            worker=CLIENT_WORKER,
-            items_seen=items,
-            **self.counts,
-        )
