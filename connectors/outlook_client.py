@@ -387,7 +387,16 @@ class OutlookClient:
             self.items.pop(name, None)
         elif "record" in result:
             restored = status == "restored" or not path.exists()
-            self._write(None if restored else name, result["record"])
+            record = result["record"]
+            # An edit the direction does not take (to_outlook) stays in Outlook until the CRM
+            # value changes, as with server-side sync; refused and lost values are put back.
+            local = {
+                c for c, o in (result.get("fields") or {}).items() if o["status"] == "not_synced"
+            }
+            if local and not restored:
+                values = {k: v for k, v in record["values"].items() if k not in local}
+                record = {**record, "values": values}
+            self._write(None if restored else name, record)
             if restored:
                 self.items.pop(name, None)
         elif path.exists():  # refused or invalid: kept locally, offered again once edited

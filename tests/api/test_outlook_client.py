@@ -41,6 +41,9 @@ def demo(transactional_db, settings):
     )
     # Personal notes: the contact's Outlook Notes (CRM Description) do not synchronize.
     FieldMapping.objects.filter(entity="contact", crm_field="description").update(direction="none")
+    FieldMapping.objects.filter(entity="contact", crm_field="job_title").update(
+        direction="to_outlook"
+    )
     return {"sally": sally, "token": Token.objects.create(user=sally).key}
 
 
@@ -70,7 +73,7 @@ def test_reference_client_syncs_demo_contacts_both_ways_and_keeps_personal_notes
     # CRM -> Outlook, Outlook -> CRM, a note typed in Outlook, a contact made in Outlook.
     first.job_title = "Chief Buyer"
     first.save()
-    _edit(files[str(second.pk)], business_phone="+1 206 555 9999")
+    _edit(files[str(second.pk)], business_phone="+1 206 555 9999", job_title="Local title")
     _edit(files[str(noted.pk)], description="Private: likes golf")
     (tmp_path / "nina.vcf").write_text(NEW_CARD)
     summary = client.sync()
@@ -78,6 +81,8 @@ def test_reference_client_syncs_demo_contacts_both_ways_and_keeps_personal_notes
     assert "Chief Buyer" in files[str(first.pk)].read_text()
     second.refresh_from_db()
     assert second.business_phone == "+1 206 555 9999"
+    assert second.job_title != "Local title"  # to_outlook: the edit stays in Outlook only...
+    assert "Local title" in files[str(second.pk)].read_text()
     before = noted.description
     noted.refresh_from_db()
     assert noted.description == before  # the note never reached the CRM...
@@ -91,8 +96,11 @@ def test_reference_client_syncs_demo_contacts_both_ways_and_keeps_personal_notes
     # Deleted in the CRM: the file goes. Then nothing is left to do either way.
     doomed_file = files[str(doomed.pk)]
     doomed.delete()
+    second.job_title = "Head of IT"
+    second.save()
     assert client.sync().removed == 1
     assert not doomed_file.exists()
+    assert "Head of IT" in files[str(second.pk)].read_text()  # ...until the CRM value changes
     quiet = client.sync()
     assert (quiet.pushed, quiet.written, quiet.removed) == (0, 0, 0)
     noted.refresh_from_db()
