@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 N = int(os.environ.get("BENCH_SYNC_N", "10000"))
 SERVICE = ("svc@bench.test", "svc-pw")
 CHANGED = 100
+ROUNDS = 2
 
 
 def _values(i: int) -> dict[str, object]:
@@ -34,6 +35,24 @@ def _values(i: int) -> dict[str, object]:
         "email": f"person{i}@bench.test",
         "business_phone": f"+1 555 {i:06d}",
     }
+
+
+def _plain_contact(account, contact_cls, email_cls, phone_cls, i: int):  # type: ignore[no-untyped-def]
+    """The item our sync creates, built with plain exchangelib: same values, CRM id, category."""
+    v = _values(i)
+    return contact_cls(
+        account=account,
+        folder=account.contacts,
+        crm_id=f"00000000-0000-0000-0000-{i:012d}",
+        categories=["Tracked to CRM"],
+        display_name=f"{v['first_name']} {v['last_name']}",
+        given_name=v["first_name"],
+        surname=v["last_name"],
+        company_name=v["company_name"],
+        job_title=v["job_title"],
+        email_addresses=[email_cls(label="EmailAddress1", email=v["email"])],
+        phone_numbers=[phone_cls(label="BusinessPhone", phone_number=v["business_phone"])],
+    )
 
 
 def _child() -> dict[str, float]:
@@ -69,7 +88,7 @@ def _child() -> dict[str, float]:
 
     small = max(N // 10, CHANGED)
     server = EwsServer(
-        {"big@bench.test": "pw", "small@bench.test": "pw", "plain@bench.test": "pw"},
+        {"small@bench.test": "pw"},
         service_accounts={SERVICE[0]: SERVICE[1]},
         validate=False,
     )
@@ -104,53 +123,46 @@ def _child() -> dict[str, float]:
                 seconds = time.perf_counter() - started
             return seconds, len(queries), server.request_count(), report.count()
 
-        big, big_conn = owner("big", N)
-        small_user, small_conn = owner("small", small)
-
-        # Initial sync of N against plain exchangelib bulk_create of the same items.
+        # Initial sync of N against plain exchangelib bulk_create of the same items, each twice,
+        # interleaved, best of two: the machine is shared and single runs are noisy.
         config = Configuration(
             service_endpoint=server.url,
             credentials=Credentials(*SERVICE),
             auth_type=BASIC,
             version=Version(build=Build(15, 1)),
         )
-        plain = Account(
-            "plain@bench.test", config=config, autodiscover=False, access_type=IMPERSONATION
-        )
-        plain.bulk_create(
-            folder=plain.contacts,
-            items=[EwsContact(account=plain, folder=plain.contacts, display_name="warm")],
-        )
-        server.reset()
-        started = time.perf_counter()
-        items = []
-        for i in range(N):
-            v = _values(i)
-            items.append(
-                EwsContact(
-                    account=plain,
-                    folder=plain.contacts,
-                    crm_id=f"00000000-0000-0000-0000-{i:012d}",
-                    categories=["Tracked to CRM"],
-                    display_name=f"{v['first_name']} {v['last_name']}",
-                    given_name=v["first_name"],
-                    surname=v["last_name"],
-                    company_name=v["company_name"],
-                    job_title=v["job_title"],
-                    email_addresses=[EmailAddress(label="EmailAddress1", email=v["email"])],
-                    phone_numbers=[
-                        PhoneNumber(label="BusinessPhone", phone_number=v["business_phone"])
-                    ],
-                )
+        plain_best = ours_best = float("inf")
+        for round_no in range(ROUNDS):
+            server.store.add_mailbox(f"plain{round_no}@bench.test", "pw")
+            server.store.add_mailbox(f"big{round_no}@bench.test", "pw")
+            plain = Account(
+                f"plain{round_no}@bench.test",
+                config=config,
+                autodiscover=False,
+                access_type=IMPERSONATION,
             )
-        results = plain.bulk_create(folder=plain.contacts, items=items)
-        out["plain_seconds"] = time.perf_counter() - started
-        out["plain_requests"] = server.request_count()
-        assert not any(isinstance(r, Exception) for r in results)
-
-        s, q, r, counts = sync(big, big_conn)
-        assert counts["exchange_created"] == N, counts
-        out.update(initial_seconds=s, initial_queries=q, initial_requests=r)
+            plain.bulk_create(
+                folder=plain.contacts,
+                items=[EwsContact(account=plain, folder=plain.contacts, display_name="warm")],
+            )
+            user, conn = owner(f"big{round_no}", N)
+            server.reset()
+            started = time.perf_counter()
+            items = [
+                _plain_contact(plain, EwsContact, EmailAddress, PhoneNumber, i) for i in range(N)
+            ]
+            results = plain.bulk_create(folder=plain.contacts, items=items)
+            plain_best = min(plain_best, time.perf_counter() - started)
+            out["plain_requests"] = server.request_count()
+            assert not any(isinstance(r, Exception) for r in results)
+            s, q, r, counts = sync(user, conn)
+            assert counts["exchange_created"] == N, counts
+            ours_best = min(ours_best, s)
+            out.update(initial_queries=q, initial_requests=r)
+            if round_no == 0:
+                big, big_conn = user, conn
+        out.update(plain_seconds=plain_best, initial_seconds=ours_best)
+        small_user, small_conn = owner("small", small)
 
         # The next run reads the items it created back (the saved sync state predates them).
         s, q, r, counts = sync(big, big_conn)
@@ -159,45 +171,52 @@ def _child() -> dict[str, float]:
         sync(small_user, small_conn)
 
         for label, user, conn in (("big", big, big_conn), ("small", small_user, small_conn)):
-            s, q, r, counts = sync(user, conn)
-            assert not any(counts[k] for k in counts if k != "items_seen"), counts
+            runs = [sync(user, conn) for _ in range(3)]
+            for _, _, _, counts in runs:
+                assert not any(counts[k] for k in counts if k != "items_seen"), counts
+            _, q, r, _ = runs[-1]
             out.update(
                 {
-                    f"quiet_{label}_seconds": s,
+                    f"quiet_{label}_seconds": min(run[0] for run in runs),
                     f"quiet_{label}_queries": q,
                     f"quiet_{label}_requests": r,
                     f"quiet_{label}_folder_requests": server.request_count("SyncFolderItems"),
                 }
             )
 
-        # 100 changed: half edited in the CRM, half in Outlook (through a second client).
+        # 100 changed: half edited in the CRM, half in Outlook (through a second client);
+        # best of three rounds, the echo of each round's writes absorbed before the next.
         for label, user, conn in (("big", big, big_conn), ("small", small_user, small_conn)):
             contacts = list(Contact.objects.filter(owner=user).order_by("last_name")[:CHANGED])
-            for c in contacts[: CHANGED // 2]:
-                c.job_title = "Head of purchasing"
-                c.save()
             outlook = ExchangeConnector(
                 ews_url=server.url,
                 username=SERVICE[0],
                 password=SERVICE[1],
-                primary_smtp_address=f"{label}@bench.test",
+                primary_smtp_address=conn.primary_smtp_address,
             )
-            found = outlook.find_by_crm_ids(
-                "contacts", [str(c.pk) for c in contacts[CHANGED // 2 :]]
-            )
-            outlook.update_items(
-                "contacts",
-                [
-                    ItemUpdate(i.item_id, i.change_key, {"department": "Sourcing"})
-                    for i in found.values()
-                ],
-            )
-            s, q, r, counts = sync(user, conn)
-            assert counts["exchange_updated"] == CHANGED // 2, counts
-            assert counts["crm_updated"] == CHANGED // 2, counts
+            best = float("inf")
+            for round_no in range(3):
+                for c in contacts[: CHANGED // 2]:
+                    c.job_title = f"Head of purchasing {round_no}"
+                    c.save()
+                found = outlook.find_by_crm_ids(
+                    "contacts", [str(c.pk) for c in contacts[CHANGED // 2 :]]
+                )
+                outlook.update_items(
+                    "contacts",
+                    [
+                        ItemUpdate(i.item_id, i.change_key, {"department": f"Sourcing {round_no}"})
+                        for i in found.values()
+                    ],
+                )
+                s, q, r, counts = sync(user, conn)
+                assert counts["exchange_updated"] == CHANGED // 2, counts
+                assert counts["crm_updated"] == CHANGED // 2, counts
+                best = min(best, s)
+                sync(user, conn)  # the echo of this round's writes
             out.update(
                 {
-                    f"changed_{label}_seconds": s,
+                    f"changed_{label}_seconds": best,
                     f"changed_{label}_queries": q,
                     f"changed_{label}_requests": r,
                 }
