@@ -159,8 +159,9 @@ class UtcIsoDateTimeFilter(IsoDateTimeFilter):
 
 
 class StrictJSONParser(JSONParser):
-    """JSON whose strings can be stored: lone surrogates are refused as a parse error (400)
-    instead of failing later in the database driver (500)."""
+    """JSON whose strings can be stored: lone surrogates and NUL characters (which PostgreSQL
+    cannot keep in text or jsonb) are refused as a parse error (400) instead of failing later
+    in the database driver (500)."""
 
     def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
         data = super().parse(stream, media_type, parser_context)
@@ -168,7 +169,21 @@ class StrictJSONParser(JSONParser):
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise exceptions.ParseError("JSON parse error - strings must be valid UTF-8.") from None
+        if _has_nul(data):
+            raise exceptions.ParseError(
+                "JSON parse error - strings must not contain NUL (\\u0000)."
+            )
         return data
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class TokenClientThrottle(UserRateThrottle):

@@ -34,6 +34,22 @@ def test_a_lone_surrogate_is_400_not_a_database_error(clients):
     assert not Contact.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"last_name": "a\\u0000b"}',
+        '{"changes": [{"values": {"x\\u0000": 1}}]}',
+    ],
+)
+def test_a_nul_character_anywhere_is_400_not_a_database_error(clients, body):
+    """PostgreSQL keeps no NUL in text or jsonb: found by the schema fuzz on the sync API."""
+    response = clients["end_user"].generic(
+        "POST", "/api/v1/contacts/", body, content_type="application/json"
+    )
+    assert "NUL" in assert_error(response, 400, "parse_error")["message"]
+    assert not Contact.objects.exists()
+
+
 def test_a_non_object_body_is_400(clients):
     response = clients["end_user"].post("/api/v1/contacts/", [1, 2], format="json")
     assert_error(response, 400, "invalid")
