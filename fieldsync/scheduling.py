@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-import os
 import random
 import threading
 from collections.abc import Iterator
@@ -24,9 +23,9 @@ from .mailbox_models import Mailbox, MailboxStatus, RunTrigger
 log = logging.getLogger(__name__)
 
 # Task retries of transient errors: base * 2**retry seconds, capped, with +-50 % jitter.
-RETRY_BASE = float(os.environ.get("SYNCADMIN_RETRY_BASE", "5"))
+RETRY_BASE = float(settings.SYNCADMIN_RETRY_BASE)
 RETRY_CAP = 300.0
-MAX_RETRIES = int(os.environ.get("SYNCADMIN_MAX_RETRIES", "4"))
+MAX_RETRIES = int(settings.SYNCADMIN_MAX_RETRIES)
 # A mailbox that failed n times in a row waits interval * 2**(n-1), at most this long.
 FAILING_BACK_OFF_CAP = 6 * 3600.0
 _PUBLISH_CHUNK = 1000

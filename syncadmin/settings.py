@@ -177,6 +177,9 @@ SYNCADMIN_SYNC_INTERVAL = int(os.environ.get("SYNCADMIN_SYNC_INTERVAL", "300"))
 # longer than a request the dead worker may have left in flight at the server.
 SYNCADMIN_SYNC_LOCK_TIMEOUT = int(os.environ.get("SYNCADMIN_SYNC_LOCK_TIMEOUT", "180"))
 SYNCADMIN_CREDENTIALS_KEYS = _credentials_keys()
+# Transient sync errors retry this often, the first after about this many seconds (doubling).
+SYNCADMIN_MAX_RETRIES = int(os.environ.get("SYNCADMIN_MAX_RETRIES", "4"))
+SYNCADMIN_RETRY_BASE = float(os.environ.get("SYNCADMIN_RETRY_BASE", "5"))
 CELERY_BEAT_SCHEDULE = {
     "fan-out-mailbox-syncs": {
         "task": "fieldsync.tasks.schedule_mailbox_syncs",
