@@ -23,6 +23,8 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
+from _pg import temporary_database  # bench/ is on sys.path: run alone or by bench/run.py
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 SECONDS = float(os.environ.get("BENCH_API_SECONDS", "10"))
@@ -46,17 +48,8 @@ def _database() -> Iterator[str]:
     if url := os.environ.get("DATABASE_URL"):
         yield url
         return
-    import psycopg
-
-    name = f"sa_bench_api_{os.getpid()}"
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgres://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_database("sa_bench_api") as url:
+        yield url
 
 
 def _seed() -> None:

@@ -11,7 +11,6 @@ Redis: BENCH_WORKER_REDIS_URL (redis://127.0.0.1:6379/9), flushed before and aft
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import statistics
@@ -19,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+from _pg import temporary_database  # bench/ is on sys.path: run alone or by bench/run.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,21 +31,6 @@ SCHEDULED = int(os.environ.get("BENCH_WORKER_SCHEDULED", "10000"))
 REDIS_URL = os.environ.get("BENCH_WORKER_REDIS_URL", "redis://127.0.0.1:6379/9")
 SERVICE = ("svc@bench.test", "svc-pw")
 WORKERS = 2
-
-
-@contextlib.contextmanager
-def _database() -> Iterator[str]:
-    import psycopg
-
-    name = f"sa_bench_worker_{os.getpid()}"
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgres://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _flush_redis() -> None:
@@ -199,7 +184,7 @@ def _measure() -> dict[str, float]:
 def rows() -> list[tuple[str, float | str, str, str]]:
     _flush_redis()
     try:
-        with _database() as url:
+        with temporary_database("sa_bench_worker") as url:
             env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL}
             done = subprocess.run(
                 [sys.executable, __file__, "--measure"],

@@ -28,7 +28,9 @@ def _load(path: Path):  # type: ignore[no-untyped-def]
 
 def _fmt(value: object) -> str:
     if isinstance(value, float):
-        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
     return str(value)
 
 
