@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -36,7 +37,7 @@ from .engine import (
 from .engine.model import ConflictPolicy, RemoteDeletePolicy
 from .selectors import directions_for
 from .sync_apply import DjangoSink
-from .sync_models import MailboxSyncState, SyncFilter, SyncLink, SyncPolicy
+from .sync_models import MailboxSyncState, SyncFilter, SyncLink, SyncPolicy, UnconfirmedItems
 from .sync_values import EXCHANGE_SETS, FOLDERS, EntityFields, decode_base, entity_fields
 
 _EXCHANGE_SET = {Direction.BOTH: Direction.TO_CRM, Direction.TO_OUTLOOK: Direction.NONE}
@@ -336,7 +337,13 @@ class _EntityRun:
         # Items this sync created after the state the list starts from come back as created;
         # one that does not was deleted before it could be listed.
         listed = {i.item_id for i in items}
-        vanished = [i for i in state.unconfirmed_items if i not in listed]
+        unconfirmed = UnconfirmedItems.objects.filter(owner=self.owner, entity=self.entity)
+        vanished = [
+            i
+            for ids in unconfirmed.values_list("item_ids", flat=True)
+            for i in ids
+            if i not in listed
+        ]
         # Our own writes come back in the change list: same change key, nothing new.
         remote = [
             self._remote(i)
@@ -406,7 +413,6 @@ class _EntityRun:
             crm_change_numbers=self.change_numbers,
             cursor=cursor,
         )
-        sink.state_pk = state.pk
         sink.listed_new = self.listed_new
         done = 0
 
@@ -427,11 +433,15 @@ class _EntityRun:
         state.crm_change_number = max(mark, cursor)
         state.rules_fingerprint = fingerprint
         state.retry_ids = [i for i in failed if _uuid_or_none(i)]
-        state.unconfirmed_items = sink.created
         state.guard_reason = ""
         state.guard_confirmed = False
         state.last_run_on = timezone.now()
-        state.save()
+        with transaction.atomic():
+            state.save()
+            # The saved state now covers what this run listed; only its own creates are newer.
+            unconfirmed.filter(
+                Q(run_started__lt=sink.run_started) | Q(created_by_sync=False)
+            ).delete()
         return report
 
     def _links(self, crm_ids: set[str]) -> list[Link]:

@@ -15,7 +15,7 @@ from connectors.base import NOT_FOUND, Connector, ItemRef, ItemResult, ItemUpdat
 from crm.models import reserve_change_numbers
 
 from .engine import Link, RecordPlan, RemoteResult, Rules, seal_private
-from .sync_models import MailboxSyncState, RejectedChange, SyncConflict, SyncLink
+from .sync_models import RejectedChange, SyncConflict, SyncLink, UnconfirmedItems
 from .sync_values import EntityFields, digest, encode_base, json_value
 
 
@@ -68,9 +68,8 @@ class DjangoSink:
         self.blanks = ef.blanks
         self.stale: list[str] = []
         self.invalid: list[str] = []
-        self.created: list[str] = []  # items this run created
         self.listed_new: set[str] = set()  # items the change list reported as created
-        self.state_pk: int | None = None
+        self.run_started = timezone.now()
 
     # -- 1. conflicts and rejected changes -----------------------------------------------------
     def record(self, batch: Sequence[RecordPlan]) -> None:
@@ -204,16 +203,26 @@ class DjangoSink:
             self._save_statuses(
                 [(p, s) for p, s in keep if not p.crm_update or p.crm_id in written]
             )
-            mine = [s.item_id for p, s in batch if p.remote_create is not None and s]
-            self.created.extend(mine)
-            # Items newer than the saved sync state: until a run saves a newer one, the change
-            # list will not mention them if they are deleted (see engine.gather). Saved with
-            # the statuses, so a crash cannot forget them.
-            newer = mine + [s.item_id for _, s in batch if s and s.item_id in self.listed_new]
-            if newer and self.state_pk is not None:
-                state = MailboxSyncState.objects.select_for_update().get(pk=self.state_pk)
-                state.unconfirmed_items = list(dict.fromkeys(state.unconfirmed_items + newer))
-                state.save(update_fields=["unconfirmed_items"])
+            # Items newer than the saved sync state (see UnconfirmedItems), with the statuses.
+            mine, listed = [], []
+            for p, s in batch:
+                if s is not None and p.remote_create is not None:
+                    mine.append(s.item_id)
+                elif s is not None and s.item_id in self.listed_new:
+                    listed.append(s.item_id)
+            rows = [
+                UnconfirmedItems(
+                    owner=self.owner,
+                    entity=self.entity,
+                    item_ids=ids,
+                    run_started=self.run_started,
+                    created_by_sync=ours,
+                )
+                for ids, ours in ((mine, True), (listed, False))
+                if ids
+            ]
+            if rows:
+                UnconfirmedItems.objects.bulk_create(rows)
 
     def _invalid(self, plan: RecordPlan, problem: str) -> Any:
         from .engine import Rejected

@@ -143,11 +143,6 @@ class MailboxSyncState(models.Model):
     retry_ids = models.JSONField(
         default=list, blank=True, help_text="Records whose Exchange write failed last run."
     )
-    unconfirmed_items = models.JSONField(
-        default=list,
-        blank=True,
-        help_text="Items created after `remote_sync_state`: not listed next run means deleted.",
-    )
     guard_reason = models.TextField(
         blank=True, help_text="Why the mass-change guard stopped the last run (empty: it did not)."
     )
@@ -164,6 +159,30 @@ class MailboxSyncState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner} {self.entity}: CRM change {self.crm_change_number}"
+
+
+class UnconfirmedItems(models.Model):
+    """Items newer than the mailbox's saved sync state: the change list reports such an item as
+    created and says nothing if it is deleted first, so one that is not listed is gone. One row
+    per batch, written with the batch's statuses (a crash keeps them) and cleared when a run
+    completes; the items a run created stay until the next one."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    entity = models.CharField(max_length=40)
+    item_ids = models.JSONField(default=list)
+    run_started = models.DateTimeField()
+    created_by_sync = models.BooleanField(
+        help_text="Created by the run (else: listed as new by it, confirmed when it completes)."
+    )
+
+    class Meta:
+        verbose_name_plural = "unconfirmed items"
+        indexes = [models.Index(fields=["owner", "entity"], name="unconfirmeditems_mailbox")]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.entity}: {len(self.item_ids)} items (run of {self.run_started:%Y-%m-%d %H:%M})"
+        )
 
 
 def _digest(*parts: object) -> str:

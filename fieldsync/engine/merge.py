@@ -340,15 +340,18 @@ def _merge(
 def _create_remote(crm_id: str, crm: CrmSide, rules: Rules, policy: Policy) -> RecordPlan:
     values: dict[str, Value] = {}
     base: dict[str, FieldBase] = {}
+    crm_values = crm.values
+    blank_bases = rules.blank_bases
     for name, rule in rules.fields.items():
-        if name not in crm.values:
+        if name not in crm_values:
             continue
-        c = crm.values[name]
-        if rule.sends and not is_blank(c, rule):
+        c = crm_values[name]
+        blank = c is None or c == rule.blank  # is_blank, inlined: this runs per field per record
+        if rule.sends and not blank:
             values[name] = c
-            base[name] = FieldBase.same(c)
+            base[name] = FieldBase(c, c, c)
         elif c == rule.blank:
-            base[name] = FieldBase.same(c)
+            base[name] = blank_bases[name]
         else:
             base[name] = FieldBase(UNKNOWN, c, rule.blank)
     return RecordPlan(

@@ -71,6 +71,11 @@ class Rules:
     can_create_entity: bool = True
 
     @cached_property
+    def blank_bases(self) -> dict[str, FieldBase]:
+        """Per field, the status of a field blank on both sides (shared: the most common one)."""
+        return {n: FieldBase(r.blank, r.blank, r.blank) for n, r in self.fields.items()}
+
+    @cached_property
     def private(self) -> tuple[str, ...]:
         """The `none` fields: their Exchange values are private to the mailbox."""
         return tuple(n for n, r in self.fields.items() if r.direction == Direction.NONE)
