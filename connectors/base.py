@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
 Folder = Literal["contacts", "calendar", "tasks"]
@@ -26,6 +27,8 @@ class RemoteItem:
     crm_id: str | None
     categories: tuple[str, ...] = ()
     fields: dict[str, object] = field(default_factory=dict)
+    # When the item last changed (aware), for the latest_wins conflict policy; None: unknown.
+    modified: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ NTLM, impersonation or delegate access; batches answer one ItemResult per item.
 
 from __future__ import annotations
 
+import datetime
 import zoneinfo
 from collections.abc import Iterator, Sequence
 
@@ -122,7 +123,7 @@ class ExchangeConnector:
         return self._folders[folder]
 
     def _attrs(self, folder: Folder, columns: Sequence[str]) -> list[str]:
-        return ["crm_id", "categories", *xf.fetch_attrs(folder, columns)]
+        return ["crm_id", "categories", "last_modified_time", *xf.fetch_attrs(folder, columns)]
 
     def _remote(self, folder: Folder, item: object, columns: Sequence[str]) -> RemoteItem:
         return RemoteItem(
@@ -131,6 +132,7 @@ class ExchangeConnector:
             crm_id=getattr(item, "crm_id", None),
             categories=tuple(getattr(item, "categories", None) or ()),
             fields=self.reader.read(folder, item, columns),
+            modified=_modified(item),
         )
 
     def _check_columns(self, folder: Folder, columns: Sequence[str]) -> None:
@@ -424,6 +426,15 @@ def _precheck(item: object) -> None:
             raise ValueError(f"scheduled_end {end} is before scheduled_start {start}")
     if isinstance(item, xf.Contact) and not item.display_name:
         raise ValueError("A contact needs a name")
+
+
+def _modified(item: object) -> datetime.datetime | None:
+    """Exchange's LastModifiedTime, for latest_wins (None when the server did not send it)."""
+    value = getattr(item, "last_modified_time", None)
+    if not isinstance(value, datetime.datetime) or value.tzinfo is None:
+        return None
+    # A plain datetime: no exchangelib subclass leaks out of the connector.
+    return datetime.datetime.fromtimestamp(value.timestamp(), datetime.UTC)
 
 
 def _first_email(item: object) -> str | None:

@@ -8,6 +8,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from .base import (
     CONFLICT,
@@ -34,6 +35,7 @@ class _Stored:
     crm_id: str | None
     categories: tuple[str, ...]
     fields: dict[str, object] = field(default_factory=dict)
+    modified: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def change_key(self) -> str:
@@ -41,7 +43,9 @@ class _Stored:
 
     def remote(self, names: Sequence[str] | None = None) -> RemoteItem:
         values = dict(self.fields) if names is None else {n: self.fields.get(n) for n in names}
-        return RemoteItem(self.item_id, self.change_key, self.crm_id, self.categories, values)
+        return RemoteItem(
+            self.item_id, self.change_key, self.crm_id, self.categories, values, self.modified
+        )
 
 
 class MemoryConnector:
@@ -69,6 +73,7 @@ class MemoryConnector:
     def _bump(self, stored: _Stored) -> None:
         stored.version += 1
         stored.seq = next(self._seq)
+        stored.modified = datetime.now(UTC)
 
     def _fault(self, operation: str, item: object) -> str | None:
         return next((code for pred, code in self._faults if pred(operation, item)), None)

@@ -88,14 +88,24 @@ def engine_policy(row: SyncPolicy) -> Policy:
     )
 
 
-def entity_rules(*, owner: Any, entity: str) -> Rules:
-    """Directions from the settings and the owner's field rights, per catalog field."""
+def held_columns(connector: Connector, folder: str) -> frozenset[str] | None:
+    """The columns a connector can hold in `folder` (None: every column). A field with a
+    column it cannot hold (vCard has no government ID) is left out of that mailbox's sync."""
+    supported = getattr(connector, "supported_columns", None)
+    return frozenset(supported(folder)) if supported is not None else None
+
+
+def entity_rules(*, owner: Any, entity: str, held: frozenset[str] | None = None) -> Rules:
+    """Directions from the settings and the owner's field rights, per catalog field (only the
+    fields whose columns are all in `held`, when given)."""
     ef = entity_fields(entity)
     directions = directions_for(entity=entity)
     access = security.field_access(owner, entity)
     catalog_entity = get_catalog().entity(entity)
     fields = {}
     for name, columns in ef.columns.items():
+        if held is not None and not held.issuperset(columns):
+            continue
         direction = directions.get(name) or catalog_entity.field(name).default_direction
         if (entity, name) in EXCHANGE_SETS:  # Exchange decides it: it can only come from there
             direction = {
@@ -192,6 +202,8 @@ class _EntityRun:
         self.progress = progress
         self.model = self.ef.model
         self.change_numbers: dict[str, int] = {}
+        self.held = held_columns(connector, self.folder)
+        self.columns = [c for c in self.ef.all_columns if self.held is None or c in self.held]
 
     # -- reading the CRM ---------------------------------------------------------------------
     def _scope(self) -> Any:
@@ -256,6 +268,7 @@ class _EntityRun:
             _uuid_or_none(item.crm_id) if item.crm_id else None,
             self.ef.values(item.fields),
             tuple(item.categories),
+            item.modified.timestamp() if item.modified else None,
         )
 
     def _changes(self, sync_state: str) -> tuple[list[RemoteItem], list[str], str, bool]:
@@ -285,7 +298,7 @@ class _EntityRun:
         gone: list[str] = []
         for start in range(0, len(ids), 100):
             chunk = ids[start : start + 100]
-            answers = self.connector.get_items(self.folder, chunk, self.ef.all_columns)  # type: ignore[arg-type]
+            answers = self.connector.get_items(self.folder, chunk, self.columns)  # type: ignore[arg-type]
             for answer in answers:
                 if isinstance(answer, RemoteItem):
                     got.append(self._remote(answer))
@@ -297,7 +310,7 @@ class _EntityRun:
     def run(self) -> EntityReport:
         report = EntityReport(self.entity)
         state, _ = MailboxSyncState.objects.get_or_create(owner=self.owner, entity=self.entity)
-        rules = entity_rules(owner=self.owner, entity=self.entity)
+        rules = entity_rules(owner=self.owner, entity=self.entity, held=self.held)
         fingerprint = rules.fingerprint()
         cursor = state.crm_change_number
         mark = ChangeCounter.objects.values_list("value", flat=True).first() or 0

@@ -189,17 +189,20 @@ class DavConnector:
         if folder == "contacts":
             card = vcard.read(got.data, columns)
             crm_id, categories, fields = card.crm_id, card.categories, card.fields
+            modified = card.modified
         else:
             parsed = self.codec.read(got.data, columns)
             if parsed.component != self.collections[folder].component:
                 return None
             crm_id, categories, fields = parsed.crm_id, parsed.categories, parsed.fields
+            modified = parsed.modified
         return RemoteItem(
             item_id=got.href,
             change_key=got.etag,
             crm_id=crm_id or self._crm_from_href(folder, got.href),
             categories=categories,
             fields=fields,
+            modified=modified,
         )
 
     def _data_tag(self, folder: Folder) -> str:

@@ -80,6 +80,7 @@ class Parsed:
     crm_id: str | None
     categories: tuple[str, ...]
     fields: dict[str, object]
+    modified: datetime.datetime | None = None  # LAST-MODIFIED, else DTSTAMP (latest_wins)
 
 
 def _str(value: object) -> str:
@@ -141,7 +142,9 @@ class Codec:
         for prop in _all(comp, "CATEGORIES"):
             categories += [str(c) for c in getattr(prop, "cats", [prop]) if str(c)]
         crm_id = _str(comp.get(CRM_ID)) or None
-        return Parsed(comp.name, crm_id, tuple(categories), self.read_fields(comp, columns))
+        modified = self._utc(comp, "LAST-MODIFIED") or self._utc(comp, "DTSTAMP")
+        fields = self.read_fields(comp, columns)
+        return Parsed(comp.name, crm_id, tuple(categories), fields, modified)
 
     def read_fields(self, comp: icalendar.Component, columns: Iterable[str]) -> dict[str, object]:
         out: dict[str, object] = {}

@@ -137,6 +137,7 @@ class Card:
     crm_id: str | None
     categories: tuple[str, ...]
     fields: dict[str, object]
+    modified: datetime.datetime | None = None  # REV, when the card has one (latest_wins)
 
 
 # -- small helpers -------------------------------------------------------------------------------
@@ -210,7 +211,29 @@ def read(text: str, columns: Iterable[str]) -> Card:
         crm_id=(_text(crm[0].value) or None) if crm else None,
         categories=tuple(categories),
         fields=read_fields(card, columns),
+        modified=_parse_rev(_lines(card, "REV")),
     )
+
+
+def _parse_rev(lines: list) -> datetime.datetime | None:
+    """REV as an aware UTC time: 2026-11-26T21:00:00Z, 20261126T210000Z, or a date (midnight
+    UTC); a time without a zone is taken as UTC, anything unreadable as unknown."""
+    if not lines:
+        return None
+    text = re.sub(r"[-:]", "", _text(lines[0].value).strip())
+    match = re.match(r"^(\d{8})(?:T(\d{6}))?(Z|[+]\d{4})?", text)
+    if not match:
+        return None
+    day, time, zone = match.groups()
+    try:
+        stamp = datetime.datetime.strptime(day + (time or "000000"), "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        offset = datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
+        return (stamp - sign * offset).replace(tzinfo=datetime.UTC)
+    return stamp.replace(tzinfo=datetime.UTC)
 
 
 def read_fields(card: vobject.base.Component, columns: Iterable[str]) -> dict[str, object]:
