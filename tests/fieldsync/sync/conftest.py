@@ -1,5 +1,6 @@
 """Fixtures for the sync service: a salesperson who may sync her own records, an administrator,
-her mailbox (in memory, or on the EWS test server through exchangelib) and one sync run."""
+her mailbox (in memory, on the EWS test server through exchangelib, or on a real Radicale through
+the DAV connector) and one sync run."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from collections.abc import Callable, Iterator
 import exchangelib
 import pytest
 
+from connectors.dav.radicale import RadicaleServer
 from connectors.ewsserver import EwsServer
 from connectors.exchange import ExchangeConnector
 
-from .mailboxes import ExchangeMailbox, MemoryMailbox
+from .mailboxes import DavMailbox, ExchangeMailbox, MemoryMailbox
 
 SERVICE = ("svc@sync.test", "svc-secret")
 _counter = itertools.count(1)
@@ -70,11 +72,23 @@ def make_connector(ews: EwsServer) -> Callable[..., ExchangeConnector]:
     return make
 
 
-@pytest.fixture(params=["memory", "exchange"])
+@pytest.fixture(scope="session")
+def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServer]:
+    """One Radicale for the session; each mailbox is a user of its own (auth: any name)."""
+    with RadicaleServer(tmp_path_factory.mktemp("radicale")) as server:
+        yield server
+
+
+@pytest.fixture(params=["memory", "exchange", "dav"])
 def mailbox(request):
-    """Sally's mailbox, in memory or on the EWS test server through exchangelib."""
+    """Sally's mailbox: in memory, on the EWS test server through exchangelib, or her address
+    book and calendars on Radicale through the DAV connector."""
     if request.param == "memory":
         return MemoryMailbox()
+    if request.param == "dav":
+        mailbox = DavMailbox(request.getfixturevalue("radicale"), f"sally{next(_counter)}")
+        request.addfinalizer(mailbox.close)
+        return mailbox
     ews = request.getfixturevalue("ews")
     address = f"sally{next(_counter)}@sync.test"
     ews.store.add_mailbox(address, "pw")

@@ -1,12 +1,18 @@
-"""A mailbox as a test sees it, over either connector: what Outlook would do to it (create,
-edit, delete items as a user) and what it holds, plus the requests the sync sent."""
+"""A mailbox as a test sees it, over any connector: what Outlook (or another CalDAV/CardDAV
+client) would do to it (create, edit, delete items as a user) and what it holds, plus the
+requests the sync sent."""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 
+import vobject
+
 from connectors.base import ItemRef, ItemUpdate, NewItem
+from connectors.dav import DavConnector, vcard
+from connectors.dav.radicale import RadicaleServer
 from connectors.memory import MemoryConnector
 from fieldsync.sync_values import FOLDERS, _text_like, entity_fields
 
@@ -128,3 +134,90 @@ class ExchangeMailbox:
         counts = Counter(dict(self.ews.counts))
         counts.pop("total", None)
         return counts
+
+
+class DavMailbox:
+    """An address book, calendar and task list of a user of their own on a real Radicale; user
+    actions go through a second connector (or a raw PUT, as another CardDAV client writes)."""
+
+    kind = "dav"
+
+    def __init__(self, radicale: RadicaleServer, user: str) -> None:
+        self.connector = self._connect(radicale, user)
+        self.connector.ensure_collections()
+        self.user = self._connect(radicale, user)
+        self.sent: Counter = Counter()
+        send = self.connector.dav.request
+
+        def counted(method: str, href: str, **kw: object):  # type: ignore[no-untyped-def]
+            self.sent[_dav_call(method, kw)] += 1
+            return send(method, href, **kw)  # type: ignore[arg-type]
+
+        self.connector.dav.request = counted  # type: ignore[method-assign]
+
+    @staticmethod
+    def _connect(radicale: RadicaleServer, user: str) -> DavConnector:
+        return DavConnector(
+            url=f"{radicale.url}{user}/", username=user, password="pw", timezone="Europe/Berlin"
+        )
+
+    def close(self) -> None:
+        self.connector.close()
+        self.user.close()
+
+    def create(self, folder: str, fields: dict, *, tracked: bool = True) -> str:
+        """An item made by a client that knows nothing of the CRM: no CRM id, a name of its own."""
+        uid = str(uuid.uuid4())
+        categories = TRACKED if tracked else ()
+        coll = self.user.collections[folder]
+        if folder == "contacts":
+            card = vobject.readOne(vcard.new(uid, "-", fields, categories))
+            card.contents.pop(vcard.CRM_ID.lower(), None)
+            body = card.serialize().encode()
+        else:
+            text = self.user.codec.new(coll.component, uid, "-", fields, categories)
+            lines = [ln for ln in text.splitlines() if not ln.startswith(b"X-SYNCADMIN-CRM-ID")]
+            body = b"\r\n".join(lines) + b"\r\n"
+        href = f"{coll.path}{uid}.{coll.ext}"
+        self.user.dav.request(
+            "PUT",
+            href,
+            body=body,
+            headers={"Content-Type": coll.content_type, "If-None-Match": "*"},
+        )
+        return href
+
+    def edit(self, folder: str, item_id: str, **fields: object) -> None:
+        (r,) = self.user.update_items(
+            folder, [ItemUpdate(item_id, "", dict(fields))], overwrite=True
+        )  # type: ignore[arg-type]
+        assert r.ok, r.message
+
+    def delete(self, folder: str, item_id: str) -> None:
+        (r,) = self.user.delete_items(folder, [ItemRef(item_id, "")])  # type: ignore[arg-type]
+        assert r.ok, r.message
+
+    def items(self, folder: str) -> dict[str, View]:
+        out = {}
+        for page in self.user.list_changes(folder, None):  # type: ignore[arg-type]
+            for it in page.created + page.updated:
+                out[it.item_id] = View(it.crm_id, tuple(it.categories), dict(it.fields))
+        return out
+
+    def reset_counts(self) -> None:
+        self.sent.clear()
+
+    def requests(self) -> Counter:
+        return Counter(self.sent)
+
+
+def _dav_call(method: str, kw: dict) -> str:
+    """The HTTP request the DAV connector sent, named as the EWS operation it stands for."""
+    body = kw.get("body") or b""
+    if method == "REPORT":
+        if b"sync-collection" in body:
+            return "SyncFolderItems"
+        return "GetItem" if b"multiget" in body else "FindItem"
+    if method == "PUT":
+        return "CreateItem" if "If-None-Match" in (kw.get("headers") or {}) else "UpdateItem"
+    return {"DELETE": "DeleteItem"}.get(method, method)
