@@ -133,4 +133,5 @@ class DirectionChange(models.Model):
 
 from .client_models import ClientBatch, ClientRecordVersion, ClientSyncItem, ClientSyncSession  # noqa: E402, F401
 from .mailbox_models import EmailServerProfile, Mailbox, SyncRun  # noqa: E402, F401
+from .policy_models import SyncPolicyChange  # noqa: E402, F401
 from .sync_models import MailboxSyncState, RejectedChange, SyncConflict, SyncLink, SyncPolicy  # noqa: E402, F401

@@ -22,6 +22,12 @@ class SyncFilter(models.TextChoices):
     ALL = "all", "All records the user may read"
 
 
+MASS_CHANGE_PERCENT_MESSAGE = "The mass-change threshold must be a whole percentage from 1 to 100."
+TRACKED_CATEGORY_MESSAGE = (
+    "Enter the Outlook category that marks an item to track (for example “Tracked to CRM”)."
+)
+
+
 class SyncPolicy(models.Model):
     """The organization's sync settings: one row (id 1)."""
 
@@ -43,22 +49,31 @@ class SyncPolicy(models.Model):
     )
     keep_copy_on_lost_access = models.BooleanField(
         default=False,
-        help_text="When a user loses access to a record (or it leaves the sync filter), keep "
-        "the mailbox copy, unsynced, instead of removing it.",
+        help_text="When a user loses access to a record (a share is revoked, or it leaves the "
+        "sync filter), keep the Outlook copy, no longer synced, instead of removing it. "
+        "Appointments that vanish from Outlook after a share is revoked are the most common "
+        "complaint about Dynamics' own server-side sync; turn this on if your users would "
+        "rather keep them.",
     )
     tracked_category = models.CharField(
         max_length=100,
         default="Tracked to CRM",
+        error_messages={"blank": TRACKED_CATEGORY_MESSAGE},
         help_text="The Outlook category that makes an item created in Outlook enter the CRM.",
     )
     mass_change_percent = models.PositiveSmallIntegerField(
         default=50,
-        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        validators=[
+            MinValueValidator(1, message=MASS_CHANGE_PERCENT_MESSAGE),
+            MaxValueValidator(100, message=MASS_CHANGE_PERCENT_MESSAGE),
+        ],
         help_text="A run that would remove or stop syncing more than this share of a mailbox's "
         "synced items does nothing and waits for an administrator to confirm.",
     )
     mass_change_min_items = models.PositiveIntegerField(
-        default=10, help_text="The guard applies to mailboxes with at least this many items."
+        default=10,
+        validators=[MinValueValidator(1, message="The guard needs at least 1 item to apply.")],
+        help_text="The guard applies to mailboxes with at least this many items.",
     )
     contact_filter = models.CharField(
         max_length=20, choices=SyncFilter.choices, default=SyncFilter.DEFAULT

@@ -4,7 +4,7 @@ history, and the end users' read-only copy under My options.
 
 from django.urls import path
 
-from . import sync_urls, views
+from . import policy_views, sync_urls, views
 
 app_name = "fieldsync"
 
@@ -19,6 +19,11 @@ urlpatterns = [
         "settings/email-configuration/synchronization/change-history/",
         views.change_history,
         name="audit",
+    ),
+    path(
+        "settings/email-configuration/synchronization/sync-policy/",
+        policy_views.sync_policy,
+        name="sync_policy",
     ),
     path("my-options/synchronized-fields/", views.my_synchronized_fields, name="my_fields_default"),
     path(

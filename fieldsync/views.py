@@ -35,6 +35,7 @@ from .services import (
     UnknownField,
     field_directions_update,
 )
+from .sync_models import SyncPolicy
 
 # The entities people sync most come first, as in the product this page follows.
 FIRST_TABS = ("appointment", "recurring_appointment", "contact", "task")
@@ -175,6 +176,7 @@ def _render_admin(
         "unsaved_count": sum(r.unsaved for r in rows),
         "last_change": last_direction_change(entity=entity.key),
         "form_url": reverse("fieldsync:fields", args=[entity.key]),
+        "keep_copy": SyncPolicy.current().keep_copy_on_lost_access,
         **_directions_context(),
         **extra,
     }
@@ -338,6 +340,7 @@ def my_synchronized_fields(request: HttpRequest, entity: str | None = None) -> H
         "tabs": _tabs(catalog_entity.key, "fieldsync:my_fields"),
         "rows": _row_views(rows),
         "can_change": policy.can_change_sync_settings(request.user),
+        "keep_copy": SyncPolicy.current().keep_copy_on_lost_access,
         **_directions_context(),
     }
     return render(request, "fieldsync/fields_readonly.html", context)
