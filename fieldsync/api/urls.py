@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import policy_views, views
 from .client_urls import urlpatterns as client_urlpatterns
 from .sync_urls import urlpatterns as sync_urlpatterns
 
@@ -16,6 +16,12 @@ urlpatterns = [
         name="entity-field",
     ),
     path("audit/", views.AuditListView.as_view(), name="audit-list"),
+    path("sync-policy/", policy_views.SyncPolicyView.as_view(), name="sync-policy"),
+    path(
+        "sync-policy/changes/",
+        policy_views.SyncPolicyChangeListView.as_view(),
+        name="sync-policy-changes",
+    ),
     *sync_urlpatterns,
     *client_urlpatterns,
 ]
