@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -17,13 +18,26 @@ class AuthType(models.TextChoices):
     NTLM = "ntlm", "NTLM"
 
 
+class ServerKind(models.TextChoices):
+    EXCHANGE = "exchange", "Exchange (EWS)"
+    CALDAV = "caldav", "CalDAV/CardDAV"
+
+
 class EmailServerProfile(models.Model):
-    """How to reach one Exchange server: its EWS URL, the authentication, and either a service
-    account that impersonates every mailbox (server-side sync) or per-mailbox credentials."""
+    """How to reach one mail server: Exchange by its EWS URL, or a CalDAV/CardDAV server by the
+    URL of a user's collections; the authentication, and either a service account (for
+    Exchange, one that impersonates every mailbox) or per-mailbox credentials."""
 
     name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(
+        "Server", max_length=10, choices=ServerKind.choices, default=ServerKind.EXCHANGE
+    )
     ews_url = models.URLField(
-        "EWS URL", max_length=500, help_text="e.g. https://mail.contoso.com/EWS/Exchange.asmx"
+        "Server URL",
+        max_length=500,
+        help_text="Exchange: the EWS URL, e.g. https://mail.contoso.com/EWS/Exchange.asmx. "
+        "CalDAV/CardDAV: the URL holding a user's contacts/, calendar/ and tasks/ collections; "
+        "{user} stands for the mailbox's sign-in name, e.g. https://dav.contoso.com/{user}/",
     )
     auth_type = models.CharField(max_length=10, choices=AuthType.choices, default=AuthType.BASIC)
     use_impersonation = models.BooleanField(
@@ -53,6 +67,16 @@ class EmailServerProfile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.kind == ServerKind.CALDAV and self.auth_type != AuthType.BASIC:
+            raise ValidationError(
+                {"auth_type": "A CalDAV/CardDAV server profile signs in with Basic authentication."}
+            )
+
+    @property
+    def is_dav(self) -> bool:
+        return self.kind == ServerKind.CALDAV
 
     @property
     def has_service_password(self) -> bool:

@@ -12,22 +12,31 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from connectors.base import AuthError, ConnectorError, ThrottledError, TransientError
+from connectors.base import AuthError, Connector, ConnectorError, ThrottledError, TransientError
+from connectors.dav import UNSUPPORTED, DavConnector
 from connectors.exchange import ExchangeConnector
 from security import policy
 
 from . import credentials
+from .catalog import get_catalog
 from .mailbox_models import (
     AuthType,
     EmailServerProfile,
     Mailbox,
     MailboxStatus,
     RunTrigger,
+    ServerKind,
     SyncRun,
 )
 
 # Connection settings: changing one of them is a fix, so a failing mailbox is retried at once.
-_PROFILE_CONNECTION_FIELDS = {"ews_url", "auth_type", "use_impersonation", "service_username"}
+_PROFILE_CONNECTION_FIELDS = {
+    "kind",
+    "ews_url",
+    "auth_type",
+    "use_impersonation",
+    "service_username",
+}
 _MAILBOX_CONNECTION_FIELDS = {"email_address", "server_profile", "username"}
 _MAILBOX_FIELDS = {
     "email_address",
@@ -40,6 +49,7 @@ _MAILBOX_FIELDS = {
 }
 _PROFILE_FIELDS = {
     "name",
+    "kind",
     "ews_url",
     "auth_type",
     "use_impersonation",
@@ -83,6 +93,7 @@ def server_profile_create(
     *,
     name: str,
     ews_url: str,
+    kind: str = ServerKind.EXCHANGE,
     auth_type: str = AuthType.BASIC,
     use_impersonation: bool = True,
     service_username: str = "",
@@ -92,6 +103,7 @@ def server_profile_create(
 ) -> EmailServerProfile:
     profile = EmailServerProfile(
         name=name,
+        kind=kind,
         ews_url=ews_url,
         auth_type=auth_type,
         use_impersonation=use_impersonation,
@@ -209,8 +221,9 @@ def _clear_back_off(mailboxes: QuerySet[Mailbox]) -> None:
 # ---- connecting -------------------------------------------------------------------------------
 
 
-def connector_for(mailbox: Mailbox, *, max_wait: float | None = None) -> ExchangeConnector:
-    """The Exchange connector for this mailbox, with its credentials decrypted in memory only."""
+def connector_for(mailbox: Mailbox, *, max_wait: float | None = None) -> Connector:
+    """The connector for this mailbox (Exchange or CalDAV/CardDAV, by its server profile), with
+    its credentials decrypted in memory only."""
     profile = mailbox.server_profile
     if profile.use_impersonation:
         username = profile.service_username
@@ -220,6 +233,17 @@ def connector_for(mailbox: Mailbox, *, max_wait: float | None = None) -> Exchang
         username = mailbox.username
         password = credentials.decrypt(mailbox.password_encrypted)
         access = "delegate"
+    if profile.kind == ServerKind.CALDAV:
+        # A DAV server has no impersonation: a service account reaches each user's
+        # collections through {user} (the mailbox's own sign-in name, else its address).
+        user = mailbox.username or mailbox.email_address
+        return DavConnector(
+            url=profile.ews_url.replace("{user}", user),
+            username=username,
+            password=password,
+            timezone=profile.timezone,
+            max_wait=float(profile.max_wait if max_wait is None else max_wait),
+        )
     return ExchangeConnector(
         ews_url=profile.ews_url,
         username=username,
@@ -230,6 +254,30 @@ def connector_for(mailbox: Mailbox, *, max_wait: float | None = None) -> Exchang
         timezone=profile.timezone,
         max_wait=float(profile.max_wait if max_wait is None else max_wait),
     )
+
+
+@dataclass(frozen=True)
+class FieldNotHeld:
+    entity: str  # the catalog entity's label
+    field: str  # the CRM field's label
+    reason: str
+
+
+def fields_not_held(*, kind: str, entity: str | None = None) -> list[FieldNotHeld]:
+    """The catalog fields a mailbox on a server of this kind cannot sync, and why: their columns
+    have no place in vCard/iCalendar (connectors.dav.UNSUPPORTED). The sync leaves them alone."""
+    if kind != ServerKind.CALDAV:
+        return []
+    out = []
+    for entity_ in get_catalog().entities:
+        if entity is not None and entity_.key != entity:
+            continue
+        reasons = UNSUPPORTED.get(entity_.key, {})
+        for f in entity_.fields:
+            why = [reasons[c] for c in f.crm_columns if c in reasons]
+            if why:
+                out.append(FieldNotHeld(entity_.label, f.crm_label, why[0]))
+    return out
 
 
 def describe_error(exc: BaseException, mailbox: Mailbox | None = None) -> tuple[str, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 
-from .mailbox_models import AuthType, EmailServerProfile, Mailbox, RunStatus
+from .mailbox_models import AuthType, EmailServerProfile, Mailbox, RunStatus, ServerKind
 
 _KEEP = "Leave empty to keep the stored password. It is never shown again."
 
@@ -41,12 +41,27 @@ class MailboxForm(forms.Form):
 
 class ServerProfileForm(forms.Form):
     name = forms.CharField(max_length=100)
-    ews_url = forms.URLField(label="EWS URL", max_length=500, assume_scheme="https")
+    kind = forms.TypedChoiceField(
+        choices=ServerKind.choices,
+        label="Server",
+        initial=ServerKind.EXCHANGE,
+        required=False,
+        empty_value=ServerKind.EXCHANGE,
+    )
+    ews_url = forms.URLField(
+        label="Server URL",
+        max_length=500,
+        assume_scheme="https",
+        help_text="Exchange: the EWS URL (…/EWS/Exchange.asmx). CalDAV/CardDAV: the URL of a "
+        "user's contacts/, calendar/ and tasks/ collections, {user} standing for the mailbox's "
+        "sign-in name (e.g. https://dav.contoso.com/{user}/).",
+    )
     auth_type = forms.ChoiceField(choices=AuthType.choices, label="Authentication")
     use_impersonation = forms.BooleanField(
         required=False,
         initial=True,
-        label="Service account impersonates the mailboxes",
+        label="Service account impersonates the mailboxes (Exchange; on CalDAV/CardDAV it "
+        "signs in for every mailbox)",
     )
     service_username = forms.CharField(required=False, label="Service account")
     service_password = forms.CharField(

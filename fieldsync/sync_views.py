@@ -26,6 +26,7 @@ from .conflicts import (
 from .mailbox_models import EmailServerProfile, Mailbox, RunTrigger
 from .mailboxes import (
     can_manage_mailboxes,
+    fields_not_held,
     mailbox_create,
     mailbox_sync_request,
     mailbox_test_connection,
@@ -91,6 +92,7 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "mailbox": mailbox,
             "runs": runs,
             "chart": runs_chart(attempts),
+            "not_held": fields_not_held(kind=mailbox.server_profile.kind),
             "busy": busy,
             "refresh": REFRESH_SECONDS if busy else None,
             "can_manage": can_manage_mailboxes(request.user),
@@ -210,6 +212,7 @@ def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             f: getattr(profile, f)
             for f in (
                 "name",
+                "kind",
                 "ews_url",
                 "auth_type",
                 "use_impersonation",

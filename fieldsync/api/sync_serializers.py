@@ -14,13 +14,15 @@ from fieldsync.mailbox_models import (
     MailboxStatus,
     RunStatus,
     RunTrigger,
+    ServerKind,
 )
 
 
 class ServerProfileOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    ews_url = serializers.URLField()
+    kind = serializers.ChoiceField(choices=ServerKind.choices)
+    ews_url = serializers.URLField(help_text="The EWS URL, or the CalDAV/CardDAV URL ({user}).")
     auth_type = serializers.ChoiceField(choices=AuthType.choices)
     use_impersonation = serializers.BooleanField()
     service_username = serializers.CharField()
@@ -31,6 +33,7 @@ class ServerProfileOutputSerializer(serializers.Serializer):
 
 class ServerProfileInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
+    kind = serializers.ChoiceField(choices=ServerKind.choices, default=ServerKind.EXCHANGE)
     ews_url = serializers.URLField(max_length=500)
     auth_type = serializers.ChoiceField(choices=AuthType.choices, default=AuthType.BASIC)
     use_impersonation = serializers.BooleanField(default=True)
