@@ -362,9 +362,12 @@ def mailbox_sync_request(*, mailbox: Mailbox, trigger: str = RunTrigger.MANUAL) 
 
 
 def demo_mailboxes_seed(*, users: dict[str, Any]) -> list[Mailbox]:
-    """The demo EWS server's profile and the demo salespeople's mailboxes (idempotent), so
-    `make run` shows them syncing. `users` maps username -> User."""
+    """The demo EWS server's and demo Radicale's profiles and the demo salespeople's mailboxes
+    (idempotent), one kind of each, so `make run` shows them syncing. `users` maps username ->
+    User."""
     from .management.commands.run_demo import (
+        DEMO_DAV_MAILBOXES,
+        DEMO_DAV_PORT,
         DEMO_EWS_PORT,
         DEMO_MAILBOXES,
         DEMO_SERVICE_ACCOUNT,
@@ -387,5 +390,32 @@ def demo_mailboxes_seed(*, users: dict[str, Any]) -> list[Mailbox]:
         mailbox = Mailbox.objects.filter(owner=owner).first()
         if mailbox is None:
             mailbox = mailbox_create(owner=owner, email_address=address, server_profile=profile)
+        mailboxes.append(mailbox)
+    dav = EmailServerProfile.objects.filter(name="Demo CalDAV/CardDAV server").first()
+    if dav is None:
+        dav = server_profile_create(
+            name="Demo CalDAV/CardDAV server",
+            kind=ServerKind.CALDAV,
+            ews_url=f"http://127.0.0.1:{DEMO_DAV_PORT}/{{user}}/",
+            use_impersonation=False,
+            max_wait=10,
+        )
+    for address, (username, password) in DEMO_DAV_MAILBOXES.items():
+        owner = users.get(address.split("@")[0])
+        if owner is None:
+            continue
+        mailbox = Mailbox.objects.filter(owner=owner).first()
+        if mailbox is None:
+            mailbox = mailbox_create(
+                owner=owner,
+                email_address=address,
+                server_profile=dav,
+                username=username,
+                password=password,
+            )
+        elif mailbox.server_profile == profile:  # seeded before the demo had a DAV server
+            mailbox = mailbox_update(
+                mailbox=mailbox, server_profile=dav, username=username, password=password
+            )
         mailboxes.append(mailbox)
     return mailboxes

@@ -63,11 +63,14 @@ class RadicaleServer:
         )
         return config
 
+    def command(self) -> list[str]:
+        """The command line that runs this server in the foreground (the demo supervises it)."""
+        return [sys.executable, "-m", "radicale", "-C", str(self._config())]
+
     def start(self, timeout: float = 30.0) -> None:
-        config = self._config()
         log = (self.folder / "radicale.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "radicale", "-C", str(config)],
+            self.command(),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

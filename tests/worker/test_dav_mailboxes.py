@@ -128,3 +128,19 @@ def test_exchange_mailboxes_show_no_such_list(client, admin, make_mailbox):
     assert "Exchange (EWS)" in page and "cannot hold" not in page
     settings = client.get(reverse("fieldsync:fields", args=["contact"])).content.decode()
     assert 'id="not-held"' not in settings
+
+
+def test_the_demo_offers_one_mailbox_of_each_kind():
+    from django.core.management import call_command
+
+    from fieldsync.mailbox_models import Mailbox
+    from fieldsync.management.commands.run_demo import demo_processes
+
+    call_command("seed_demo", "--contacts", "1", verbosity=0)
+    call_command("seed_demo", "--contacts", "1", verbosity=0)
+    kinds = dict(Mailbox.objects.values_list("owner__username", "server_profile__kind"))
+    assert kinds == {"sally": "exchange", "sam": "exchange", "mona": "caldav"}
+    mona = Mailbox.objects.get(owner__username="mona")
+    assert mona.server_profile.ews_url == "http://127.0.0.1:5232/{user}/" and mona.has_password
+    names = [name for name, _ in demo_processes(host="127.0.0.1", port=8000)]
+    assert "radicale" in names and "ews" in names

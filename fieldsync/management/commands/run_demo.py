@@ -1,4 +1,5 @@
-"""Run the whole demo in one terminal: web app, Celery worker and beat, the EWS test server.
+"""Run the whole demo in one terminal: web app, Celery worker and beat, the EWS test server and
+a CalDAV/CardDAV server (Radicale, storage under var/radicale).
 
 Stops every process when one of them dies or on Ctrl-C, so nothing is left running.
 """
@@ -17,8 +18,38 @@ from django.core.management.base import BaseCommand
 # The demo's Exchange: the EWS test server with one mailbox per demo salesperson and a
 # service account that impersonates them (as server-side sync does).
 DEMO_EWS_PORT = 8765
-DEMO_MAILBOXES = ("sally@contoso.test", "sam@contoso.test", "mona@contoso.test")
+DEMO_MAILBOXES = ("sally@contoso.test", "sam@contoso.test")
 DEMO_SERVICE_ACCOUNT = ("syncsvc@contoso.test", "demo")
+# The demo's CalDAV/CardDAV server: Radicale with one user, whose mailbox syncs through the
+# DAV connector (address -> sign-in name, password).
+DEMO_DAV_PORT = 5232
+DEMO_DAV_MAILBOXES = {"mona@contoso.test": ("mona", "demo")}
+
+
+def demo_radicale():  # type: ignore[no-untyped-def]
+    from connectors.dav.radicale import RadicaleServer
+
+    users = dict(DEMO_DAV_MAILBOXES.values())
+    return RadicaleServer(settings.VAR_DIR / "radicale", users, port=DEMO_DAV_PORT)
+
+
+def _dav_collections(stdout) -> None:  # type: ignore[no-untyped-def]
+    """Give each demo DAV user an address book, a calendar and a task list (idempotent)."""
+    from connectors.base import ConnectorError
+    from connectors.dav import DavConnector
+
+    url = demo_radicale().url
+    for user, password in DEMO_DAV_MAILBOXES.values():
+        connector = DavConnector(url=f"{url}{user}/", username=user, password=password)
+        for _ in range(100):  # Radicale takes a moment to listen
+            try:
+                connector.ensure_collections()
+                break
+            except ConnectorError:
+                time.sleep(0.1)
+        else:
+            stdout.write(f"Radicale at {url} did not answer; {user}'s sync will fail")
+        connector.close()
 
 
 def demo_processes(*, host: str, port: int) -> list[tuple[str, list[str]]]:
@@ -30,6 +61,7 @@ def demo_processes(*, host: str, port: int) -> list[tuple[str, list[str]]]:
     ews += ["--store", str(settings.VAR_DIR / "ews-demo.json")]
     procs = [
         ("ews", ews),
+        ("radicale", demo_radicale().command()),
         ("web", [py, "manage.py", "runserver", "--noreload", f"{host}:{port}"]),
         ("worker", [py, "-m", "celery", "-A", "syncadmin", "worker", "-l", "info", "-c", "2"]),
         (
@@ -56,7 +88,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 class Command(BaseCommand):
-    help = "Run the web app, the worker, beat and the demo EWS server until Ctrl-C."
+    help = "Run the web app, the worker, beat and the demo EWS and DAV servers until Ctrl-C."
 
     def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
         parser.add_argument("--host", default="127.0.0.1")
@@ -72,6 +104,7 @@ class Command(BaseCommand):
         for name, cmd in demo_processes(host=options["host"], port=options["port"]):
             self.stdout.write(f"starting {name}: {' '.join(cmd)}")
             running.append((name, subprocess.Popen(cmd, cwd=settings.BASE_DIR, env=env)))
+        _dav_collections(self.stdout)
         self.stdout.write(
             self.style.SUCCESS(
                 f"syncadmin is serving http://{options['host']}:{options['port']}/ "
@@ -90,6 +123,9 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            # A second Ctrl-C or kill while shutting down must not leave children running.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             for _, proc in running:
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGTERM)

@@ -59,7 +59,7 @@ class Command(BaseCommand):
         made = sum(
             seed_records(users[u], contacts=options["contacts"]) for u in ("sally", "sam", "mona")
         )
-        # The server-side sync's demo: the EWS test server that run_demo starts, 3 mailboxes.
+        # The server-side sync's demo: run_demo's EWS test server (sally, sam) and Radicale (mona).
         demo_mailboxes_seed(users=users)
         self.stdout.write(
             self.style.SUCCESS(
