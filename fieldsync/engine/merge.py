@@ -85,6 +85,8 @@ def decide_field(
     keep = FieldBase(agreed, crm, remote)
     if rule.direction == Direction.NONE:
         return FieldDecision(base=keep)
+    if not rule.can_read:
+        return _decide_unreadable(name, rule, base, remote, keep, crm_id, item_id)
     if crm == remote:
         return FieldDecision(base=FieldBase.same(crm))
     crm_changed = _changed(crm, agreed, rule)
@@ -127,6 +129,28 @@ def decide_field(
         # Put the CRM value back in Exchange: the refused edit lives on in the rejected record.
         return FieldDecision(send=True, rejected=rejected, base=FieldBase.same(crm))
     return FieldDecision(rejected=rejected, base=keep)
+
+
+def _decide_unreadable(
+    name: str,
+    rule: FieldRule,
+    base: FieldBase,
+    remote: Value,
+    keep: FieldBase,
+    crm_id: str | None,
+    item_id: str | None,
+) -> FieldDecision:
+    """A field the owner may not read: the CRM's value is invisible to them, so it is never
+    sent, and an Outlook edit never overwrites it (even with write-only rights: the hidden
+    value would be lost with no record the owner may see). The edit is a rejected change."""
+    seen = base.remote
+    edited = not is_blank(remote, rule) if seen is UNKNOWN else remote != seen
+    if not edited or not rule.accepts:
+        return FieldDecision(base=keep)
+    why = RejectReason.NO_UPDATE if not rule.can_update else RejectReason.NO_READ
+    return FieldDecision(
+        rejected=Rejected(crm_id, item_id or "", name, remote, why.value), base=keep
+    )
 
 
 def _winner(

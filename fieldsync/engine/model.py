@@ -231,6 +231,7 @@ class Rejected:
 
 class RejectReason(StrEnum):
     NO_UPDATE = "no_update_permission"
+    NO_READ = "no_read_permission"  # Outlook edits never overwrite a value the owner cannot see
     NO_WRITE = "no_record_write_permission"
     NO_FIELD_CREATE = "no_field_create_permission"
     NO_CREATE = "no_create_permission"

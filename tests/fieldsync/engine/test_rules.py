@@ -161,20 +161,24 @@ def test_direction_flip_applies_next_sync_without_clobbering():
 def test_unreadable_field_never_reaches_exchange_and_does_not_clear_it():
     r = rules(job=FieldRule(Direction.BOTH, can_read=False))
     w = World(r)
-    crm_id = w.crm_create({"subject": "Ann", "job": ""})
+    crm_id = w.crm_create({"subject": "Ann", "job": "Secret title"})
     w.sync(Policy())
     item_id = w.links[crm_id].item_id
+    assert w.remote[item_id].values["job"] == ""
+    # The owner may update but not read: an Outlook edit would overwrite a value they cannot
+    # see, so it is refused and recorded, and the Outlook value stays where it was typed.
     w.remote_edit(item_id, job="Title typed in Outlook")
-    w.sync(Policy())  # may update: the Exchange edit is taken
-    assert w.crm[crm_id].values["job"] == "Title typed in Outlook"
-    w.crm_edit(crm_id, job="Secret title")
-    w.sync(Policy())
-    assert w.remote[item_id].values["job"] == "Title typed in Outlook"
-    # With crm_wins, an Outlook edit does not overwrite a CRM value the owner cannot see.
-    w.remote_edit(item_id, job="Another title")
     w.sync(Policy())
     assert w.crm[crm_id].values["job"] == "Secret title"
-    assert w.remote[item_id].values["job"] == "Another title"
+    assert w.remote[item_id].values["job"] == "Title typed in Outlook"
+    assert [(x.field, x.offered, x.reason) for x in w.rejected] == [
+        ("job", "Title typed in Outlook", "no_read_permission")
+    ]
+    w.crm_edit(crm_id, job="Another secret")
+    w.sync(Policy())
+    w.sync(Policy())
+    assert w.remote[item_id].values["job"] == "Title typed in Outlook"
+    assert len(w.rejected) == 1, "the same refused value is recorded once"
 
 
 def test_exchange_edit_of_an_unupdatable_field_is_a_rejected_change_and_is_reverted():

@@ -1,0 +1,86 @@
+"""The security matrix through a real sync: every direction x every field right x every kind
+of record access, one cell each, asserting what reaches Exchange and what reaches the CRM.
+
+The rules the cells check (README, Sync rules):
+- a value reaches Exchange only if the record is visible, the direction sends it and the owner
+  may read the field; a secured value the owner may not read never appears in the mailbox;
+- an Exchange edit reaches the CRM only if the direction accepts it, the owner may update the
+  field and may write the record; refused for rights, it is a RejectedChange; not accepted by
+  the direction, it is simply not taken (no record of it).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from crm.models import Contact
+from fieldsync.sync import sync_mailbox
+from fieldsync.sync_models import RejectedChange, SyncPolicy
+
+from .mailboxes import MemoryMailbox
+
+pytestmark = pytest.mark.django_db
+
+DIRECTIONS = ("both", "to_outlook", "to_crm", "none")
+FIELD_RIGHTS = {
+    "no_rights": (),
+    "read_only": ("read",),
+    "read_update": ("read", "create", "update"),
+}
+ACCESS = ("own", "shared_read", "shared_write", "not_shared")
+COLUMN = "job_title"  # a catalog row that allows all four directions
+
+
+@pytest.mark.parametrize(
+    ("direction", "rights", "access"), list(itertools.product(DIRECTIONS, FIELD_RIGHTS, ACCESS))
+)
+def test_cell(direction, rights, access, sally, admin, make_user, secure, set_direction):
+    from security.services import share_record
+
+    SyncPolicy.objects.update_or_create(pk=1, defaults={"contact_filter": "all"})
+    set_direction("contact", COLUMN, direction)
+    secure("contact", COLUMN, *FIELD_RIGHTS[rights])
+    owner = sally if access == "own" else make_user("bob")
+    record = Contact.objects.create(
+        owner=owner, first_name="Ann", last_name="Lee", job_title="CRM-1"
+    )
+    if access.startswith("shared"):
+        share = ["sync", "write"] if access == "shared_write" else ["sync"]
+        share_record(record=record, user_or_team=sally, rights=share, actor=admin)
+    mailbox = MemoryMailbox()
+
+    def sync() -> None:
+        sync_mailbox(owner=sally, connector=mailbox.connector, entities=["contact"])
+
+    def copy():  # the mailbox's copy of the record, if any
+        found = [v for i, v in mailbox.items("contacts").items() if v.crm_id == str(record.pk)]
+        assert len(found) <= 1, "one record, one item"
+        return (next(iter(mailbox.items("contacts"))), found[0]) if found else (None, None)
+
+    sync()
+    item_id, view = copy()
+    visible = access != "not_shared"
+    readable = "read" in FIELD_RIGHTS[rights]
+    assert (view is not None) == visible
+    if not visible:
+        assert mailbox.items("contacts") == {}
+        return
+    sends = direction in ("both", "to_outlook") and readable
+    assert view.fields.get(COLUMN) == ("CRM-1" if sends else ""), "what reached Exchange"
+    if not readable:
+        assert "CRM-1" not in str(mailbox.items("contacts")), "a secured value left the CRM"
+
+    mailbox.edit("contacts", item_id, **{COLUMN: "OUT-2"})
+    sync()
+    record.refresh_from_db()
+    accepts = direction in ("both", "to_crm")
+    may_write = "update" in FIELD_RIGHTS[rights] and access in ("own", "shared_write")
+    assert record.job_title == ("OUT-2" if accepts and may_write else "CRM-1"), (
+        "what reached the CRM"
+    )
+    rejected = RejectedChange.objects.filter(crm_id=record.pk)
+    assert rejected.exists() == (accepts and not may_write), "a refused edit is recorded"
+    if not readable:
+        assert "CRM-1" not in str(mailbox.items("contacts")), "a secured value left the CRM"
