@@ -20,6 +20,9 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
+# The service account of the in-process EWS test server: it may impersonate every mailbox.
+EWS_SERVICE = ("svc@ews.test", "svc-secret")
+
 
 def pytest_configure(config):  # type: ignore[no-untyped-def]
     """A fast password hasher for the whole suite: tests make users by the dozen, and the
@@ -71,3 +74,26 @@ def browser():
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     else:
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="session")
+def ews_server():
+    """One in-process EWS test server (real HTTP on 127.0.0.1) for the whole run."""
+    from connectors.ewsserver import EwsServer
+
+    server = EwsServer({}, service_accounts={EWS_SERVICE[0]: EWS_SERVICE[1]})
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ews(ews_server):
+    """The server with no faults armed and zeroed request counters."""
+    import exchangelib
+
+    ews_server.reset()
+    yield ews_server
+    ews_server.reset()
+    # exchangelib caches connections (and their retry policy) per endpoint and credentials.
+    exchangelib.close_connections()

@@ -5,34 +5,16 @@ per test, and Exchange connectors (real exchangelib over HTTP on 127.0.0.1) boun
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import exchangelib
 import pytest
 
 from connectors.ewsserver import EwsServer
 from connectors.exchange import ExchangeConnector
+from tests.conftest import EWS_SERVICE
 
-SERVICE = ("svc@demo.test", "svc-secret")
+SERVICE = EWS_SERVICE
 _counter = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def ews_server() -> Iterator[EwsServer]:
-    server = EwsServer({}, service_accounts={SERVICE[0]: SERVICE[1]})
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def ews(ews_server: EwsServer) -> Iterator[EwsServer]:
-    """The server with no faults armed and zeroed request counters."""
-    ews_server.reset()
-    yield ews_server
-    ews_server.reset()
-    # exchangelib caches connections (and their retry policy) per endpoint and credentials.
-    exchangelib.close_connections()
 
 
 @pytest.fixture

@@ -5,31 +5,14 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import exchangelib
 import pytest
 
-from connectors.ewsserver import EwsServer
+from tests.conftest import EWS_SERVICE
 
-SERVICE = ("svc@worker.test", "svc-secret")
+SERVICE = EWS_SERVICE
 _counter = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def ews_server() -> Iterator[EwsServer]:
-    server = EwsServer({}, service_accounts={SERVICE[0]: SERVICE[1]})
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def ews(ews_server: EwsServer) -> Iterator[EwsServer]:
-    ews_server.reset()
-    yield ews_server
-    ews_server.reset()
-    exchangelib.close_connections()
 
 
 @pytest.fixture
