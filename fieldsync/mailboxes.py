@@ -290,6 +290,12 @@ def describe_error(exc: BaseException, mailbox: Mailbox | None = None) -> tuple[
     if not isinstance(exc, ConnectorError):
         return type(exc).__name__, f"Unexpected error: {exc}"
     code = exc.code
+    if (
+        profile is not None
+        and profile.kind == ServerKind.CALDAV
+        and not isinstance(exc, ThrottledError | TransientError)
+    ):
+        return code, _dav_error(exc, mailbox, profile)
     if isinstance(exc, AuthError):
         if code == "ErrorImpersonateUserDenied":
             who = profile.service_username if profile else "The service account"
@@ -312,6 +318,21 @@ def describe_error(exc: BaseException, mailbox: Mailbox | None = None) -> tuple[
     if code == "ErrorNonExistentMailbox":
         return code, f"Exchange has no mailbox {address}: check the e-mail address."
     return code, f"Exchange answered {code}: {exc}"
+
+
+def _dav_error(exc: ConnectorError, mailbox: Mailbox | None, profile: EmailServerProfile) -> str:
+    user = (mailbox.username or mailbox.email_address) if mailbox else "{user}"
+    url = profile.ews_url.replace("{user}", user)
+    if exc.code == "ErrorUnauthorized":
+        return f"{url} refused the user name or password (HTTP 401). Check the credentials."
+    if exc.code == "ErrorAccessDenied":
+        return f"The CalDAV/CardDAV server denied {user} access to {url} (HTTP 403): {exc}"
+    if exc.code == "ErrorFolderNotFound":
+        return (
+            f"The CalDAV/CardDAV server has no contacts/, calendar/ or tasks/ collection at "
+            f"{url}: create them for {user}, or check the profile's Server URL."
+        )
+    return f"The CalDAV/CardDAV server answered {exc.code}: {exc}"
 
 
 @dataclass(frozen=True)

@@ -144,3 +144,20 @@ def test_the_demo_offers_one_mailbox_of_each_kind():
     assert mona.server_profile.ews_url == "http://127.0.0.1:5232/{user}/" and mona.has_password
     names = [name for name, _ in demo_processes(host="127.0.0.1", port=8000)]
     assert "radicale" in names and "ews" in names
+
+
+def test_test_connection_says_in_words_what_a_dav_server_refused(dav_mailbox, radicale):
+    from fieldsync.mailboxes import mailbox_test_connection, mailbox_update
+
+    # A sign-in Radicale does not know, then a Server URL where mona has no collections.
+    mailbox_update(mailbox=dav_mailbox, username="nobody-here", password="x")
+    check = mailbox_test_connection(mailbox=dav_mailbox)
+    assert not check.ok
+    assert "refused the user name or password" in check.message
+    mailbox_update(mailbox=dav_mailbox, username="mona", password="mona-pw")
+    dav_mailbox.server_profile.ews_url = f"{radicale.url}{{user}}/elsewhere/"
+    dav_mailbox.server_profile.save()
+    check = mailbox_test_connection(mailbox=dav_mailbox)
+    assert not check.ok and check.code == "ErrorFolderNotFound"
+    assert "no contacts/, calendar/ or tasks/ collection" in check.message
+    assert f"{radicale.url}mona/elsewhere/" in check.message
