@@ -7,16 +7,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 
-import exchangelib
 import pytest
 
 from connectors.dav.radicale import RadicaleServer
 from connectors.ewsserver import EwsServer
 from connectors.exchange import ExchangeConnector
+from tests.conftest import EWS_SERVICE
 
 from .mailboxes import DavMailbox, ExchangeMailbox, MemoryMailbox
 
-SERVICE = ("svc@sync.test", "svc-secret")
+SERVICE = EWS_SERVICE
 _counter = itertools.count(1)
 
 ENTITIES = ("contact", "appointment", "recurring_appointment", "task")
@@ -39,22 +39,6 @@ def sally(make_user):
         users=[user],
     )
     return user
-
-
-@pytest.fixture(scope="session")
-def ews_server() -> Iterator[EwsServer]:
-    server = EwsServer({}, service_accounts={SERVICE[0]: SERVICE[1]})
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def ews(ews_server: EwsServer) -> Iterator[EwsServer]:
-    ews_server.reset()
-    yield ews_server
-    ews_server.reset()
-    exchangelib.close_connections()  # exchangelib caches connections per endpoint
 
 
 @pytest.fixture
