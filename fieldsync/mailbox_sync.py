@@ -181,8 +181,8 @@ def _run_locked(
                 run.error_code = "MassChangeGuard"
                 run.error = (
                     f"Stopped by the mass-change guard, nothing was changed: {done.guard} "
-                    "An administrator can confirm the run (manage.py sync_mailbox) or change "
-                    "the sync policy."
+                    "An administrator can confirm it on the mailbox's page (or with "
+                    "manage.py sync_mailbox --confirm) or change the sync policy."
                 )
                 entity_errors.append(f"{entity}: {run.error}")
             elif done is not None and done.failed:

@@ -440,3 +440,34 @@ def demo_mailboxes_seed(*, users: dict[str, Any]) -> list[Mailbox]:
             )
         mailboxes.append(mailbox)
     return mailboxes
+
+
+# ---- the mass-change guard ------------------------------------------------------------------
+
+
+def mailbox_guard_stops(*, mailbox: Mailbox) -> list[Any]:
+    """The entities of this mailbox whose last run the mass-change guard stopped, unconfirmed."""
+    from .sync_models import MailboxSyncState
+
+    return list(
+        MailboxSyncState.objects.filter(owner=mailbox.owner_id, guard_confirmed=False)
+        .exclude(guard_reason="")
+        .order_by("entity")
+    )
+
+
+def mailbox_guard_confirm(*, mailbox: Mailbox, entity: str, actor: Any) -> None:
+    """An administrator's go-ahead for a run the mass-change guard stopped: the next run of
+    that entity applies its plan, and one is queued now."""
+    from django.core.exceptions import PermissionDenied
+
+    from .sync import confirm_mass_change
+
+    if not can_manage_mailboxes(actor):
+        raise PermissionDenied("Only an administrator may confirm a mass change.")
+    if entity not in {s.entity for s in mailbox_guard_stops(mailbox=mailbox)}:
+        raise ValidationError(
+            {"entity": f"The mass-change guard has not stopped {mailbox}'s {entity} sync."}
+        )
+    confirm_mass_change(owner=mailbox.owner, entity=entity)
+    mailbox_sync_request(mailbox=mailbox, trigger=RunTrigger.MANUAL)

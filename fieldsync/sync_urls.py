@@ -12,6 +12,11 @@ urlpatterns = [
     path("sync/mailboxes/<int:pk>/edit/", v.mailbox_edit, name="sync_mailbox_edit"),
     path("sync/mailboxes/<int:pk>/sync/", v.mailbox_sync_now, name="sync_mailbox_sync"),
     path("sync/mailboxes/<int:pk>/test/", v.mailbox_test, name="sync_mailbox_test"),
+    path(
+        "sync/mailboxes/<int:pk>/confirm-mass-change/",
+        v.mailbox_guard_confirm_view,
+        name="sync_mailbox_guard_confirm",
+    ),
     path("sync/mailboxes/<int:pk>/preview/", v.mailbox_preview_page, name="sync_mailbox_preview"),
     path("sync/conflicts/", v.conflicts, name="sync_conflicts"),
     path("sync/conflicts/<int:pk>/apply/", v.conflict_apply, name="sync_conflict_apply"),

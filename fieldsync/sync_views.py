@@ -28,6 +28,8 @@ from .mailboxes import (
     can_manage_mailboxes,
     fields_not_held,
     mailbox_create,
+    mailbox_guard_confirm,
+    mailbox_guard_stops,
     mailbox_sync_request,
     mailbox_test_connection,
     mailbox_update,
@@ -93,6 +95,7 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "runs": runs,
             "chart": runs_chart(attempts),
             "not_held": fields_not_held(kind=mailbox.server_profile.kind),
+            "guard_stops": mailbox_guard_stops(mailbox=mailbox),
             "busy": busy,
             "refresh": REFRESH_SECONDS if busy else None,
             "can_manage": can_manage_mailboxes(request.user),
@@ -106,6 +109,23 @@ def mailbox_sync_now(request: HttpRequest, pk: int) -> HttpResponse:
     mailbox = _visible_mailbox(request, pk)
     mailbox_sync_request(mailbox=mailbox, trigger=RunTrigger.MANUAL)
     messages.success(request, f"Sync of {mailbox} queued. This page refreshes until it is done.")
+    return redirect("fieldsync:sync_mailbox", mailbox.pk)
+
+
+@login_required
+@require_POST
+def mailbox_guard_confirm_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """An administrator confirms a run the mass-change guard stopped; a sync is queued."""
+    mailbox = _visible_mailbox(request, pk)
+    entity = request.POST.get("entity", "")
+    try:
+        mailbox_guard_confirm(mailbox=mailbox, entity=entity, actor=request.user)
+    except PermissionDenied:
+        return _forbidden(request)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("fieldsync:sync_mailbox", mailbox.pk)
+    messages.success(request, f"Confirmed: the {entity} sync of {mailbox} goes ahead now.")
     return redirect("fieldsync:sync_mailbox", mailbox.pk)
 
 

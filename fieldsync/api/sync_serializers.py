@@ -96,6 +96,13 @@ class MailboxInputSerializer(serializers.Serializer):
     enabled = serializers.BooleanField(default=True)
 
 
+class ConfirmMassChangeInputSerializer(serializers.Serializer):
+    entity = serializers.ChoiceField(
+        choices=["contact", "appointment", "recurring_appointment", "task"],
+        help_text="The record type whose stopped run goes ahead.",
+    )
+
+
 class SyncQueuedOutputSerializer(serializers.Serializer):
     mailbox = serializers.IntegerField()
     status = serializers.CharField(help_text="The mailbox's state after queueing: `queued`.")

@@ -9,6 +9,11 @@ urlpatterns = [
     path("mailboxes/<int:pk>/", v.MailboxDetailView.as_view(), name="mailbox-detail"),
     path("mailboxes/<int:pk>/sync/", v.MailboxSyncView.as_view(), name="mailbox-sync"),
     path(
+        "mailboxes/<int:pk>/confirm-mass-change/",
+        v.MailboxConfirmMassChangeView.as_view(),
+        name="mailbox-confirm-mass-change",
+    ),
+    path(
         "mailboxes/<int:pk>/test-connection/",
         v.MailboxTestConnectionView.as_view(),
         name="mailbox-test-connection",

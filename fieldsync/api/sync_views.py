@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters as filters
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
@@ -31,6 +32,7 @@ from fieldsync.mailbox_models import (
 from fieldsync.mailboxes import (
     can_manage_mailboxes,
     mailbox_create,
+    mailbox_guard_confirm,
     mailbox_sync_request,
     mailbox_test_connection,
     mailbox_update,
@@ -138,6 +140,37 @@ class MailboxSyncView(generics.GenericAPIView):
         mailbox = self.get_object()
         trigger = RunTrigger.API if request.auth is not None else RunTrigger.MANUAL
         mailbox_sync_request(mailbox=mailbox, trigger=trigger)
+        runs = request.build_absolute_uri(reverse("api:sync-run-list")) + f"?mailbox={mailbox.pk}"
+        body = {"mailbox": mailbox.pk, "status": MailboxStatus.QUEUED.value, "runs_url": runs}
+        return Response(s.SyncQueuedOutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class MailboxConfirmMassChangeView(generics.GenericAPIView):
+    """An administrator's go-ahead for a run the mass-change guard stopped; queues a sync."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = s.ConfirmMassChangeInputSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return mailboxes_visible_to(self.request.user)
+
+    @extend_schema(
+        operation_id="mailboxes_confirm_mass_change",
+        summary="Confirm a run the mass-change guard stopped",
+        request=s.ConfirmMassChangeInputSerializer,
+        responses={202: s.SyncQueuedOutputSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        mailbox = self.get_object()
+        data = s.ConfirmMassChangeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        entity = data.validated_data["entity"]
+        try:
+            mailbox_guard_confirm(mailbox=mailbox, entity=entity, actor=request.user)
+        except DjangoValidationError as exc:
+            raise ApiError(
+                " ".join(exc.messages), code="nothing_to_confirm", fields={"entity": exc.messages}
+            ) from None
         runs = request.build_absolute_uri(reverse("api:sync-run-list")) + f"?mailbox={mailbox.pk}"
         body = {"mailbox": mailbox.pk, "status": MailboxStatus.QUEUED.value, "runs_url": runs}
         return Response(s.SyncQueuedOutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
