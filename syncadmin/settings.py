@@ -238,6 +238,7 @@ SPECTACULAR_SETTINGS = {
         "MailboxStatus": "fieldsync.mailbox_models.MailboxStatus",
         "SyncRunStatus": "fieldsync.mailbox_models.RunStatus",
         "TaskStatus": "crm.models.TaskStatus",
+        "SyncFilter": "fieldsync.api.policy_serializers._FILTERS",
     },
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }
