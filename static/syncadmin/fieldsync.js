@@ -2,9 +2,37 @@
    It edits the same hidden inputs the no-JavaScript path posts, so OK saves what is shown. */
 (function () {
   "use strict";
+
+  // Hide the rows that do not match what is typed; say how many are shown.
+  function wireFilter(input) {
+    var table = document.getElementById(input.getAttribute("aria-controls"));
+    var status = document.getElementById("fs-filter-status");
+    var rows = table.querySelectorAll("tbody tr");
+    input.closest(".field-filter").hidden = false;
+    input.addEventListener("input", function () {
+      var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
+      var shown = 0;
+      rows.forEach(function (row) {
+        var text = (row.dataset.search || row.textContent).toLowerCase();
+        var match = words.every(function (w) {
+          return text.indexOf(w) !== -1;
+        });
+        row.hidden = !match;
+        if (match) shown++;
+      });
+      status.textContent = words.length
+        ? shown + " of " + rows.length + " fields match."
+        : "";
+    });
+  }
+
   var form = document.getElementById("fs-form");
   var data = document.getElementById("fs-directions");
-  if (!form || !data) return;
+  var filterBox = document.getElementById("fs-filter");
+  if (!form || !data) {
+    if (filterBox) wireFilter(filterBox); // the read-only page: only the filter box
+    return;
+  }
   var texts = JSON.parse(data.textContent);
   var CYCLE = ["both", "to_outlook", "to_crm", "none"];
   var summary = document.getElementById("fs-summary");
@@ -61,13 +89,46 @@
     }
   });
 
-  // Leaving the tab drops pending changes: ask first (Cancel and OK are deliberate, so not them).
+  function pending() {
+    return form.querySelectorAll("tr.is-unsaved").length;
+  }
+
+  // OK, Reset (without JavaScript), Cancel and a confirmed tab switch are deliberate: they leave
+  // without a second question. Anything else (a link, the breadcrumb, a reload, closing the
+  // window) with pending arrows asks the browser's "Leave site?" first.
+  var deliberate = false;
+  form.addEventListener("submit", function () {
+    deliberate = true;
+  });
+  var cancel = document.getElementById("fs-cancel");
+  if (cancel) {
+    cancel.addEventListener("click", function () {
+      deliberate = true;
+    });
+  }
+  window.addEventListener("beforeunload", function (event) {
+    if (deliberate || !pending()) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
+  // The page came back from the back/forward cache: it is a fresh start.
+  window.addEventListener("pageshow", function () {
+    deliberate = false;
+  });
+
+  // Leaving the tab drops pending changes: ask first, in words that say how many.
   document.querySelectorAll(".tabs a").forEach(function (link) {
     link.addEventListener("click", function (event) {
-      var n = form.querySelectorAll("tr.is-unsaved").length;
-      if (n && !window.confirm("Discard " + n + " unsaved change" + (n === 1 ? "" : "s") + "?")) {
+      var n = pending();
+      if (!n) return;
+      if (window.confirm("Discard " + n + " unsaved change" + (n === 1 ? "" : "s") + "?")) {
+        deliberate = true;
+      } else {
         event.preventDefault();
       }
     });
   });
+
+  // The filter box: show only the fields whose CRM or Outlook name contains the words typed.
+  if (filterBox) wireFilter(filterBox);
 })();

@@ -173,7 +173,9 @@ def test_read_only_page_has_no_working_control(signed_in, live_server, admin, sa
     row = content.locator("tbody tr", has_text="Description")
     expect(row).to_contain_text("Don't synchronize")
     expect(row).to_contain_text("Not default")
-    assert content.locator("button, input, select, textarea, form, [role=button]").count() == 0
+    # Nothing to change: the only input is the filter box, which finds fields.
+    controls = "button, input:not(#fs-filter), select, textarea, form, [role=button]"
+    assert content.locator(controls).count() == 0
     assert page.locator("nav[aria-label=Main]").get_by_text("Settings").count() == 0
 
     # Clicking where the arrow is does nothing.
@@ -185,3 +187,67 @@ def test_read_only_page_has_no_working_control(signed_in, live_server, admin, sa
     response = page.goto(live_server.url + reverse("fieldsync:fields", args=["contact"]))
     assert response.status == 403
     expect(page.get_by_role("heading", level=1)).to_have_text("You can't change these settings")
+
+
+def test_leaving_with_pending_arrows_asks_first(signed_in, live_server, admin):
+    page = signed_in(admin)
+    url = live_server.url + reverse("fieldsync:fields", args=["contact"])
+    page.goto(url)
+    asked: list[str] = []
+    answer = {"leave": False}
+
+    def on_dialog(dialog):
+        asked.append(dialog.type)
+        dialog.accept() if answer["leave"] else dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    # Nothing pending: the breadcrumb leaves without a question.
+    page.get_by_role("link", name="Synchronization").click()
+    page.wait_for_url("**/settings/#synchronization")
+    assert asked == []
+    page.goto(url)
+    page.locator("#row-job_title button.arrow").click()
+
+    # A link (the breadcrumb) with one pending arrow: the browser asks; staying keeps it.
+    page.get_by_role("link", name="Synchronization").click()
+    page.wait_for_timeout(300)
+    assert asked == ["beforeunload"]
+    assert page.url == url
+    expect(page.locator("#row-job_title [data-badge=unsaved]")).to_be_visible()
+
+    # A reload asks too; leaving this time drops the pending change.
+    answer["leave"] = True
+    page.reload()
+    assert asked == ["beforeunload", "beforeunload"]
+    expect(page.locator("#fs-summary")).to_have_text("No unsaved changes.")
+
+    # OK and Cancel are deliberate: no question.
+    page.locator("#row-job_title button.arrow").click()
+    page.get_by_role("button", name="OK", exact=True).click()
+    expect(page.get_by_role("status").first).to_contain_text("Saved 1 change to Contact")
+    page.locator("#row-job_title button.arrow").click()
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.locator("#fs-summary")).to_have_text("No unsaved changes.")
+    assert asked == ["beforeunload", "beforeunload"]
+
+
+def test_the_filter_box_finds_a_field_by_crm_or_outlook_name(
+    signed_in, live_server, admin, salesperson
+):
+    for user, name in ((admin, "fields"), (salesperson, "my_fields")):
+        page = signed_in(user)
+        page.goto(live_server.url + reverse(f"fieldsync:{name}", args=["contact"]))
+        rows = page.locator("#fs-table tbody tr:visible")
+        expect(rows).to_have_count(34)
+        box = page.get_by_label("Find a field")
+        box.fill("phone")  # Business Phone, Home Phone 2, Assistant's Phone (Outlook), ...
+        expect(rows).to_have_count(8)
+        expect(page.locator("#fs-filter-status")).to_have_text("8 of 34 fields match.")
+        box.fill("web page")  # the Outlook name of Website
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_contain_text("Website")
+        box.press("Enter")  # Enter in the box submits nothing
+        box.fill("")
+        expect(rows).to_have_count(34)
+        if user is admin:
+            expect(page.locator("#fs-summary")).to_have_text("No unsaved changes.")
