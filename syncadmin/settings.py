@@ -177,6 +177,12 @@ SYNCADMIN_SYNC_INTERVAL = int(os.environ.get("SYNCADMIN_SYNC_INTERVAL", "300"))
 # longer than a request the dead worker may have left in flight at the server.
 SYNCADMIN_SYNC_LOCK_TIMEOUT = int(os.environ.get("SYNCADMIN_SYNC_LOCK_TIMEOUT", "180"))
 SYNCADMIN_CREDENTIALS_KEYS = _credentials_keys()
+# /health: a worker heartbeat older than this (seconds) means no worker runs; /metrics: a
+# bearer token, when set, that Prometheus must send (syncadmin/ops.py).
+SYNCADMIN_HEARTBEAT_MAX_AGE = float(
+    os.environ.get("SYNCADMIN_HEARTBEAT_MAX_AGE", str(max(3 * SYNCADMIN_SYNC_INTERVAL, 60)))
+)
+SYNCADMIN_METRICS_TOKEN = os.environ.get("SYNCADMIN_METRICS_TOKEN", "")
 # Transient sync errors retry this often, the first after about this many seconds (doubling).
 SYNCADMIN_MAX_RETRIES = int(os.environ.get("SYNCADMIN_MAX_RETRIES", "4"))
 SYNCADMIN_RETRY_BASE = float(os.environ.get("SYNCADMIN_RETRY_BASE", "5"))
