@@ -24,8 +24,9 @@ class CatalogField:
     default_direction: Direction
     allowed_directions: tuple[Direction, ...]
     computed: bool
-    note: str
+    note: str  # Microsoft's note in its published table, word for word
     crm_columns: tuple[str, ...]
+    help: str = ""  # what the pages and the API say about the field: our own words
 
     @property
     def settable(self) -> bool:
@@ -88,6 +89,7 @@ def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
                 computed=bool(f["computed"]),
                 note=f.get("note", ""),
                 crm_columns=tuple(f.get("crm_columns", ())),
+                help=f.get("help", ""),
             )
             if field.default_direction not in field.allowed_directions:
                 raise ValueError(f"{e['key']}.{field.crm_field}: default not among allowed")

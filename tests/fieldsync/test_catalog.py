@@ -87,3 +87,18 @@ def test_catalog_columns_exist_on_the_crm_models():
         for field in entity.fields:
             missing = set(field.crm_columns) - names
             assert not missing, f"{entity.key}.{field.crm_field}: {missing}"
+
+
+def test_every_note_is_in_our_own_words():
+    """The pages show `help`, written for this product; Microsoft's `note` stays only to check
+    the catalog against its table. No help points at a "below" or a setting this product lacks."""
+    borrowed = ("see below", "see notes below", "system settings", "customer engagement")
+    for f in get_catalog().all_fields():
+        if f.note:
+            assert f.help, f"{f.entity}.{f.crm_field} has Microsoft's note and none of ours"
+        assert f.help != f.note or not f.note
+        assert not any(b in f.help.lower() for b in borrowed), (f.entity, f.crm_field, f.help)
+    catalog = get_catalog()
+    assert "Business address" in catalog.entity("contact").field("address_1").help
+    assert "never synchronized" in catalog.entity("appointment").field("attachments").help
+    assert "no fax records" in catalog.entity("fax").field("subject").help
