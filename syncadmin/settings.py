@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "syncadmin.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -104,6 +105,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # {{ dt|when }}, {{ dt|when_zone }}, {% zone %}: times in the viewer's time zone.
+            "builtins": ["syncadmin.timefmt"],
         },
     },
 ]
@@ -201,7 +204,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The organization's time zone: the pages show times in it to every user who has not chosen
+# their own (My profile).
+TIME_ZONE = os.environ.get("SYNCADMIN_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 

@@ -6,12 +6,13 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView, TemplateView
 
-from . import ops
+from . import ops, profile
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/profile/", profile.profile, name="profile"),
     path("admin/", admin.site.urls),
     # For operators: Prometheus metrics and a health check (syncadmin/ops.py).
     path("metrics", ops.metrics, name="metrics"),

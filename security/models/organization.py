@@ -81,6 +81,12 @@ class User(AbstractUser):
     business_unit = models.ForeignKey(
         BusinessUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
     )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The time zone the pages show times in; empty: the organization's.",
+    )
 
 
 class Team(Group):
