@@ -14,8 +14,8 @@ from exchangelib import EWSDateTime, HTMLBody
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber
 from exchangelib.items import CalendarItem, Contact, Task
 
-from connectors import exchange_fields as xf
 from connectors.base import ItemUpdate, NewItem
+from connectors.exchange import fields as xf
 
 UTC = dt.UTC
 CATALOG = Path(__file__).resolve().parents[2] / "fieldsync" / "catalog.json"

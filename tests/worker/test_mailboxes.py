@@ -6,9 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import override_settings
 
-from fieldsync import credentials
-from fieldsync.mailbox_models import Mailbox, MailboxStatus
-from fieldsync.mailboxes import (
+from fieldsync.mailboxes import credentials
+from fieldsync.mailboxes.services import (
     connector_for,
     mailbox_create,
     mailbox_test_connection,
@@ -16,6 +15,7 @@ from fieldsync.mailboxes import (
     server_profile_create,
     server_profile_update,
 )
+from fieldsync.models.mailboxes import Mailbox, MailboxStatus
 
 from .conftest import SERVICE
 
