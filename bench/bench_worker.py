@@ -109,7 +109,7 @@ def _measure() -> dict[str, float]:
     from django.utils import timezone
 
     from fieldsync.fields.services import catalog_sync
-    from fieldsync.mailboxes.scheduling import schedule_due_mailboxes
+    from fieldsync.mailboxes.tasks import schedule_due_mailboxes
     from fieldsync.models.mailboxes import Mailbox, MailboxStatus, RunStatus, SyncRun
     from tests.worker.e2e import EwsProcess, start_worker
 

@@ -18,13 +18,13 @@ from django.utils import timezone
 
 from connectors.base import ConnectorError, ThrottledError, TransientError
 from fieldsync.mailboxes import credentials
+from fieldsync.mailboxes.connection import connector_for, describe_error
 from fieldsync.mailboxes.scheduling import (
     MAX_RETRIES,
     failing_back_off,
     mailbox_lock,
     retry_countdown,
 )
-from fieldsync.mailboxes.services import connector_for, describe_error
 from fieldsync.models.mailboxes import Mailbox, MailboxStatus, RunStatus, RunTrigger, SyncRun
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,6 @@
-"""When mailboxes sync: the beat tick that fans out one task per due mailbox, the per-mailbox
-lock that keeps two workers off one mailbox, and the back-off of retries and failing mailboxes.
+"""When mailboxes sync: which mailboxes are due, the per-mailbox lock that keeps two workers off
+one mailbox, and the back-off of retries and failing mailboxes. The beat tick that queues the
+due ones is in tasks.py, next to the task it publishes.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q
-from django.utils import timezone
+from django.db.models import Q
 
-from fieldsync.models.mailboxes import Mailbox, MailboxStatus, RunTrigger
+from fieldsync.models.mailboxes import Mailbox
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,6 @@ RETRY_CAP = 300.0
 MAX_RETRIES = int(settings.SYNCADMIN_MAX_RETRIES)
 # A mailbox that failed n times in a row waits interval * 2**(n-1), at most this long.
 FAILING_BACK_OFF_CAP = 6 * 3600.0
-_PUBLISH_CHUNK = 1000
 
 
 def interval() -> int:
@@ -61,37 +60,6 @@ def due_mailboxes(now: datetime) -> Any:
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=stale))
     )
-
-
-def schedule_due_mailboxes(*, now: datetime | None = None) -> int:
-    """One beat tick: queue one sync task per due mailbox, longest-waiting first. Returns the
-    number queued. Costs two queries per 1,000 mailboxes plus one broker message each."""
-    from fieldsync.mailboxes.tasks import sync_mailbox_task
-
-    now = now or timezone.now()
-    ids = list(
-        due_mailboxes(now)
-        .order_by(F("last_attempt_at").asc(nulls_first=True), "pk")
-        .values_list("pk", flat=True)
-    )
-    if not ids:
-        return 0
-    with sync_mailbox_task.app.producer_or_acquire() as producer:
-        for start in range(0, len(ids), _PUBLISH_CHUNK):
-            chunk = ids[start : start + _PUBLISH_CHUNK]
-            Mailbox.objects.filter(pk__in=chunk).update(queued_at=now)
-            Mailbox.objects.filter(pk__in=chunk).exclude(
-                status__in=[MailboxStatus.SYNCING, MailboxStatus.FAILING, MailboxStatus.RETRYING]
-            ).update(status=MailboxStatus.QUEUED)
-            # One Redis pipeline per chunk instead of a round trip per message (kombu's
-            # batch; transports without it publish one by one).
-            with producer.batch(max_size=_PUBLISH_CHUNK):
-                for mailbox_id in chunk:
-                    sync_mailbox_task.apply_async(
-                        (mailbox_id,), {"trigger": RunTrigger.SCHEDULE.value}, producer=producer
-                    )
-    log.info("queued %d mailbox syncs", len(ids))
-    return len(ids)
 
 
 # ---- the per-mailbox lock ---------------------------------------------------------------------

@@ -16,16 +16,23 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fieldsync.mailboxes.charts import runs_chart
+from fieldsync.mailboxes.conflicts import (
+    conflict_apply_losing_value,
+    conflicts_visible_to,
+    losing_side,
+    losing_value,
+    rejected_changes_visible_to,
+)
+from fieldsync.mailboxes.connection import fields_not_held, mailbox_test_connection
 from fieldsync.mailboxes.forms import HistoryFilterForm, MailboxForm, ServerProfileForm
+from fieldsync.mailboxes.preview import mailbox_preview
 from fieldsync.mailboxes.selectors import BUSY, dashboard_mailboxes, recent_attempts
 from fieldsync.mailboxes.services import (
     can_manage_mailboxes,
-    fields_not_held,
     mailbox_create,
     mailbox_guard_confirm,
     mailbox_guard_stops,
     mailbox_sync_request,
-    mailbox_test_connection,
     mailbox_update,
     mailboxes_visible_to,
     runs_visible_to,
@@ -33,14 +40,6 @@ from fieldsync.mailboxes.services import (
     server_profile_update,
 )
 from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, RunTrigger
-from fieldsync.service.conflicts import (
-    conflict_apply_losing_value,
-    conflicts_visible_to,
-    losing_side,
-    losing_value,
-    rejected_changes_visible_to,
-)
-from fieldsync.service.preview import mailbox_preview
 
 HISTORY_PAGE_SIZE = 50
 REFRESH_SECONDS = 5

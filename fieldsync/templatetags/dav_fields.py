@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from fieldsync.mailboxes.services import fields_not_held
+from fieldsync.mailboxes.connection import fields_not_held
 from fieldsync.models.mailboxes import Mailbox, ServerKind
 
 register = template.Library()

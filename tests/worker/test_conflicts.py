@@ -95,7 +95,7 @@ def test_others_conflicts_are_invisible_and_rights_still_apply(sally, make_user,
     # An administrator sees it; a reader without write rights on the record may not apply it.
     reader = make_user("rita")
     role_upsert(name="Reader", levels={("contact", "read"): "organization"}, users=[reader])
-    from fieldsync.service.conflicts import conflict_apply_losing_value
+    from fieldsync.mailboxes.conflicts import conflict_apply_losing_value
 
     with pytest.raises(Exception, match="may read this contact but not change it"):
         conflict_apply_losing_value(conflict=conflict, actor=reader)

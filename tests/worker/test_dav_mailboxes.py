@@ -90,7 +90,7 @@ def test_the_profile_form_saves_the_kind(client, admin):
 
 
 def test_a_caldav_mailbox_syncs_through_the_dav_connector(dav_mailbox, radicale):
-    from fieldsync.mailboxes.services import connector_for, mailbox_test_connection
+    from fieldsync.mailboxes.connection import connector_for, mailbox_test_connection
     from fieldsync.service.sync import sync_mailbox
 
     connector = connector_for(dav_mailbox)
@@ -147,7 +147,8 @@ def test_the_demo_offers_one_mailbox_of_each_kind():
 
 
 def test_test_connection_says_in_words_what_a_dav_server_refused(dav_mailbox, radicale):
-    from fieldsync.mailboxes.services import mailbox_test_connection, mailbox_update
+    from fieldsync.mailboxes.connection import mailbox_test_connection
+    from fieldsync.mailboxes.services import mailbox_update
 
     # A sign-in Radicale does not know, then a Server URL where mona has no collections.
     mailbox_update(mailbox=dav_mailbox, username="nobody-here", password="x")

@@ -21,9 +21,9 @@ from django.utils import timezone
 
 from crm.models import Contact
 from fieldsync.fields.services import catalog_sync
-from fieldsync.mailboxes.scheduling import schedule_due_mailboxes
-from fieldsync.mailboxes.services import connector_for, mailbox_create, server_profile_create
-from fieldsync.mailboxes.tasks import sync_mailbox_task
+from fieldsync.mailboxes.connection import connector_for
+from fieldsync.mailboxes.services import mailbox_create, server_profile_create
+from fieldsync.mailboxes.tasks import schedule_due_mailboxes, sync_mailbox_task
 from fieldsync.models.mailboxes import Mailbox, MailboxStatus, RunStatus, SyncRun
 from security.services import role_upsert
 

@@ -7,10 +7,9 @@ from django.db import connection
 from django.test import override_settings
 
 from fieldsync.mailboxes import credentials
+from fieldsync.mailboxes.connection import connector_for, mailbox_test_connection
 from fieldsync.mailboxes.services import (
-    connector_for,
     mailbox_create,
-    mailbox_test_connection,
     mailbox_update,
     server_profile_create,
     server_profile_update,

@@ -201,7 +201,7 @@ def test_preview_shows_changes_per_field_and_an_estimate(client, make_mailbox, m
         return Report()
 
     monkeypatch.setattr(mailbox_sync, "_engine_sync", lambda: engine)
-    monkeypatch.setattr("fieldsync.service.preview._engine_sync", lambda: engine)
+    monkeypatch.setattr("fieldsync.mailboxes.preview._engine_sync", lambda: engine)
     mailbox = make_mailbox("sally", sync_appointments=False, sync_tasks=False)
     login(client, mailbox.owner)
     page = client.post(reverse("fieldsync:sync_mailbox_preview", args=[mailbox.pk])).content
@@ -216,7 +216,7 @@ def test_preview_shows_changes_per_field_and_an_estimate(client, make_mailbox, m
 
 def test_preview_runs_the_real_engine_without_writing(client, make_mailbox, ews):
     from crm.models import Contact
-    from fieldsync.mailboxes.services import connector_for
+    from fieldsync.mailboxes.connection import connector_for
     from security.services import role_upsert
 
     mailbox = make_mailbox("prev", sync_appointments=False, sync_tasks=False)

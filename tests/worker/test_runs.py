@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from connectors.base import AuthError, ThrottledError, TransientError
 from fieldsync.mailboxes.run import RetryLater, mailbox_sync_run
-from fieldsync.mailboxes.scheduling import mailbox_lock, retry_countdown, schedule_due_mailboxes
+from fieldsync.mailboxes.scheduling import mailbox_lock, retry_countdown
+from fieldsync.mailboxes.tasks import schedule_due_mailboxes
 from fieldsync.models.mailboxes import Mailbox, MailboxStatus, RunStatus, SyncRun
 
 

@@ -17,12 +17,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from fieldsync.mailboxes.api import serializers as s
+from fieldsync.mailboxes.conflicts import (
+    conflict_apply_losing_value,
+    conflicts_visible_to,
+    losing_side,
+    rejected_changes_visible_to,
+)
+from fieldsync.mailboxes.connection import mailbox_test_connection
 from fieldsync.mailboxes.services import (
     can_manage_mailboxes,
     mailbox_create,
     mailbox_guard_confirm,
     mailbox_sync_request,
-    mailbox_test_connection,
     mailbox_update,
     mailboxes_visible_to,
     runs_visible_to,
@@ -37,12 +43,6 @@ from fieldsync.models.mailboxes import (
     SyncRun,
 )
 from fieldsync.models.sync import RejectedChange, SyncConflict
-from fieldsync.service.conflicts import (
-    conflict_apply_losing_value,
-    conflicts_visible_to,
-    losing_side,
-    rejected_changes_visible_to,
-)
 from syncadmin.api import ApiError, ErrorSerializer
 
 

@@ -37,7 +37,7 @@ def connector_from_env(email: str) -> Any:
 
 
 def owner_and_connector(email: str) -> tuple[Any, Any]:
-    from fieldsync.mailboxes.services import connector_for
+    from fieldsync.mailboxes.connection import connector_for
     from fieldsync.models.mailboxes import Mailbox
     from security.models import User
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from connectors.base import ConnectorError
 from fieldsync.mailboxes import credentials
+from fieldsync.mailboxes.connection import connector_for, describe_error
 from fieldsync.mailboxes.run import SyncFunction, _engine_sync, report_figures
 from fieldsync.mailboxes.selectors import cost_model
-from fieldsync.mailboxes.services import connector_for, describe_error
 from fieldsync.models.mailboxes import Mailbox
 
 MAX_LISTED = 200  # changes listed per entity; the counts cover all of them
