@@ -8,7 +8,7 @@ import datetime
 import html
 import re
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -188,50 +188,63 @@ class Reader:
         return {c: self._value(table[c], item) for c in columns}
 
     def _value(self, fm: FieldMap, item: object) -> object:
-        raw = getattr(item, fm.attr, None)
-        kind = fm.kind
-        if kind in ("text", "name"):
-            if raw is None and fm.sub:
-                raw = getattr(item, fm.sub, None)
-            return "" if raw is None else str(raw)
-        if kind == "list1":
-            return ", ".join(raw) if raw else ""
-        if kind == "indexed":
-            entry = next((e for e in raw or [] if e.label == fm.label), None)
-            if entry is None:
-                return ""
-            return (entry.email if isinstance(entry, EmailAddress) else entry.phone_number) or ""
-        if kind == "address":
-            entry = next((e for e in raw or [] if e.label == fm.label), None)
-            return (getattr(entry, fm.sub) or "") if entry is not None else ""
-        if kind == "body":
-            if raw is None:
-                return ""
-            return (
-                html_to_text(str(raw))
-                if isinstance(raw, HTMLBody)
-                else str(raw).replace("\r\n", "\n")
-            )
-        if kind == "date":
-            return None if raw is None else datetime.date(raw.year, raw.month, raw.day)
-        if kind == "importance":
-            return {v: k for k, v in _IMPORTANCE.items()}.get(raw or "Normal", 1)
-        if kind == "organizer":
-            return (raw.email_address or "") if raw is not None else ""
-        if kind == "attendees":
-            return "; ".join(a.mailbox.email_address for a in raw or [] if a.mailbox)
-        if kind == "free_busy":
-            return _FREE_BUSY_BACK.get(raw or "Busy", "busy")
-        if kind == "task_status":
-            return _TASK_STATUS_BACK.get(raw or "NotStarted", "not_started")
-        if kind == "percent":
-            return int(Decimal(raw or 0))
-        if kind == "completed":
-            value = raw if raw is not None else getattr(item, "complete_date", None)
-            return _aware(value) if value is not None else None
-        if kind == "when":
-            return self._when(fm.column, item)
-        raise ValueError(f"unknown conversion {kind}")
+        handler = _READERS.get(fm.kind)
+        if handler is None:
+            raise ValueError(f"unknown conversion {fm.kind}")
+        return handler(self, fm, item, getattr(item, fm.attr, None))
+
+    def _text(self, fm: FieldMap, item: object, raw: object) -> object:
+        if raw is None and fm.sub:
+            raw = getattr(item, fm.sub, None)
+        return "" if raw is None else str(raw)
+
+    def _list1(self, fm: FieldMap, item: object, raw: object) -> object:
+        return ", ".join(raw) if raw else ""
+
+    def _indexed(self, fm: FieldMap, item: object, raw: object) -> object:
+        entry = next((e for e in raw or [] if e.label == fm.label), None)
+        if entry is None:
+            return ""
+        return (entry.email if isinstance(entry, EmailAddress) else entry.phone_number) or ""
+
+    def _address(self, fm: FieldMap, item: object, raw: object) -> object:
+        entry = next((e for e in raw or [] if e.label == fm.label), None)
+        return (getattr(entry, fm.sub) or "") if entry is not None else ""
+
+    def _body(self, fm: FieldMap, item: object, raw: object) -> object:
+        if raw is None:
+            return ""
+        return (
+            html_to_text(str(raw)) if isinstance(raw, HTMLBody) else str(raw).replace("\r\n", "\n")
+        )
+
+    def _date(self, fm: FieldMap, item: object, raw: object) -> object:
+        return None if raw is None else datetime.date(raw.year, raw.month, raw.day)
+
+    def _importance(self, fm: FieldMap, item: object, raw: object) -> object:
+        return {v: k for k, v in _IMPORTANCE.items()}.get(raw or "Normal", 1)
+
+    def _organizer(self, fm: FieldMap, item: object, raw: object) -> object:
+        return (raw.email_address or "") if raw is not None else ""
+
+    def _attendees(self, fm: FieldMap, item: object, raw: object) -> object:
+        return "; ".join(a.mailbox.email_address for a in raw or [] if a.mailbox)
+
+    def _free_busy(self, fm: FieldMap, item: object, raw: object) -> object:
+        return _FREE_BUSY_BACK.get(raw or "Busy", "busy")
+
+    def _task_status(self, fm: FieldMap, item: object, raw: object) -> object:
+        return _TASK_STATUS_BACK.get(raw or "NotStarted", "not_started")
+
+    def _percent(self, fm: FieldMap, item: object, raw: object) -> object:
+        return int(Decimal(raw or 0))
+
+    def _completed(self, fm: FieldMap, item: object, raw: object) -> object:
+        value = raw if raw is not None else getattr(item, "complete_date", None)
+        return _aware(value) if value is not None else None
+
+    def _when_value(self, fm: FieldMap, item: object, raw: object) -> object:
+        return self._when(fm.column, item)
 
     def _when(self, column: str, item: object) -> object:
         all_day = bool(getattr(item, "is_all_day", False))
@@ -248,6 +261,26 @@ class Reader:
         # exchangelib turns all-day start/end into dates, with an INCLUSIVE end date.
         day = value + datetime.timedelta(days=1) if column == "scheduled_end" else value
         return datetime.datetime(day.year, day.month, day.day, tzinfo=self.tz)
+
+
+# One reader per field kind: (reader, field map, item, the item's attribute) -> CRM value.
+_READERS: dict[str, Callable[[Reader, FieldMap, object, object], object]] = {
+    "text": Reader._text,
+    "name": Reader._text,
+    "list1": Reader._list1,
+    "indexed": Reader._indexed,
+    "address": Reader._address,
+    "body": Reader._body,
+    "date": Reader._date,
+    "importance": Reader._importance,
+    "organizer": Reader._organizer,
+    "attendees": Reader._attendees,
+    "free_busy": Reader._free_busy,
+    "task_status": Reader._task_status,
+    "percent": Reader._percent,
+    "completed": Reader._completed,
+    "when": Reader._when_value,
+}
 
 
 def _aware(value: datetime.datetime) -> datetime.datetime:
