@@ -302,93 +302,133 @@ class ExchangeConnector:
     def update_items(
         self, folder: Folder, updates: Sequence[ItemUpdate], *, overwrite: bool = False
     ) -> list[ItemResult]:
-        cls = xf.ITEM_CLASSES[folder]
-        table = xf.mapping(folder)
         results: list[ItemResult | None] = [None] * len(updates)
         for start in range(0, len(updates), self.chunk_size):
             chunk = list(enumerate(updates[start : start + self.chunk_size], start))
-            need: dict[int, list[str]] = {}
-            for index, upd in chunk:
-                try:
-                    self._check_columns(folder, list(upd.fields))
-                except ValueError as e:
-                    results[index] = ItemResult(
-                        False, upd.item_id, None, "ErrorInvalidPropertyValue", str(e), index
-                    )
-                    continue
-                columns = list(upd.fields)
-                missing = [
-                    c
-                    for group in xf.GROUPS.values()
-                    if any(c in upd.fields for c in group)
-                    for c in group
-                    if c not in upd.fields and c in table
-                ]
-                merge = any(table[c].kind in ("indexed", "address") for c in columns)
-                if missing or merge:
-                    need[index] = missing + [
-                        c for c in columns if table[c].kind in ("indexed", "address")
-                    ]
-            current: dict[int, object] = {}
-            if need:
-                cols = list(dict.fromkeys(c for cs in need.values() for c in cs))
-                refs = [(updates[i].item_id, None) for i in need]
-                for index, got in zip(
-                    need, self._fetch(folder, refs, xf.fetch_attrs(folder, cols)), strict=True
-                ):
-                    if isinstance(got, Exception):
-                        results[index] = ItemResult(
-                            False, updates[index].item_id, None, error_code(got), str(got), index
-                        )
-                    else:
-                        current[index] = got
-            pending: list[tuple[int, object, list[str]]] = []
-            for index, upd in chunk:
-                if results[index] is not None:
-                    continue
-                try:
-                    base = current.get(index) or cls(
-                        account=self.account, folder=self._folder(folder)
-                    )
-                    base.account = self.account
-                    # Send the caller's change key, not the one just read: stale must conflict.
-                    base._id = ItemId(id=upd.item_id, changekey=upd.change_key)
-                    values = dict(upd.fields)
-                    if index in current:
-                        missing = [c for c in need[index] if c not in values]
-                        values.update(self.reader.read(folder, current[index], missing))
-                    names = self.writer.write(folder, base, values)
-                    if upd.crm_id is not None:
-                        base.crm_id = upd.crm_id
-                        names.append("crm_id")
-                    if not names:
-                        raise ValueError("Nothing to update")
-                except (ValueError, TypeError, RecurrenceError) as e:
-                    results[index] = ItemResult(
-                        False, upd.item_id, None, "ErrorInvalidPropertyValue", str(e), index
-                    )
-                    continue
-                pending.append((index, base, names))
-            if not pending:
-                continue
-            with translated():
-                svc = UpdateItemPerItem(account=self.account, chunk_size=self.chunk_size)
-                answers = svc.call(
-                    items=[(item, names) for _, item, names in pending],
-                    conflict_resolution=ALWAYS_OVERWRITE if overwrite else NEVER_OVERWRITE,
-                    message_disposition=SAVE_ONLY,
-                    send_meeting_invitations_or_cancellations=SEND_TO_NONE,
-                    suppress_read_receipts=True,
-                )
-                for (index, _, _), answer in zip(pending, answers, strict=True):
-                    item_id = updates[index].item_id
-                    if isinstance(answer, Exception):
-                        results[index] = ItemResult(
-                            False, item_id, None, error_code(answer), str(answer), index
-                        )
-                    else:
-                        results[index] = ItemResult(True, answer[0], answer[1], None, "", index)
+            need = self._update_needs(folder, chunk, results)
+            current = self._update_current(folder, updates, need, results)
+            pending = self._update_items_built(folder, chunk, need, current, results)
+            if pending:
+                self._update_send(updates, pending, overwrite, results)
         return [r for r in results if r is not None]
+
+    def _update_needs(
+        self,
+        folder: Folder,
+        chunk: list[tuple[int, ItemUpdate]],
+        results: list[ItemResult | None],
+    ) -> dict[int, list[str]]:
+        """Check the columns; the columns to read first per update: the rest of a field group
+        it changes in part, and the indexed entries it merges into."""
+        table = xf.mapping(folder)
+        need: dict[int, list[str]] = {}
+        for index, upd in chunk:
+            try:
+                self._check_columns(folder, list(upd.fields))
+            except ValueError as e:
+                results[index] = ItemResult(
+                    False, upd.item_id, None, "ErrorInvalidPropertyValue", str(e), index
+                )
+                continue
+            columns = list(upd.fields)
+            missing = [
+                c
+                for group in xf.GROUPS.values()
+                if any(c in upd.fields for c in group)
+                for c in group
+                if c not in upd.fields and c in table
+            ]
+            merge = [c for c in columns if table[c].kind in ("indexed", "address")]
+            if missing or merge:
+                need[index] = missing + merge
+        return need
+
+    def _update_current(
+        self,
+        folder: Folder,
+        updates: Sequence[ItemUpdate],
+        need: dict[int, list[str]],
+        results: list[ItemResult | None],
+    ) -> dict[int, object]:
+        """Read the items whose update needs their current values, in one batch."""
+        current: dict[int, object] = {}
+        if not need:
+            return current
+        cols = list(dict.fromkeys(c for cs in need.values() for c in cs))
+        refs = [(updates[i].item_id, None) for i in need]
+        for index, got in zip(
+            need, self._fetch(folder, refs, xf.fetch_attrs(folder, cols)), strict=True
+        ):
+            if isinstance(got, Exception):
+                results[index] = ItemResult(
+                    False, updates[index].item_id, None, error_code(got), str(got), index
+                )
+            else:
+                current[index] = got
+        return current
+
+    def _update_items_built(
+        self,
+        folder: Folder,
+        chunk: list[tuple[int, ItemUpdate]],
+        need: dict[int, list[str]],
+        current: dict[int, object],
+        results: list[ItemResult | None],
+    ) -> list[tuple[int, object, list[str]]]:
+        """The items to send with the attribute names each changes."""
+        cls = xf.ITEM_CLASSES[folder]
+        pending: list[tuple[int, object, list[str]]] = []
+        for index, upd in chunk:
+            if results[index] is not None:
+                continue
+            try:
+                base = current.get(index) or cls(account=self.account, folder=self._folder(folder))
+                base.account = self.account
+                # Send the caller's change key, not the one just read: stale must conflict.
+                base._id = ItemId(id=upd.item_id, changekey=upd.change_key)
+                values = dict(upd.fields)
+                if index in current:
+                    missing = [c for c in need[index] if c not in values]
+                    values.update(self.reader.read(folder, current[index], missing))
+                names = self.writer.write(folder, base, values)
+                if upd.crm_id is not None:
+                    base.crm_id = upd.crm_id
+                    names.append("crm_id")
+                if not names:
+                    raise ValueError("Nothing to update")
+            except (ValueError, TypeError, RecurrenceError) as e:
+                results[index] = ItemResult(
+                    False, upd.item_id, None, "ErrorInvalidPropertyValue", str(e), index
+                )
+                continue
+            pending.append((index, base, names))
+        return pending
+
+    def _update_send(
+        self,
+        updates: Sequence[ItemUpdate],
+        pending: list[tuple[int, object, list[str]]],
+        overwrite: bool,
+        results: list[ItemResult | None],
+    ) -> None:
+        """One UpdateItem call for the chunk; one result per item."""
+        with translated():
+            svc = UpdateItemPerItem(account=self.account, chunk_size=self.chunk_size)
+            answers = svc.call(
+                items=[(item, names) for _, item, names in pending],
+                conflict_resolution=ALWAYS_OVERWRITE if overwrite else NEVER_OVERWRITE,
+                message_disposition=SAVE_ONLY,
+                send_meeting_invitations_or_cancellations=SEND_TO_NONE,
+                suppress_read_receipts=True,
+            )
+            for (index, _, _), answer in zip(pending, answers, strict=True):
+                item_id = updates[index].item_id
+                if isinstance(answer, Exception):
+                    results[index] = ItemResult(
+                        False, item_id, None, error_code(answer), str(answer), index
+                    )
+                else:
+                    results[index] = ItemResult(True, answer[0], answer[1], None, "", index)
 
     def delete_items(self, folder: Folder, refs: Sequence[ItemRef]) -> list[ItemResult]:
         results: list[ItemResult] = []
