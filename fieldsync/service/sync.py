@@ -25,6 +25,7 @@ from fieldsync.engine import (
     LinkState,
     Plan,
     Policy,
+    RecordInput,
     Remote,
     Rules,
     apply_plan,
@@ -190,6 +191,18 @@ def _uuid_or_none(value: str | None) -> str | None:
         return None
 
 
+@dataclass
+class _Seen:
+    """What one run observed on the Exchange side."""
+
+    items: list[Any]  # the change list's items
+    deleted: list[str]  # item ids
+    new_state: str  # the sync state to save
+    vanished: list[str]  # items this sync created that the list no longer has
+    remote: list[Remote]  # the changed items, our own writes left out
+    unconfirmed: Any  # the UnconfirmedItems rows the saved state will cover
+
+
 class _EntityRun:
     def __init__(
         self,
@@ -326,7 +339,6 @@ class _EntityRun:
         cursor = state.crm_change_number
         mark = ChangeCounter.objects.values_list("value", flat=True).first() or 0
         self.scope = self._scope()
-        in_scope = {str(i) for i in self.scope.values_list("id", flat=True)}
         light = {
             str(crm_id): (pk, item_id, change_key, link_state)
             for pk, crm_id, item_id, change_key, link_state in SyncLink.objects.filter(
@@ -334,8 +346,43 @@ class _EntityRun:
             ).values_list("pk", "crm_id", "item_id", "change_key", "state")
         }
         by_item = {v[1]: k for k, v in light.items()}
+        crm = self._crm_side(state, cursor, light)
+        seen = self._exchange_side(state, light, by_item)
+        revisit = bool(light) and fingerprint != state.rules_fingerprint
+        records = self._records(light, by_item, crm, seen, rules, revisit)
+        active = sum(1 for v in light.values() if v[3] == LinkState.ACTIVE)
+        plan = plan_sync(
+            records,
+            rules,
+            engine_policy(self.policy_row),
+            synced_items=active,
+            confirmed=state.guard_confirmed,
+            writable=self._writable,
+        )
+        report.plan = plan
+        report.counts = plan.count() | {
+            "items_seen": len(seen.items) + len(seen.deleted) + len(crm)
+        }
+        if plan.guard is not None:
+            report.guard = plan.guard.reason
+            if not self.dry_run:
+                state.guard_reason = plan.guard.reason
+                state.guard_tripped_on = timezone.now()
+                state.save(update_fields=["guard_reason", "guard_tripped_on"])
+            return report
+        if self.dry_run:
+            return report
+        sink, failed = self._apply(plan, rules, light, cursor, report)
+        self._save_state(
+            state, seen, sink, failed, cursor=max(mark, cursor), fingerprint=fingerprint
+        )
+        return report
 
-        # The CRM side: changes since the cursor, records entering or leaving the scope.
+    def _crm_side(
+        self, state: MailboxSyncState, cursor: int, light: dict[str, tuple]
+    ) -> dict[str, CrmSide | Absence]:
+        """The CRM side: changes since the cursor, records entering or leaving the scope."""
+        in_scope = {str(i) for i in self.scope.values_list("id", flat=True)}
         crm: dict[str, CrmSide | Absence] = dict(
             self._load(self.scope.filter(change_number__gt=cursor))
         )
@@ -352,8 +399,12 @@ class _EntityRun:
         for crm_id, (_, _, _, link_state) in light.items():
             if crm_id not in in_scope and crm_id not in crm and link_state == LinkState.ACTIVE:
                 crm[crm_id] = Absence.OUT_OF_SCOPE
+        return crm
 
-        # The Exchange side.
+    def _exchange_side(
+        self, state: MailboxSyncState, light: dict[str, tuple], by_item: dict[str, str]
+    ) -> _Seen:
+        """The Exchange side: the change list since the saved sync state."""
         items, deleted, new_state, full = self._changes(state.remote_sync_state)
         if full:  # a full listing reports no deletions: what is not listed is gone
             listed = {i.item_id for i in items}
@@ -378,55 +429,49 @@ class _EntityRun:
                 and light[by_item[i.item_id]][3] == LinkState.ACTIVE
             )
         ]
+        return _Seen(items, deleted, new_state, vanished, remote, unconfirmed)
 
-        revisit = bool(light) and fingerprint != state.rules_fingerprint
+    def _records(
+        self,
+        light: dict[str, tuple],
+        by_item: dict[str, str],
+        crm: dict[str, CrmSide | Absence],
+        seen: _Seen,
+        rules: Rules,
+        revisit: bool,
+    ) -> list[RecordInput]:
+        """The records to decide: those either side touched, or every link when revisiting."""
         if revisit:
             touched = set(light)
         else:
             touched = set(crm)
-            touched.update(by_item[r.item_id] for r in remote if r.item_id in by_item)
-            touched.update(r.crm_id for r in remote if r.crm_id)
-            touched.update(by_item[i] for i in deleted + vanished if i in by_item)
+            touched.update(by_item[r.item_id] for r in seen.remote if r.item_id in by_item)
+            touched.update(r.crm_id for r in seen.remote if r.crm_id)
+            touched.update(by_item[i] for i in seen.deleted + seen.vanished if i in by_item)
         links = self._links(touched & set(light))
         if revisit:
             # Private values are kept as digests: a field that stops being `none` needs the item.
-            present = {r.item_id for r in remote}
+            present = {r.item_id for r in seen.remote}
             need = {link.item_id for link in links if needs_reading(link, rules)} - present
-            remote += [self._remote(i) for i in items if i.item_id in need]
-            need -= {i.item_id for i in items}
+            seen.remote += [self._remote(i) for i in seen.items if i.item_id in need]
+            need -= {i.item_id for i in seen.items}
             got, gone = self._read(sorted(need))
-            remote += got
-            deleted += gone
-        records = gather(
+            seen.remote += got
+            seen.deleted += gone
+        return gather(
             links=links,
             crm=crm,
-            remote_changed=remote,
-            remote_deleted=deleted,
-            unconfirmed=vanished,
+            remote_changed=seen.remote,
+            remote_deleted=seen.deleted,
+            unconfirmed=seen.vanished,
             revisit=revisit,
             lookup=self._lookup,
         )
-        active = sum(1 for v in light.values() if v[3] == LinkState.ACTIVE)
-        plan = plan_sync(
-            records,
-            rules,
-            engine_policy(self.policy_row),
-            synced_items=active,
-            confirmed=state.guard_confirmed,
-            writable=self._writable,
-        )
-        report.plan = plan
-        report.counts = plan.count() | {"items_seen": len(items) + len(deleted) + len(crm)}
-        if plan.guard is not None:
-            report.guard = plan.guard.reason
-            if not self.dry_run:
-                state.guard_reason = plan.guard.reason
-                state.guard_tripped_on = timezone.now()
-                state.save(update_fields=["guard_reason", "guard_tripped_on"])
-            return report
-        if self.dry_run:
-            return report
 
+    def _apply(
+        self, plan: Plan, rules: Rules, light: dict[str, tuple], cursor: int, report: EntityReport
+    ) -> tuple[DjangoSink, list[str]]:
+        """Apply the plan in batches; the failed records are retried by the next run."""
         sink = DjangoSink(
             owner=self.owner,
             ef=self.ef,
@@ -453,8 +498,21 @@ class _EntityRun:
             report.counts = _applied_counts(plan, set(report.failed)) | {
                 "items_seen": report.counts["items_seen"]
             }
-        state.remote_sync_state = new_state
-        state.crm_change_number = max(mark, cursor)
+        return sink, failed
+
+    def _save_state(
+        self,
+        state: MailboxSyncState,
+        seen: _Seen,
+        sink: DjangoSink,
+        failed: list[str],
+        *,
+        cursor: int,
+        fingerprint: str,
+    ) -> None:
+        """Save where this run left off on both sides."""
+        state.remote_sync_state = seen.new_state
+        state.crm_change_number = cursor
         state.rules_fingerprint = fingerprint
         state.retry_ids = [i for i in failed if _uuid_or_none(i)]
         state.guard_reason = ""
@@ -463,10 +521,9 @@ class _EntityRun:
         with transaction.atomic():
             state.save()
             # The saved state now covers what this run listed; only its own creates are newer.
-            unconfirmed.filter(
+            seen.unconfirmed.filter(
                 Q(run_started__lt=sink.run_started) | Q(created_by_sync=False)
             ).delete()
-        return report
 
     def _links(self, crm_ids: set[str]) -> list[Link]:
         if not crm_ids:
