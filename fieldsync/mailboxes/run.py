@@ -10,7 +10,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import InterfaceError, OperationalError
 from django.db.models import F
@@ -132,6 +132,21 @@ def mailbox_sync_run(
         return _run_locked(mailbox, trigger, retry, max_retries, worker, sync)
 
 
+@dataclass
+class _Attempt:
+    """One attempt at one mailbox: a run per entity, sharing an attempt id."""
+
+    mailbox: Mailbox
+    trigger: str
+    retry: int
+    worker: str
+    began: Any
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    runs: list[SyncRun] = field(default_factory=list)
+    failure: BaseException | None = None  # a mailbox-level error: the attempt stops
+    entity_errors: list[str] = field(default_factory=list)
+
+
 def _run_locked(
     mailbox: Mailbox,
     trigger: str,
@@ -140,71 +155,21 @@ def _run_locked(
     worker: str,
     sync: SyncFunction | None,
 ) -> RunOutcome:
-    began = timezone.now()
-    attempt = uuid.uuid4()
-    _start(mailbox, began)
-    runs: list[SyncRun] = []
-    failure: BaseException | None = None
-    entity_errors: list[str] = []
+    attempt = _Attempt(mailbox, trigger, retry, worker, began=timezone.now())
+    _start(mailbox, attempt.began)
     connector = None
     try:
         sync = sync or _engine_sync()
         connector = connector_for(mailbox)
         for entity in mailbox.entities:
-            run = SyncRun.objects.create(
-                mailbox=mailbox,
-                entity=entity,
-                attempt_id=attempt,
-                trigger=trigger,
-                retry=retry,
-                started_at=timezone.now(),
-                worker=worker[:200],
-            )
-            runs.append(run)
-            try:
-                report = sync(owner=mailbox.owner, connector=connector, entities=[entity])
-            except Exception as exc:
-                code, message = describe_error(exc, mailbox)
-                run.error_code, run.error = code, message
-                run.finished_at = timezone.now()
-                if _mailbox_level(exc):
-                    failure = exc
-                    break
-                # One entity's bug or bad data must not keep the others from syncing.
-                log.exception("sync of %s %s failed", mailbox, entity)
-                run.status = RunStatus.FAILED
-                run.save()
-                entity_errors.append(f"{entity}: {message}")
-                continue
-            for column, value in report_figures(report).items():
-                setattr(run, column, value)
-            run.status = RunStatus.SUCCEEDED
-            run.finished_at = timezone.now()
-            done = getattr(report, "entities", {}).get(entity)
-            if done is not None and done.guard:
-                # The engine wrote nothing: an administrator must look first.
-                run.status = RunStatus.FAILED
-                run.error_code = "MassChangeGuard"
-                run.error = (
-                    f"Stopped by the mass-change guard, nothing was changed: {done.guard} "
-                    "An administrator can confirm it on the mailbox's page (or with "
-                    "manage.py sync_mailbox --confirm) or change the sync policy."
-                )
-                entity_errors.append(f"{entity}: {run.error}")
-            elif done is not None and done.failed:
-                shown = ", ".join(done.failed[:5]) + (" ..." if len(done.failed) > 5 else "")
-                run.error_code = "ItemsFailed"
-                run.error = (
-                    f"{len(done.failed)} record(s) could not be written and are retried in the "
-                    f"next run: {shown}"
-                )
-            run.save()
+            if not _sync_entity(attempt, entity, sync, connector):
+                break
     except Exception as exc:  # connector_for, or the engine failing to load
-        failure = exc
+        attempt.failure = exc
     finally:
         if connector is not None:
             connector.close()
-    if failure is None and not entity_errors:
+    if attempt.failure is None and not attempt.entity_errors:
         Mailbox.objects.filter(pk=mailbox.pk).update(
             status=MailboxStatus.OK,
             failure_count=0,
@@ -212,27 +177,82 @@ def _run_locked(
             last_error="",
             last_error_code="",
             last_success_at=timezone.now(),
-            last_success_started_at=began,
+            last_success_started_at=attempt.began,
         )
-        return RunOutcome("succeeded", runs)
+        return RunOutcome("succeeded", attempt.runs)
+    return _failed(attempt, max_retries)
+
+
+def _sync_entity(attempt: _Attempt, entity: str, sync: SyncFunction, connector: Any) -> bool:
+    """Sync one entity and record its run; False when a mailbox-level error stops the attempt."""
+    mailbox = attempt.mailbox
+    run = SyncRun.objects.create(
+        mailbox=mailbox,
+        entity=entity,
+        attempt_id=attempt.id,
+        trigger=attempt.trigger,
+        retry=attempt.retry,
+        started_at=timezone.now(),
+        worker=attempt.worker[:200],
+    )
+    attempt.runs.append(run)
+    try:
+        report = sync(owner=mailbox.owner, connector=connector, entities=[entity])
+    except Exception as exc:
+        code, message = describe_error(exc, mailbox)
+        run.error_code, run.error = code, message
+        run.finished_at = timezone.now()
+        if _mailbox_level(exc):
+            attempt.failure = exc
+            return False
+        # One entity's bug or bad data must not keep the others from syncing.
+        log.exception("sync of %s %s failed", mailbox, entity)
+        run.status = RunStatus.FAILED
+        run.save()
+        attempt.entity_errors.append(f"{entity}: {message}")
+        return True
+    _record_report(attempt, run, entity, report)
+    return True
+
+
+def _record_report(attempt: _Attempt, run: SyncRun, entity: str, report: Any) -> None:
+    """A finished entity's figures, and why it counts as failed (the guard) or partial."""
+    for column, value in report_figures(report).items():
+        setattr(run, column, value)
+    run.status = RunStatus.SUCCEEDED
+    run.finished_at = timezone.now()
+    done = getattr(report, "entities", {}).get(entity)
+    if done is not None and done.guard:
+        # The engine wrote nothing: an administrator must look first.
+        run.status = RunStatus.FAILED
+        run.error_code = "MassChangeGuard"
+        run.error = (
+            f"Stopped by the mass-change guard, nothing was changed: {done.guard} "
+            "An administrator can confirm it on the mailbox's page (or with "
+            "manage.py sync_mailbox --confirm) or change the sync policy."
+        )
+        attempt.entity_errors.append(f"{entity}: {run.error}")
+    elif done is not None and done.failed:
+        shown = ", ".join(done.failed[:5]) + (" ..." if len(done.failed) > 5 else "")
+        run.error_code = "ItemsFailed"
+        run.error = (
+            f"{len(done.failed)} record(s) could not be written and are retried in the "
+            f"next run: {shown}"
+        )
+    run.save()
+
+
+def _failed(attempt: _Attempt, max_retries: int) -> RunOutcome:
+    """A failed attempt: retried later (RetryLater) when the error is transient, else the
+    mailbox backs off and the history says why."""
+    mailbox, failure, runs = attempt.mailbox, attempt.failure, attempt.runs
     if failure is not None:
         code, message = describe_error(failure, mailbox)
     else:
-        code, message = "EntityFailed", "; ".join(entity_errors)
+        code, message = "EntityFailed", "; ".join(attempt.entity_errors)
     pending = [r for r in runs if r.status == RunStatus.RUNNING]
-    if failure is not None and _retryable(failure) and retry < max_retries:
-        wait = getattr(failure, "wait", None)
-        countdown = retry_countdown(retry, wait=wait)
-        for run in pending:
-            run.status = RunStatus.RETRYING
-            run.save()
-        Mailbox.objects.filter(pk=mailbox.pk).update(
-            status=MailboxStatus.RETRYING,
-            last_error=f"{message} Retry {retry + 1} of {max_retries} in {countdown:.0f} s.",
-            last_error_code=code,
-            queued_at=timezone.now(),
-        )
-        raise RetryLater(countdown, code, message)
+    if failure is not None and _retryable(failure) and attempt.retry < max_retries:
+        _retry_later(attempt, pending, max_retries, code, message)
     for run in pending:
         run.status = RunStatus.FAILED
         run.save()
@@ -241,15 +261,15 @@ def _run_locked(
             SyncRun.objects.create(
                 mailbox=mailbox,
                 entity="*",
-                attempt_id=attempt,
-                trigger=trigger,
-                retry=retry,
-                started_at=began,
+                attempt_id=attempt.id,
+                trigger=attempt.trigger,
+                retry=attempt.retry,
+                started_at=attempt.began,
                 finished_at=timezone.now(),
                 status=RunStatus.FAILED,
                 error_code=code,
                 error=message,
-                worker=worker[:200],
+                worker=attempt.worker[:200],
             )
         )
     mailbox.refresh_from_db(fields=["failure_count"])
@@ -263,3 +283,20 @@ def _run_locked(
     )
     log.warning("sync of %s failed (%s): %s", mailbox, code, message)
     return RunOutcome("failed", runs, message)
+
+
+def _retry_later(
+    attempt: _Attempt, pending: list[SyncRun], max_retries: int, code: str, message: str
+) -> NoReturn:
+    retry = attempt.retry
+    countdown = retry_countdown(retry, wait=getattr(attempt.failure, "wait", None))
+    for run in pending:
+        run.status = RunStatus.RETRYING
+        run.save()
+    Mailbox.objects.filter(pk=attempt.mailbox.pk).update(
+        status=MailboxStatus.RETRYING,
+        last_error=f"{message} Retry {retry + 1} of {max_retries} in {countdown:.0f} s.",
+        last_error_code=code,
+        queued_at=timezone.now(),
+    )
+    raise RetryLater(countdown, code, message)
