@@ -2,5 +2,5 @@
 
 base.py is the interface (Connector, RemoteItem, ItemResult...); memory.py an in-memory one for
 engine tests; exchange.py the Exchange connector (exchangelib over EWS) with its field mapping in
-exchange_fields.py; ewsserver/ the strict EWS test server it is tested against.
+exchange/; ewsserver/ the strict EWS test server it is tested against.
 """

@@ -81,7 +81,7 @@ def mailbox(request):
 
 @pytest.fixture
 def sync(sally, mailbox):
-    from fieldsync.sync import sync_mailbox
+    from fieldsync.service.sync import sync_mailbox
 
     def run(entity: str = "contact", *, owner=None, connector=None, **kw):
         report = sync_mailbox(
@@ -98,7 +98,7 @@ def sync(sally, mailbox):
 
 @pytest.fixture
 def set_direction(admin):
-    from fieldsync.services import field_directions_update, settings_version
+    from fieldsync.fields.services import field_directions_update, settings_version
 
     def set_(entity: str, crm_field: str, direction: str) -> None:
         field_directions_update(

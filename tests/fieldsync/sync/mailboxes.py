@@ -14,7 +14,7 @@ from connectors.base import ItemRef, ItemUpdate, NewItem
 from connectors.dav import DavConnector, vcard
 from connectors.dav.radicale import RadicaleServer
 from connectors.memory import MemoryConnector
-from fieldsync.sync_values import FOLDERS, _text_like, entity_fields
+from fieldsync.service.values import FOLDERS, _text_like, entity_fields
 
 TRACKED = ("Tracked to CRM",)
 _CALLS = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from crm.models import Contact
-from fieldsync.sync_models import MailboxSyncState, SyncConflict, SyncLink
+from fieldsync.models.sync import MailboxSyncState, SyncConflict, SyncLink
 
 pytestmark = [
     pytest.mark.django_db,
