@@ -20,6 +20,7 @@ from ..base import (
     RemoteItem,
 )
 from . import ical, vcard, writes
+from .discovery import Discovery, discover
 from .state import SyncState, etag_digest
 from .store import COLUMNS, UNSUPPORTED, Collection, DavStore, Fetched
 from .webdav import (
@@ -105,6 +106,10 @@ class DavConnector(DavStore):
     @staticmethod
     def supported_columns(folder: Folder) -> tuple[str, ...]:
         return COLUMNS[folder]
+
+    def discover(self) -> Discovery:
+        """The user's address books and calendars as discovery finds them from the URL."""
+        return discover(self.dav)
 
     def _by_url(self) -> dict[str, list[tuple[str, Collection]]]:
         """The collections by URL: calendar and tasks may share one."""
