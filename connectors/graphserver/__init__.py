@@ -1,0 +1,4 @@
+"""A strict stand-in for Microsoft Graph (Exchange Online) for tests and demos: JSON over HTTP on
+127.0.0.1, a client-credentials token endpoint, and every body checked against the v1.0 CSDL
+extract in csdl/. See server.GraphServer and __main__.
+"""
