@@ -117,6 +117,8 @@ class _MsalHttp:
         headers: dict | None = None,
         **kw: object,
     ) -> httpx.Response:
+        if isinstance(data, dict):  # msal passes the signed assertion as bytes
+            data = {k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}
         return self.http.post(self._url(url), params=params, data=data, headers=headers)  # type: ignore[arg-type]
 
     def close(self) -> None:
@@ -200,9 +202,9 @@ class GraphClient:
     def token(self, *, fresh: bool = False) -> str:
         """An app-only access token (msal caches it and renews it before it expires)."""
         with self._lock:
-            app = self._msal()
             if fresh:
-                app.remove_tokens_for_client()
+                self._app = None  # a new token cache: the old token was refused
+            app = self._msal()
             try:
                 result = app.acquire_token_for_client(scopes=[SCOPE])
             except httpx.HTTPError as e:
@@ -267,9 +269,6 @@ class GraphClient:
             answer = _answer(response)
             if answer.status == 401 and not renewed:
                 renewed = True
-                with self._lock:
-                    if self._app is not None:
-                        self._app.remove_tokens_for_client()
                 continue
             if answer.status in (429, 503):
                 delay = retry_after(answer.headers, attempt)

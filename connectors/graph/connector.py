@@ -237,13 +237,15 @@ class GraphConnector:
     def _pages(self, url: str, stateful: bool) -> Iterator[tuple[list[dict], str, bool]]:
         while True:
             answer = self.client.request("GET", url, headers=self._prefer(page=True))
-            if answer.status == 410 or (answer.status >= 400 and answer.code.lower() in _EXPIRED):
-                if stateful:
-                    raise ConnectorError(
-                        f"Graph no longer knows this sync state ({answer.code or answer.status}); "
-                        "listing everything again",
-                        INVALID_SYNC_STATE,
-                    )
+            expired = answer.status == 410 or (
+                answer.status >= 400 and answer.code.lower() in _EXPIRED
+            )
+            if expired and stateful:
+                raise ConnectorError(
+                    f"Graph no longer knows this sync state ({answer.code or answer.status}); "
+                    "listing everything again",
+                    INVALID_SYNC_STATE,
+                )
             if answer.status != 200 or not isinstance(answer.body, dict):
                 raise describe(answer, self.mailbox)
             body = answer.body
@@ -388,7 +390,10 @@ class GraphConnector:
             if folder == "tasks":
                 text = f"linkedResources/any(r: r/externalId eq '{value}')"
             else:
-                text = f"singleValueExtendedProperties/any(ep: ep/id eq '{gf.CRM_ID}' and ep/value eq '{value}')"
+                text = (
+                    "singleValueExtendedProperties/any(ep: "
+                    f"ep/id eq '{gf.CRM_ID}' and ep/value eq '{value}')"
+                )
             path = self._collection(folder) if folder != "calendar" else f"{self.user}/events"
             requests.append(
                 {

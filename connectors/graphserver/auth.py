@@ -175,7 +175,7 @@ class Directory:
             ) from e
         thumb = app.thumbprint or ""
         want = base64.urlsafe_b64encode(bytes.fromhex(thumb)).decode().rstrip("=") if thumb else ""
-        if not want or header.get("x5t") != want:
+        if not want or str(header.get("x5t", "")).rstrip("=") != want:
             raise TokenError(
                 401,
                 "invalid_client",

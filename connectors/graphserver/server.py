@@ -48,13 +48,28 @@ _RAOP = (
 _EXPAND = re.compile(r"singleValueExtendedProperties\(\$filter=(.*)\)", re.I)
 _EXPAND_ID = re.compile(r"id eq '([^']*)'", re.I)
 _ANY_EXT = re.compile(
-    r"^singleValueExtendedProperties/any\((\w+):\s*\1/id eq '([^']*)' and \1/value eq '((?:[^']|'')*)'\)$",
+    r"^singleValueExtendedProperties/any\((\w+):\s*\1/id eq '([^']*)' "
+    r"and \1/value eq '((?:[^']|'')*)'\)$",
     re.I,
 )
 _ANY_LINK = re.compile(
     r"^linkedResources/any\((\w+):\s*\1/externalId eq '((?:[^']|'')*)'\)$",
     re.I,
 )
+
+
+# Entra's instance discovery answer (msal asks for it to know the authority's aliases).
+INSTANCE_METADATA = {
+    "tenant_discovery_endpoint": "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration",
+    "api-version": "1.1",
+    "metadata": [
+        {
+            "preferred_network": "login.microsoftonline.com",
+            "preferred_cache": "login.windows.net",
+            "aliases": ["login.microsoftonline.com", "login.windows.net", "login.microsoft.com"],
+        }
+    ],
+}
 
 
 class GraphError(Exception):
@@ -474,9 +489,9 @@ class GraphServer:
             if method == "GET":
                 return self._list(req, box, coll)
             raise GraphError(405, "ErrorInvalidRequest", f"{method} is not allowed here.")
-        if coll.kind == "calendar" and item not in coll.records and item in self._occurrences:
-            if method == "GET":
-                return self._occurrence(req, box, coll, item)
+        occurrence = coll.kind == "calendar" and item not in coll.records
+        if occurrence and item in self._occurrences and method == "GET":
+            return self._occurrence(req, box, coll, item)
         record = coll.records.get(item)
         if record is None:
             raise GraphError(
@@ -1087,6 +1102,9 @@ def _make_handler(server: GraphServer) -> type[BaseHTTPRequestHandler]:
                     self._send(400, {"error": str(e)})
                     return
                 self._send(200, result)
+                return
+            if path == "/common/discovery/instance" and method == "GET":
+                self._send(200, INSTANCE_METADATA)
                 return
             m = re.fullmatch(r"/([^/]+)/v2\.0/\.well-known/openid-configuration", path)
             if m and method == "GET":
