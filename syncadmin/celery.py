@@ -13,6 +13,8 @@ TRANSPORT_ALIASES["filesystem"] = "syncadmin.broker:Transport"
 app = Celery("syncadmin")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# fieldsync keeps its tasks with the worker they drive (fieldsync/mailboxes/tasks.py).
+app.autodiscover_tasks(["fieldsync.mailboxes"])
 
 
 # The worker's heartbeat for /health (syncadmin/ops.py): at start, after every task (the beat
