@@ -167,7 +167,7 @@ class SyncCollector:
 
 
 def _run_metrics() -> Iterator[Metric]:
-    from fieldsync.mailbox_models import SyncRun
+    from fieldsync.models.mailboxes import SyncRun
 
     runs = CounterMetricFamily(
         "syncadmin_sync_runs",
@@ -220,7 +220,7 @@ def _run_metrics() -> Iterator[Metric]:
 
 
 def _duration_histogram() -> Iterator[Metric]:
-    from fieldsync.mailbox_models import SyncRun
+    from fieldsync.models.mailboxes import SyncRun
 
     duration = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
     buckets = {
@@ -249,7 +249,7 @@ def _duration_histogram() -> Iterator[Metric]:
 
 
 def _conflict_metrics() -> Iterator[Metric]:
-    from fieldsync.sync_models import RejectedChange, SyncConflict
+    from fieldsync.models.sync import RejectedChange, SyncConflict
 
     total = CounterMetricFamily(
         "syncadmin_sync_conflicts",
@@ -280,7 +280,7 @@ def _conflict_metrics() -> Iterator[Metric]:
 
 
 def _mailbox_metrics() -> Iterator[Metric]:
-    from fieldsync.mailbox_models import Mailbox, MailboxStatus
+    from fieldsync.models.mailboxes import Mailbox, MailboxStatus
 
     by_status = GaugeMetricFamily(
         "syncadmin_mailboxes", "Enabled mailboxes by sync state.", labels=["status"]
@@ -313,7 +313,7 @@ def _mailbox_metrics() -> Iterator[Metric]:
 
 
 def _queue_metrics() -> Iterator[Metric]:
-    from fieldsync.mailbox_models import Mailbox
+    from fieldsync.models.mailboxes import Mailbox
 
     queued = GaugeMetricFamily(
         "syncadmin_sync_queue_depth",

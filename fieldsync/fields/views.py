@@ -106,19 +106,20 @@ class RowView:
 
     @property
     def hint(self) -> str:
-        """The hover text of the field name and arrow: the Outlook side and the catalog's note."""
+        """The hover text of the field name and arrow: the Outlook side and our note on it."""
         outlook = ", ".join(self.field.outlook_fields)
         lines = [f"Outlook field{'s' if len(self.field.outlook_fields) > 1 else ''}: {outlook}"]
-        if self.field.note:
-            lines.append(self.field.note)
+        if self.field.help:
+            lines.append(self.field.help)
         if not self.field.settable:
             lines.append(f"Fixed: this field can only be set to “{self.pending.label}”.")
         return "\n".join(lines)
 
 
 def _row_views(rows: list[FieldRow], pending: dict[str, str] | None = None) -> list[RowView]:
+    """The rows in the order of their first column: the CRM field's label, A to Z."""
     views = []
-    for row in rows:
+    for row in sorted(rows, key=lambda r: r.field.crm_label.casefold()):
         wanted = (pending or {}).get(row.field.crm_field, row.direction.value)
         direction = _as_direction(wanted, row.field.allowed_directions)
         views.append(

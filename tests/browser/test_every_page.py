@@ -15,11 +15,11 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from fieldsync.mailbox_models import EmailServerProfile, Mailbox
-from fieldsync.mailboxes import mailbox_sync_request
+from fieldsync.fields.services import catalog_sync
+from fieldsync.mailboxes.services import mailbox_sync_request
 from fieldsync.management.commands.run_demo import DEMO_MAILBOXES, DEMO_SERVICE_ACCOUNT
-from fieldsync.services import catalog_sync
-from fieldsync.sync_models import RejectedChange, SyncConflict
+from fieldsync.models.mailboxes import EmailServerProfile, Mailbox
+from fieldsync.models.sync import RejectedChange, SyncConflict
 from syncadmin.celery import app as celery_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -136,7 +136,21 @@ def test_hover_text_names_the_outlook_field_and_the_note(admin_client):
     response = admin_client.get(fields_url("contact"))
     (tip,) = page(response).xpath("//*[@id='hint-address_1']")
     assert "Mailing Address, Business Address" in tip.text_content()
-    assert "based on System Settings" in tip.text_content()
+    # Our own words, true of this product (not Microsoft's "based on System Settings").
+    assert "Outlook's Business address" in tip.text_content()
+    assert "System Settings" not in tip.text_content()
+
+
+def test_rows_are_in_the_order_of_the_crm_column(admin_client):
+    labels = [
+        str(text).strip()
+        for text in page(admin_client.get(fields_url("contact"))).xpath(
+            "//table[@id='fs-table']/tbody/tr/th//span[@class='fname']/text()"
+        )
+    ]
+    assert len(labels) == 34
+    assert labels == sorted(labels, key=str.casefold)
+    assert labels[:3] == ["Address 1", "Address 2", "Address 3"]
 
 
 def test_ok_saves_every_pending_change_and_audits_it(admin_client, admin):

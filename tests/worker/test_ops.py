@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from fieldsync.mailbox_models import Mailbox, SyncRun
-from fieldsync.sync_models import RejectedChange, SyncConflict
+from fieldsync.models.mailboxes import Mailbox, SyncRun
+from fieldsync.models.sync import RejectedChange, SyncConflict
 from syncadmin import ops
 
 
@@ -136,7 +136,7 @@ def test_health_is_ok_with_a_recent_worker_heartbeat_and_says_what_fails(client,
     assert "redis" not in body["checks"]  # the embedded setup has none
 
     # A task run by the worker (the beat tick, eagerly here) leaves a heartbeat.
-    from fieldsync.tasks import schedule_mailbox_syncs
+    from fieldsync.mailboxes.tasks import schedule_mailbox_syncs
 
     schedule_mailbox_syncs.apply()
     response = client.get("/health")

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
-from fieldsync.mailbox_models import SyncRun
+from fieldsync.models.mailboxes import SyncRun
 
 pytestmark = pytest.mark.django_db
 

@@ -54,7 +54,8 @@ class FieldRowOutputSerializer(serializers.Serializer):
     )
     settable = serializers.BooleanField(source="field.settable")
     computed = serializers.BooleanField(source="field.computed")
-    note = serializers.CharField(source="field.note")
+    # Our own note on the field (the catalog's `help`), as the pages show it.
+    note = serializers.CharField(source="field.help")
     version = serializers.SerializerMethodField(
         help_text="The entity's settings version; send it back with a change."
     )
