@@ -56,7 +56,9 @@ def conflict_apply_losing_value(*, conflict: SyncConflict, actor: Any) -> SyncCo
     apply), mark the conflict resolved and queue a sync of the owner's mailbox."""
     if conflict.resolved_on is not None:
         raise ValidationError(
-            f"This conflict was already resolved on {conflict.resolved_on:%Y-%m-%d %H:%M} UTC."
+            "This conflict was already resolved on "
+            f"{timezone.localtime(conflict.resolved_on):%d %b %Y, %H:%M} "
+            f"{timezone.get_current_timezone_name()}."
         )
     model = CRM_MODELS.get(conflict.entity)
     record = model.objects.filter(pk=conflict.crm_id).first() if model and conflict.crm_id else None
@@ -78,3 +80,92 @@ def conflict_apply_losing_value(*, conflict: SyncConflict, actor: Any) -> SyncCo
     if mailbox is not None:
         mailbox_sync_request(mailbox=mailbox, trigger=RunTrigger.MANUAL)
     return conflict
+
+
+def issues_filtered(qs: QuerySet, data: dict[str, Any]) -> QuerySet:
+    """Conflicts or rejected changes narrowed by IssueFilterForm's cleaned data: the mailbox
+    (its owner's), the record type, a field (part of its label or name) and the dates, which
+    are whole days in the viewer's time zone."""
+    import datetime as dt
+
+    from fieldsync.catalog import get_catalog
+
+    if data.get("mailbox"):
+        qs = qs.filter(owner_id=data["mailbox"].owner_id)
+    if data.get("entity"):
+        qs = qs.filter(entity=data["entity"])
+    if text := (data.get("field") or "").strip().casefold():
+        names = {
+            f.crm_field
+            for f in get_catalog().all_fields()
+            if text in f.crm_label.casefold() or text in f.crm_field
+        }
+        qs = qs.filter(field__in=names or {text})
+    zone = timezone.get_current_timezone()
+    if data.get("date_from"):
+        qs = qs.filter(created_on__gte=dt.datetime.combine(data["date_from"], dt.time(), zone))
+    if data.get("date_to"):
+        end = data["date_to"] + dt.timedelta(days=1)
+        qs = qs.filter(created_on__lt=dt.datetime.combine(end, dt.time(), zone))
+    return qs
+
+
+def _record_url(viewer: Any, record: Any) -> str | None:
+    """The record's page for whoever may open it (the administration's change form)."""
+    from django.urls import NoReverseMatch, reverse
+
+    if not getattr(viewer, "is_staff", False):
+        return None
+    meta = record._meta
+    try:
+        return reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[record.pk])
+    except NoReverseMatch:
+        return None
+
+
+def issues_described(rows: list, viewer: Any) -> list[dict[str, Any]]:
+    """For each conflict or rejected change: the record (its name, a link where the viewer may
+    open it), the field's current CRM value and the owner's mailbox address."""
+    from fieldsync.service.values import entity_fields
+
+    records: dict[tuple[str, Any], Any] = {}
+    wanted: dict[str, set] = {}
+    for r in rows:
+        if r.crm_id:
+            wanted.setdefault(r.entity, set()).add(r.crm_id)
+    for entity, ids in wanted.items():
+        model = CRM_MODELS.get(entity)
+        if model is not None:
+            for pk, record in model.objects.in_bulk(list(ids)).items():
+                records[(entity, pk)] = record
+    mailboxes = dict(
+        Mailbox.objects.filter(owner_id__in={r.owner_id for r in rows}).values_list(
+            "owner_id", "email_address"
+        )
+    )
+    out = []
+    for r in rows:
+        record = records.get((r.entity, r.crm_id))
+        current: Any = None
+        has_current = False
+        if record is not None and r.field != "*":
+            try:
+                ef = entity_fields(r.entity)
+                columns = {c: getattr(record, c) for c in ef.columns.get(r.field, ())}
+                values = ef.values(columns)
+            except (KeyError, LookupError):
+                values = {}
+            if r.field in values:
+                current, has_current = values[r.field], True
+        out.append(
+            {
+                "row": r,
+                "record": record,
+                "record_name": str(record) if record is not None else "",
+                "record_url": _record_url(viewer, record) if record is not None else None,
+                "current": current,
+                "has_current": has_current,
+                "mailbox": mailboxes.get(r.owner_id, ""),
+            }
+        )
+    return out

@@ -76,22 +76,53 @@ class ServerProfileForm(forms.Form):
     )
 
 
+_ENTITIES = [
+    ("", "All"),
+    ("contact", "Contact"),
+    ("appointment", "Appointment"),
+    ("recurring_appointment", "Recurring appointment"),
+    ("task", "Task"),
+]
+
+
 class HistoryFilterForm(forms.Form):
-    mailbox = forms.ModelChoiceField(queryset=Mailbox.objects.none(), required=False)
-    entity = forms.ChoiceField(
-        required=False,
-        choices=[
-            ("", "All"),
-            ("contact", "Contact"),
-            ("appointment", "Appointment"),
-            ("recurring_appointment", "Recurring appointment"),
-            ("task", "Task"),
-        ],
-        label="Record type",
+    mailbox = forms.ModelChoiceField(
+        queryset=Mailbox.objects.none(), required=False, empty_label="All"
     )
+    entity = forms.ChoiceField(required=False, choices=_ENTITIES, label="Record type")
     status = forms.ChoiceField(required=False, choices=[("", "All"), *RunStatus.choices])
 
     def __init__(self, *args, mailboxes=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         if mailboxes is not None:
             self.fields["mailbox"].queryset = mailboxes
+
+
+class IssueFilterForm(forms.Form):
+    """Filters of the conflicts and rejected changes: mailbox, record type, field, dates."""
+
+    mailbox = forms.ModelChoiceField(
+        queryset=Mailbox.objects.none(), required=False, empty_label="All"
+    )
+    entity = forms.ChoiceField(required=False, choices=_ENTITIES, label="Record type")
+    field = forms.CharField(
+        required=False, max_length=80, label="Field", help_text="Part of the field's name."
+    )
+    date_from = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, mailboxes=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        if mailboxes is not None:
+            self.fields["mailbox"].queryset = mailboxes
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            raise forms.ValidationError("The From date is after the To date.")
+        return data

@@ -20,6 +20,7 @@ urlpatterns = [
     path("sync/mailboxes/<int:pk>/preview/", v.mailbox_preview_page, name="sync_mailbox_preview"),
     path("sync/conflicts/", v.conflicts, name="sync_conflicts"),
     path("sync/conflicts/<int:pk>/apply/", v.conflict_apply, name="sync_conflict_apply"),
+    path("sync/conflicts/apply/", v.conflicts_apply, name="sync_conflicts_apply"),
     path("sync/rejected-changes/", v.rejected_changes, name="sync_rejected"),
     path("sync/profiles/", v.profiles, name="sync_profiles"),
     path("sync/profiles/new/", v.profile_edit, name="sync_profile_new"),

@@ -19,12 +19,19 @@ from fieldsync.mailboxes.charts import runs_chart
 from fieldsync.mailboxes.conflicts import (
     conflict_apply_losing_value,
     conflicts_visible_to,
+    issues_described,
+    issues_filtered,
     losing_side,
     losing_value,
     rejected_changes_visible_to,
 )
 from fieldsync.mailboxes.connection import fields_not_held, mailbox_test_connection
-from fieldsync.mailboxes.forms import HistoryFilterForm, MailboxForm, ServerProfileForm
+from fieldsync.mailboxes.forms import (
+    HistoryFilterForm,
+    IssueFilterForm,
+    MailboxForm,
+    ServerProfileForm,
+)
 from fieldsync.mailboxes.preview import mailbox_preview
 from fieldsync.mailboxes.selectors import BUSY, dashboard_mailboxes, recent_attempts
 from fieldsync.mailboxes.services import (
@@ -39,6 +46,7 @@ from fieldsync.mailboxes.services import (
     server_profile_create,
     server_profile_update,
 )
+from fieldsync.mailboxes.words import field_label
 from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, RunTrigger
 
 HISTORY_PAGE_SIZE = 50
@@ -299,54 +307,136 @@ def history(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _issues(request: HttpRequest, rows: Any) -> tuple[IssueFilterForm, Any, str]:
+    """The filter form, the filtered rows and the query string (without the page) to keep."""
+    form = IssueFilterForm(request.GET or None, mailboxes=mailboxes_visible_to(request.user))
+    if form.is_bound and form.is_valid():
+        rows = issues_filtered(rows, form.cleaned_data)
+    elif form.is_bound:
+        rows = rows.none()
+    query = request.GET.copy()
+    query.pop("page", None)
+    return form, rows, query.urlencode()
+
+
+def _conflict_entries(rows: list, viewer: Any) -> list[dict[str, Any]]:
+    entries = issues_described(rows, viewer)
+    for e in entries:
+        c = e["row"]
+        side = losing_side(c)
+        e["c"] = c
+        e["losing_side"] = "Exchange/Outlook" if side == "exchange" else "CRM"
+        e["losing_value"] = losing_value(c)
+        e["winning_value"] = c.crm_value if side == "exchange" else c.exchange_value
+    return entries
+
+
 @login_required
 @require_GET
 def conflicts(request: HttpRequest) -> HttpResponse:
-    """Values that lost a conflict, newest first; each can still be applied."""
+    """Values that lost a conflict, newest first, filtered; each can still be applied, one at a
+    time or several at once (after a confirmation)."""
     show = request.GET.get("show", "open")
     rows = conflicts_visible_to(request.user)
     if show == "open":
         rows = rows.filter(resolved_on__isnull=True)
+    form, rows, query = _issues(request, rows)
     page = Paginator(rows, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    entries = [
-        {
-            "c": c,
-            "losing_side": "Exchange" if losing_side(c) == "exchange" else "CRM",
-            "losing_value": losing_value(c),
-            "winning_value": c.crm_value if losing_side(c) == "exchange" else c.exchange_value,
-        }
-        for c in page.object_list
-    ]
     return render(
         request,
         "fieldsync/sync_conflicts.html",
-        {"nav": "sync", "page": page, "entries": entries, "show": show},
+        {
+            "nav": "sync",
+            "page": page,
+            "entries": _conflict_entries(list(page.object_list), request.user),
+            "show": show,
+            "form": form,
+            "query": query,
+        },
+    )
+
+
+def _apply(request: HttpRequest, chosen: list) -> HttpResponse:
+    applied, failed = 0, []
+    for conflict in chosen:
+        try:
+            conflict_apply_losing_value(conflict=conflict, actor=request.user)
+        except (ValidationError, PermissionDenied) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            failed.append(f"{field_label(conflict.field, conflict.entity)}: {text}")
+        else:
+            applied += 1
+    if applied == 1 and len(chosen) == 1:
+        label = field_label(chosen[0].field, chosen[0].entity)
+        messages.success(
+            request,
+            f"Applied the losing value of {label}; the mailbox syncs it to Exchange now.",
+        )
+    elif applied:
+        messages.success(
+            request,
+            f"Applied {applied} losing values; the mailboxes sync them to Exchange now.",
+        )
+    for text in failed:
+        messages.error(request, f"Not applied: {text}")
+    back = request.POST.get("next", "")
+    if back.startswith("/") and not back.startswith("//"):
+        return redirect(back)
+    return redirect("fieldsync:sync_conflicts")
+
+
+def _confirm(request: HttpRequest, chosen: list, status: int = 200) -> HttpResponse:
+    return render(
+        request,
+        "fieldsync/sync_conflicts_confirm.html",
+        {
+            "nav": "sync",
+            "entries": _conflict_entries(chosen, request.user),
+            "next": request.POST.get("next") or request.GET.get("next") or "",
+        },
+        status=status,
     )
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def conflict_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: what applying this losing value changes, and a button to confirm. POST: apply."""
     conflict = get_object_or_404(conflicts_visible_to(request.user), pk=pk)
-    try:
-        conflict_apply_losing_value(conflict=conflict, actor=request.user)
-    except (ValidationError, PermissionDenied) as exc:
-        text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        messages.error(request, f"Not applied: {text}")
-    else:
-        messages.success(
-            request,
-            f"Applied the losing value of {conflict.entity}.{conflict.field}; "
-            "the mailbox syncs it to Exchange now.",
-        )
-    return redirect("fieldsync:sync_conflicts")
+    if request.method == "GET":
+        return _confirm(request, [conflict])
+    return _apply(request, [conflict])
+
+
+@login_required
+@require_POST
+def conflicts_apply(request: HttpRequest) -> HttpResponse:
+    """Several conflicts at once: the first post (the ticked rows) asks for a confirmation,
+    the second (confirm=yes) applies them."""
+    ids = [i for i in request.POST.getlist("ids") if i.isdigit()]
+    chosen = list(conflicts_visible_to(request.user).filter(pk__in=ids, resolved_on__isnull=True))
+    if not chosen:
+        messages.error(request, "Nothing applied: tick the conflicts to apply first.")
+        return redirect("fieldsync:sync_conflicts")
+    if request.POST.get("confirm") != "yes":
+        return _confirm(request, chosen)
+    return _apply(request, chosen)
 
 
 @login_required
 @require_GET
 def rejected_changes(request: HttpRequest) -> HttpResponse:
-    """Exchange values the mailbox owner was not allowed to write into the CRM."""
-    page = Paginator(rejected_changes_visible_to(request.user), HISTORY_PAGE_SIZE).get_page(
-        request.GET.get("page")
+    """Exchange values the mailbox owner was not allowed to write into the CRM, filtered."""
+    form, rows, query = _issues(request, rejected_changes_visible_to(request.user))
+    page = Paginator(rows, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "fieldsync/sync_rejected.html",
+        {
+            "nav": "sync",
+            "page": page,
+            "entries": issues_described(list(page.object_list), request.user),
+            "form": form,
+            "query": query,
+        },
     )
-    return render(request, "fieldsync/sync_rejected.html", {"nav": "sync", "page": page})

@@ -56,7 +56,7 @@ def test_applying_the_losing_exchange_value_writes_it_to_the_crm_and_syncs(
         response = client.post(
             reverse("fieldsync:sync_conflict_apply", args=[conflict.pk]), follow=True
         )
-    assert "Applied the losing value of contact.job_title" in response.content.decode()
+    assert "Applied the losing value of Job Title" in response.content.decode()
     contact.refresh_from_db()
     assert contact.job_title == "Chief buyer"
     conflict.refresh_from_db()
@@ -115,10 +115,69 @@ def test_rejected_changes_are_listed_for_their_owner(client, sally, make_user):
     )
     client.force_login(sally.owner)
     page = client.get(reverse("fieldsync:sync_rejected")).content.decode()
-    assert "government_id" in page and "no_update_permission" in page
+    # Words, not identifiers: the field's label and the reason in a sentence.
+    assert "Government" in page and "may not change this record in the CRM" in page
+    assert "government_id" not in page and "no_update_permission" not in page
     api = APIClient()
     api.force_authenticate(make_user("sam"))
     assert api.get("/api/v1/rejected-changes/").json()["results"] == []
     api.force_authenticate(sally.owner)
     (row,) = api.get("/api/v1/rejected-changes/").json()["results"]
     assert row["offered_value"] == "123-45"
+
+
+def test_a_conflict_reads_in_words_and_applies_only_after_a_confirmation(
+    client, sally, make_mailbox, queued, django_capture_on_commit_callbacks
+):
+    sam = make_mailbox("sam")
+    role_upsert(name="Seller", levels=SELLER, users=[sally.owner, sam.owner])
+    lee = Contact.objects.create(owner=sally.owner, first_name="Ada", last_name="Lee")
+    lee.job_title = "Buyer now"
+    lee.save()
+    kim = Contact.objects.create(owner=sam.owner, first_name="Bo", last_name="Kim")
+    mine, theirs = _conflict(sally.owner, lee), _conflict(sam.owner, kim, n=2)
+    from security.models import User
+
+    admin = User.objects.create_user("ada", is_superuser=True, is_staff=True)
+    client.force_login(admin)
+    url = reverse("fieldsync:sync_conflicts")
+    page = client.get(url).content.decode()
+    # The record's name linked to it, the field's label, the current value, the policy in
+    # words, the mailbox.
+    assert f'href="/admin/crm/contact/{lee.pk}/change/">Ada Lee</a>' in page
+    assert "Job Title" in page and "job_title" not in page.split('id="conflicts"')[1]
+    assert "Buyer now" in page  # now in the CRM, beside kept and lost
+    assert "The sync policy lets the CRM win conflicts." in page and "crm_wins" not in page
+    assert "sally@worker.test" in page and "sam@worker.test" in page
+
+    # Filters: mailbox, record type, field, dates.
+    narrowed = client.get(url, {"mailbox": sam.pk, "field": "job"}).content.decode()
+    assert "Bo Kim" in narrowed and "Ada Lee" not in narrowed
+    assert "Ada Lee" not in client.get(url, {"entity": "task"}).content.decode()
+    assert "Ada Lee" not in client.get(url, {"field": "email"}).content.decode()
+    assert "Ada Lee" not in client.get(url, {"date_to": "2000-01-01"}).content.decode()
+    bad = client.get(url, {"date_from": "2030-01-02", "date_to": "2030-01-01"}).content.decode()
+    assert "The From date is after the To date." in bad
+
+    # One row: a confirmation page first (GET), nothing written until its button (POST).
+    confirm = client.get(reverse("fieldsync:sync_conflict_apply", args=[mine.pk]))
+    assert confirm.status_code == 200
+    text = confirm.content.decode()
+    assert "Apply 1 losing value?" in text and "Chief buyer" in text and "Buyer now" in text
+    mine.refresh_from_db()
+    assert mine.resolved_on is None
+
+    # Several at once: ticked rows -> confirmation -> applied.
+    apply_url = reverse("fieldsync:sync_conflicts_apply")
+    response = client.post(apply_url, {"ids": [mine.pk, theirs.pk]})
+    assert "Apply 2 losing values?" in response.content.decode()
+    assert not SyncConflict.objects.filter(resolved_on__isnull=False).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            apply_url, {"ids": [mine.pk, theirs.pk], "confirm": "yes"}, follow=True
+        )
+    assert "Applied 2 losing values" in response.content.decode()
+    assert set(Contact.objects.values_list("job_title", flat=True)) == {"Chief buyer"}
+    assert sorted(queued) == sorted([(sally.pk,), (sam.pk,)])
+    nothing = client.post(apply_url, {}, follow=True).content.decode()
+    assert "tick the conflicts to apply first" in nothing
