@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -30,6 +31,16 @@ def _nice_max(value: float) -> float:
     return 10 * scale
 
 
+def _nice_count(value: float) -> int:
+    """A whole-number axis top for counts, divisible by the four grid steps: 4, 8, 20, 40..."""
+    top = max(int(_nice_max(value)), 4)
+    return top + (-top) % 4
+
+
+def _local(moment):  # type: ignore[no-untyped-def]
+    return timezone.localtime(moment) if timezone.is_aware(moment) else moment
+
+
 def _fmt(value: float) -> str:
     return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.3g}"
 
@@ -40,7 +51,7 @@ def runs_chart(attempts: Sequence[Attempt]) -> SafeString:
         return mark_safe("")
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     max_d = _nice_max(max(a.duration for a in attempts))
-    max_n = _nice_max(max(a.changes for a in attempts))
+    max_n = _nice_count(max(a.changes for a in attempts))  # items: whole numbers only
     slot = plot_w / len(attempts)
     bar_w = max(min(slot * 0.6, 24), 1)
     parts = [
@@ -68,7 +79,7 @@ def runs_chart(attempts: Sequence[Attempt]) -> SafeString:
         cx = LEFT + slot * (i + 0.5)
         h = plot_h * a.duration / max_d
         label = escape(
-            f"{a.started_at:%Y-%m-%d %H:%M:%S} {a.mailbox}: {a.duration:.1f} s, "
+            f"{_local(a.started_at):%d %b %Y, %H:%M:%S} {a.mailbox}: {a.duration:.1f} s, "
             f"{a.changes} changed, {a.items} seen" + (f", {a.failed} failed" if a.failed else "")
         )
         cls = "bar failed" if a.failed else "bar"
@@ -81,10 +92,21 @@ def runs_chart(attempts: Sequence[Attempt]) -> SafeString:
     for i, pt in enumerate(points):
         x, y = pt.split(",")
         parts.append(f'<circle class="items" cx="{x}" cy="{y}" r="2.5" data-i="{i}"/>')
-    first, last = attempts[0].started_at, attempts[-1].started_at
+    # Five time labels under the bars (first, last and three between), in the viewer's zone,
+    # with the day when the runs span more than one.
+    days = {_local(a.started_at).date() for a in attempts}
+    fmt = "%d %b %H:%M" if len(days) > 1 else "%H:%M"
+    n = len(attempts)
+    picks = sorted({round(i * (n - 1) / 4) for i in range(5)}) if n > 1 else [0]
+    for k, i in enumerate(picks):
+        x = LEFT + slot * (i + 0.5)
+        anchor = "start" if k == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
+        parts.append(
+            f'<text class="axis time" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}">'
+            f"{_local(attempts[i].started_at):{fmt}}</text>"
+        )
     parts.append(
-        f'<text class="axis" x="{LEFT}" y="{HEIGHT - 8}">{first:%m-%d %H:%M}</text>'
-        f'<text class="axis" x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">'
-        f"{last:%m-%d %H:%M}</text></svg>"
+        f'<text class="axis" x="{WIDTH / 2:.0f}" y="{TOP - 14}" text-anchor="middle">'
+        f"Times in {escape(timezone.get_current_timezone_name())}</text></svg>"
     )
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped

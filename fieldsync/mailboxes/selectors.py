@@ -166,3 +166,60 @@ def cost_model(entity: str, *, sample: int = 200) -> CostModel:
     per_item = max(per_item, 0.0)
     per_run = max(mean_y - per_item * mean_x, 0.0)
     return CostModel(per_run, per_item, n)
+
+
+def next_scheduled(mailbox: Mailbox, *, now: datetime, every: float) -> datetime | None:
+    """When the schedule syncs this mailbox next: the end of its back-off, else one interval
+    after its last attempt (the beat tick queues every due mailbox), at the soonest now.
+    None when it is disabled, queued or running."""
+    from datetime import timedelta
+
+    if not mailbox.enabled or mailbox.status in BUSY:
+        return None
+    if mailbox.next_attempt_at and mailbox.next_attempt_at > now:
+        return mailbox.next_attempt_at
+    last = mailbox.last_attempt_at or now
+    return max(now, last + timedelta(seconds=every))
+
+
+def dashboard_totals(mailboxes: list[Mailbox], *, now: datetime) -> dict[str, int]:
+    """How many mailboxes are OK, failing (and of those, backing off), busy, not synced yet."""
+    enabled = [m for m in mailboxes if m.enabled]
+    return {
+        "total": len(enabled),
+        "ok": sum(m.status == MailboxStatus.OK for m in enabled),
+        "failing": sum(m.status == MailboxStatus.FAILING for m in enabled),
+        "backing_off": sum(
+            m.status == MailboxStatus.FAILING
+            and m.next_attempt_at is not None
+            and m.next_attempt_at > now
+            for m in enabled
+        ),
+        "busy": sum(m.status in BUSY for m in enabled),
+        "new": sum(m.status == MailboxStatus.NEW for m in enabled),
+        "disabled": len(mailboxes) - len(enabled),
+    }
+
+
+def open_issues_by_owner(owner_ids: set[int]) -> dict[int, dict[str, int]]:
+    """Open conflicts and rejected changes per mailbox owner, for the dashboard."""
+    from fieldsync.models.sync import RejectedChange, SyncConflict
+
+    out: dict[int, dict[str, int]] = {o: {"conflicts": 0, "rejected": 0} for o in owner_ids}
+    conflicts = (
+        SyncConflict.objects.filter(owner_id__in=owner_ids, resolved_on__isnull=True)
+        .order_by()
+        .values_list("owner_id")
+        .annotate(n=Count("pk"))
+    )
+    for owner, n in conflicts:
+        out[owner]["conflicts"] = n
+    rejected = (
+        RejectedChange.objects.filter(owner_id__in=owner_ids)
+        .order_by()
+        .values_list("owner_id")
+        .annotate(n=Count("pk"))
+    )
+    for owner, n in rejected:
+        out[owner]["rejected"] = n
+    return out

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fieldsync.mailboxes.charts import runs_chart
@@ -33,7 +35,14 @@ from fieldsync.mailboxes.forms import (
     ServerProfileForm,
 )
 from fieldsync.mailboxes.preview import mailbox_preview
-from fieldsync.mailboxes.selectors import BUSY, dashboard_mailboxes, recent_attempts
+from fieldsync.mailboxes.selectors import (
+    BUSY,
+    dashboard_mailboxes,
+    dashboard_totals,
+    next_scheduled,
+    open_issues_by_owner,
+    recent_attempts,
+)
 from fieldsync.mailboxes.services import (
     can_manage_mailboxes,
     mailbox_create,
@@ -47,10 +56,20 @@ from fieldsync.mailboxes.services import (
     server_profile_update,
 )
 from fieldsync.mailboxes.words import field_label
-from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, RunTrigger
+from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, MailboxStatus, RunTrigger
 
 HISTORY_PAGE_SIZE = 50
 REFRESH_SECONDS = 5
+IDLE_REFRESH_SECONDS = 60  # the dashboard, when nothing runs: the next scheduled round shows
+
+
+def _duration_text(seconds: float) -> str:
+    """300 -> "5 minutes", 30 -> "30 seconds", 3600 -> "1 hour"."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds:g} seconds"
 
 
 def _forbidden(request: HttpRequest) -> HttpResponse:
@@ -67,8 +86,18 @@ def _visible_mailbox(request: HttpRequest, pk: int) -> Mailbox:
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Mailboxes with status, last success, backlog and error; runs over time."""
+    """Is all well? Totals (OK, failing, backing off), each mailbox's state, next scheduled
+    run, backlog, open conflicts and rejected changes, error; runs over time. The page reloads
+    itself: every few seconds while a sync is queued or running, else every minute, so the
+    scheduled rounds show up without anyone pressing reload."""
+    now = timezone.now()
     mailboxes = list(dashboard_mailboxes(request.user))
+    issues = open_issues_by_owner({m.owner_id for m in mailboxes})
+    every = float(settings.SYNCADMIN_SYNC_INTERVAL)
+    for m in mailboxes:
+        m.next_run = next_scheduled(m, now=now, every=every)
+        m.open_conflicts = issues[m.owner_id]["conflicts"]
+        m.rejected_changes = issues[m.owner_id]["rejected"]
     attempts = recent_attempts(request.user)
     busy = any(m.status in BUSY for m in mailboxes)
     return render(
@@ -77,10 +106,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "nav": "sync",
             "mailboxes": mailboxes,
+            "totals": dashboard_totals(mailboxes, now=now),
+            "interval_text": _duration_text(every),
             "attempts": attempts,
             "chart": runs_chart(attempts),
             "busy": busy,
-            "refresh": REFRESH_SECONDS if busy else None,
+            "refresh": REFRESH_SECONDS if busy else IDLE_REFRESH_SECONDS,
             "can_manage": can_manage_mailboxes(request.user),
         },
     )
@@ -114,6 +145,10 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def mailbox_sync_now(request: HttpRequest, pk: int) -> HttpResponse:
     mailbox = _visible_mailbox(request, pk)
+    if mailbox.status in (MailboxStatus.QUEUED, MailboxStatus.SYNCING):
+        # A second click (or a second tab) does not run the sync twice.
+        messages.info(request, f"A sync of {mailbox} is already queued or running.")
+        return redirect("fieldsync:sync_mailbox", mailbox.pk)
     mailbox_sync_request(mailbox=mailbox, trigger=RunTrigger.MANUAL)
     messages.success(request, f"Sync of {mailbox} queued. This page refreshes until it is done.")
     return redirect("fieldsync:sync_mailbox", mailbox.pk)

@@ -256,3 +256,72 @@ def test_the_estimate_learns_the_cost_per_item_from_past_runs(make_mailbox):
     assert model.measured_runs == 3
     assert model.per_item == pytest.approx(0.01, rel=0.01)
     assert model.estimate(1000) == pytest.approx(10.5, rel=0.01)
+
+
+def test_the_dashboard_answers_is_all_well(client, admin, make_mailbox, settings):
+    from fieldsync.models.sync import RejectedChange, SyncConflict
+
+    settings.SYNCADMIN_SYNC_INTERVAL = 300
+    now = timezone.now()
+    ok, failing, _new = make_mailbox("okay"), make_mailbox("bad"), make_mailbox("fresh")
+    Mailbox.objects.filter(pk=ok.pk).update(
+        status="ok", last_success_at=now, last_attempt_at=now - timezone.timedelta(seconds=60)
+    )
+    Mailbox.objects.filter(pk=failing.pk).update(
+        status="failing",
+        failure_count=2,
+        last_error="Exchange refused the password",
+        next_attempt_at=now + timezone.timedelta(minutes=10),
+    )
+    SyncConflict.objects.create(
+        owner=ok.owner,
+        entity="contact",
+        field="job_title",
+        outcome="crm",
+        reason="crm_wins",
+        digest="c1",
+    )
+    RejectedChange.objects.create(
+        owner=ok.owner,
+        entity="contact",
+        item_id="x",
+        field="pager",
+        reason="no_update_permission",
+        digest="r1",
+    )
+    for n in range(7):
+        _run(ok, started_at=now - timezone.timedelta(minutes=10 * (7 - n)), created_in_exchange=n)
+    page = login(client, admin).get(reverse("fieldsync:sync_dashboard")).content.decode()
+    totals = re.sub(
+        r"\s+", " ", re.sub(r"<[^>]+>", " ", page.split('class="totals"')[1].split("</ul>")[0])
+    )
+    assert (
+        "1 OK" in totals and "1 failing (1 backing off)" in totals and "1 not synced yet" in totals
+    )
+    row = page.split('data-mailbox="okay@worker.test"')[1].split("</tr>")[0]
+    # Next run: one interval after the last attempt (4 minutes from now), in the viewer's zone.
+    nxt = timezone.localtime(now - timezone.timedelta(seconds=60) + timezone.timedelta(seconds=300))
+    assert f"{nxt:%H:%M}</time>" in row
+    assert f'?show=open&amp;mailbox={ok.pk}">1</a>' in row  # open conflicts, linked
+    assert f'?mailbox={ok.pk}">1</a>' in row  # rejected changes, linked
+    bad_row = page.split('data-mailbox="bad@worker.test"')[1].split("</tr>")[0]
+    assert "retry" in bad_row
+    # It reloads itself even when nothing runs, so scheduled rounds show up.
+    assert '<meta http-equiv="refresh" content="60">' in page
+    assert "syncs run every 5 minutes" in page
+    # The chart: five time labels, whole numbers on the items axis.
+    assert page.count('class="axis time"') == 5
+    items_axis = re.findall(r'class="axis items"[^>]*>([^<]+)<', page)
+    assert items_axis and all(label.isdigit() for label in items_axis[:-1])
+
+
+def test_sync_now_cannot_run_twice_while_queued(client, make_mailbox, queued):
+    mailbox = make_mailbox("sally")
+    login(client, mailbox.owner)
+    url = reverse("fieldsync:sync_mailbox_sync", args=[mailbox.pk])
+    client.post(url)
+    page = client.get(reverse("fieldsync:sync_mailbox", args=[mailbox.pk])).content.decode()
+    assert "Sync queued…</button>" in page and "disabled" in page.split("Sync queued")[0][-200:]
+    response = client.post(url, follow=True)
+    assert "already queued or running" in response.content.decode()
+    assert Mailbox.objects.get(pk=mailbox.pk).status == MailboxStatus.QUEUED
