@@ -33,7 +33,12 @@ class StaleSettings(SettingsError):
     """Someone else saved since `base_version`; `changes` says what they changed."""
 
     def __init__(self, *, current_version: int, changes: list[DirectionChange]) -> None:
-        who = sorted({c.actor.username if c.actor else "the system" for c in changes})
+        who = sorted(
+            {
+                (c.actor.get_full_name() or c.actor.username) if c.actor else "the system"
+                for c in changes
+            }
+        )
         super().__init__(
             f"These settings were changed by {', '.join(who) or 'someone else'} since you "
             f"opened them (version {current_version} now). Review their changes and try again."

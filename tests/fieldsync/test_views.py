@@ -277,9 +277,14 @@ def test_end_user_post_gets_403_and_changes_nothing(client, salesperson):
         {"base_version": version, "dir-description": "none", "action": "save"},
     )
     assert response.status_code == 403
+    assert "Nothing was changed" in response.content.decode()  # a refused change says so
     assert saved("contact", "description") == "both"
     assert not DirectionChange.objects.exists()
-    assert client.get(fields_url("contact")).status_code == 403
+    viewed = client.get(fields_url("contact"))
+    assert viewed.status_code == 403
+    # Opening a page only administrators may use changed nothing, and says what it is.
+    assert "This page is for administrators" in viewed.content.decode()
+    assert "Nothing was changed" not in viewed.content.decode()
     assert client.get(reverse("fieldsync:audit")).status_code == 403
 
 
