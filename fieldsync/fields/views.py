@@ -83,6 +83,7 @@ class RowView:
     pending: Direction
     conflict: DirectionChange | None = None
     error: bool = False
+    hidden_for_you: bool = False  # My options: a secured field the viewer may not read
 
     @property
     def unsaved(self) -> bool:
@@ -334,11 +335,22 @@ def my_synchronized_fields(request: HttpRequest, entity: str | None = None) -> H
     if not policy.can_view_sync_settings(request.user):
         return render(request, "fieldsync/no_view.html", {"nav": "options"}, status=403)
     _, rows = entity_field_rows(entity=catalog_entity.key)
+    views = _row_views(rows)
+    if catalog_entity.crm_model is not None:
+        # A secured field the user may not read never syncs for them, whatever the direction.
+        try:
+            access = policy.field_access(request.user, catalog_entity.key)
+        except KeyError:  # a record type the security model does not know: nothing secured
+            access = None
+        for row in views if access is not None else []:
+            columns = row.field.crm_columns
+            row.hidden_for_you = bool(columns) and not all(access.can_read(c) for c in columns)
     context = {
         "nav": "options",
         "entity": catalog_entity,
         "tabs": _tabs(catalog_entity.key, "fieldsync:my_fields"),
-        "rows": _row_views(rows),
+        "rows": views,
+        "hidden_count": sum(r.hidden_for_you for r in views),
         "can_change": policy.can_change_sync_settings(request.user),
         "keep_copy": SyncPolicy.current().keep_copy_on_lost_access,
         **_directions_context(),

@@ -325,3 +325,38 @@ def test_sync_now_cannot_run_twice_while_queued(client, make_mailbox, queued):
     response = client.post(url, follow=True)
     assert "already queued or running" in response.content.decode()
     assert Mailbox.objects.get(pk=mailbox.pk).status == MailboxStatus.QUEUED
+
+
+def test_my_options_shows_what_applies_to_my_own_mailbox(client, make_mailbox, profile):
+    from fieldsync.models.mailboxes import EmailServerProfile
+    from security.models import AccessLevel
+    from security.policy import SYNC_SETTINGS
+    from security.services import role_upsert, secure_field
+
+    secure_field(entity="contact", column="government_id")
+    sally = make_mailbox("sally")
+    dav = EmailServerProfile.objects.create(
+        name="DAV", kind="caldav", ews_url="https://dav.test/{user}/", use_impersonation=False
+    )
+    make_mailbox("mona", server_profile=dav, username="mona", password="pw")
+    role_upsert(
+        name="Viewer",
+        levels={(SYNC_SETTINGS, "read"): AccessLevel.ORGANIZATION},
+        users=[sally.owner],
+    )
+    login(client, sally.owner)
+    page = client.get(reverse("fieldsync:my_fields", args=["contact"])).content.decode()
+    row = page.split('id="row-government_id"')[1].split("</tr>")[0]
+    # A secured field she cannot read never syncs for her: the page says so, not "Both ways".
+    assert "Not synced for you" in row and "Both ways" not in row
+    assert "Secured: you cannot read it" in row
+    assert "Not default" not in page
+    # Her own mailbox, never another user's address.
+    assert "Your mailbox <strong>sally@worker.test</strong> synchronizes this record type" in page
+    assert "mona@worker.test" not in page
+    Mailbox.objects.filter(owner=sally.owner).update(server_profile=dav)
+    page = client.get(reverse("fieldsync:my_fields", args=["contact"])).content.decode()
+    assert "CalDAV/CardDAV server, which has no place for these fields" in page
+    assert "mona@worker.test" not in page
+    page = client.get(reverse("fieldsync:my_fields", args=["fax"])).content.decode()
+    assert "This CRM has no records of this type yet" in page
