@@ -14,10 +14,14 @@ _KEEP = "Leave empty to keep the stored password. It is never shown again."
 
 
 class MailboxForm(forms.Form):
-    owner = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label="User")
+    owner = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), label="User", empty_label="Choose a user"
+    )
     email_address = forms.EmailField(label="E-mail address")
     server_profile = forms.ModelChoiceField(
-        queryset=EmailServerProfile.objects.all(), label="Email server profile"
+        queryset=EmailServerProfile.objects.all(),
+        label="Email server profile",
+        empty_label="Choose a profile",
     )
     username = forms.CharField(
         required=False, help_text="Only for a profile without impersonation."
@@ -36,7 +40,10 @@ class MailboxForm(forms.Form):
         if mailbox is not None:
             users = get_user_model().objects.filter(pk=mailbox.owner_id)
             self.fields["owner"].disabled = True
-        self.fields["owner"].queryset = users.order_by("username")
+        self.fields["owner"].queryset = users.order_by("first_name", "last_name", "username")
+        self.fields["owner"].label_from_instance = lambda u: (
+            f"{u.get_full_name()} ({u.username})" if u.get_full_name() else u.username
+        )
 
 
 class ServerProfileForm(forms.Form):

@@ -360,3 +360,22 @@ def test_my_options_shows_what_applies_to_my_own_mailbox(client, make_mailbox, p
     assert "mona@worker.test" not in page
     page = client.get(reverse("fieldsync:my_fields", args=["fax"])).content.decode()
     assert "This CRM has no records of this type yet" in page
+
+
+def test_related_pages_link_to_each_other(client, admin, make_mailbox):
+    sally = make_mailbox("sally")
+    home = login(client, sally.owner).get(reverse("home")).content.decode()
+    assert f'href="{reverse("fieldsync:sync_dashboard")}"' in home
+    assert f'href="{reverse("fieldsync:sync_mailbox", args=[sally.pk])}"' in home  # her mailbox
+    assert f'href="{reverse("profile")}"' in home
+    login(client, admin)
+    mailbox = client.get(reverse("fieldsync:sync_mailbox", args=[sally.pk])).content.decode()
+    profile = reverse("fieldsync:sync_profile_edit", args=[sally.server_profile_id])
+    assert f'href="{profile}"' in mailbox  # the mailbox links to its profile
+    # Every sync page offers administrators Email server profiles in the sub-navigation.
+    for name in ("sync_history", "sync_conflicts", "sync_rejected", "sync_dashboard"):
+        page = client.get(reverse(f"fieldsync:{name}")).content.decode()
+        assert ">Email server profiles</a>" in page, name
+    # The history filter says "All", not "---------".
+    history = client.get(reverse("fieldsync:sync_history")).content.decode()
+    assert "---------" not in history
