@@ -183,6 +183,25 @@ def _run_locked(
     return _failed(attempt, max_retries)
 
 
+def _progress_of(sync: SyncFunction, run: SyncRun) -> dict[str, Any]:
+    """progress=... for an engine that reports it: records done of records planned, written
+    to the running SyncRun as it goes (the mailbox page and the history show it)."""
+    import inspect
+
+    try:
+        accepts = "progress" in inspect.signature(sync).parameters
+    except (TypeError, ValueError):
+        accepts = False
+    if not accepts:
+        return {}
+
+    def progress(entity: str, done: int, planned: int) -> None:
+        run.items_done, run.items_planned = done, planned  # the final save keeps them
+        SyncRun.objects.filter(pk=run.pk).update(items_done=done, items_planned=planned)
+
+    return {"progress": progress}
+
+
 def _sync_entity(attempt: _Attempt, entity: str, sync: SyncFunction, connector: Any) -> bool:
     """Sync one entity and record its run; False when a mailbox-level error stops the attempt."""
     mailbox = attempt.mailbox
@@ -197,7 +216,9 @@ def _sync_entity(attempt: _Attempt, entity: str, sync: SyncFunction, connector: 
     )
     attempt.runs.append(run)
     try:
-        report = sync(owner=mailbox.owner, connector=connector, entities=[entity])
+        report = sync(
+            owner=mailbox.owner, connector=connector, entities=[entity], **_progress_of(sync, run)
+        )
     except Exception as exc:
         code, message = describe_error(exc, mailbox)
         run.error_code, run.error = code, message

@@ -223,6 +223,10 @@ class SyncRun(models.Model):
     items_seen = models.PositiveIntegerField(
         default=0, help_text="Items the run looked at (both sides): the base of the cost model."
     )
+    # While the run applies its plan (a first sync of a large mailbox takes a while): how many
+    # records it has done of how many it planned, so the pages can show progress.
+    items_done = models.PositiveIntegerField(default=0)
+    items_planned = models.PositiveIntegerField(default=0)
     error_code = models.CharField(max_length=80, blank=True)
     error = models.TextField(blank=True)
 

@@ -176,3 +176,27 @@ def test_sync_now_is_queued_only_after_the_transaction_commits(
         assert sent == []
     assert sent == [((mailbox.pk,), {"trigger": "manual"})]
     assert Mailbox.objects.get(pk=mailbox.pk).status == MailboxStatus.QUEUED
+
+
+def test_a_long_run_shows_its_progress_while_it_runs(make_mailbox, client):
+    from django.urls import reverse
+
+    mailbox = make_mailbox(sync_appointments=False, sync_tasks=False)
+    seen = []
+
+    def engine(*, owner, connector, entities=None, dry_run=False, progress=None):
+        # A first sync of a large mailbox: the page shows records done of records planned.
+        progress(entities[0], 1200, 5000)
+        client.force_login(mailbox.owner)
+        seen.append(
+            client.get(reverse("fieldsync:sync_mailbox", args=[mailbox.pk])).content.decode()
+        )
+        progress(entities[0], 5000, 5000)
+        return {"exchange_created": 5000}
+
+    outcome = run(mailbox, engine, trigger="manual")
+    assert outcome.status == "succeeded"
+    assert '<progress class="run-progress" max="5000" value="1200"' in seen[0]
+    assert "1200 of 5000 records" in seen[0]
+    finished = mailbox.runs.get()
+    assert (finished.items_done, finished.items_planned) == (5000, 5000)
