@@ -21,10 +21,19 @@ from fieldsync.management.commands.run_demo import DEMO_MAILBOXES, DEMO_SERVICE_
 from fieldsync.models.mailboxes import EmailServerProfile, Mailbox
 from fieldsync.models.sync import RejectedChange, SyncConflict
 from syncadmin.celery import app as celery_app
+from tests.conftest import SCREENSHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDTHS = (390, 1280)
+# For the docs: a few pages as a phone shows them (the first screenful).
+PHONE_SHOTS = {
+    ("admin", "/sync/"): "phone-dashboard.png",
+    ("sally", "/my-options/synchronized-fields/contact/"): "phone-my-options.png",
+    ("admin", "/settings/email-configuration/synchronization/synchronized-fields/contact/"): (
+        "phone-fields.png"
+    ),
+}
 
 
 @pytest.fixture
@@ -71,14 +80,23 @@ def demo(transactional_db, ews_server):
         reason="field_security",
         digest=uuid.uuid4().hex,
     )
-    yield {"sally": sally, "admin": User.objects.get(username="admin"), "mailbox": mailbox}
+    conflict = SyncConflict.objects.get()
+    yield {
+        "sally": sally,
+        "admin": User.objects.get(username="admin"),
+        "mailbox": mailbox,
+        "conflict": conflict,
+    }
     celery_app.conf.task_always_eager = eager
 
 
-def _pages(mailbox: Mailbox, *, admin: bool) -> list[str]:
+def _pages(mailbox: Mailbox, conflict: SyncConflict, *, admin: bool) -> list[str]:
     r = reverse
     pages = [
         r("home"),
+        r("profile"),
+        r("fieldsync:sync_conflict_apply", args=[conflict.pk]),
+        r("fieldsync:sync_conflicts") + f"?show=all&mailbox={mailbox.pk}&field=job",
         r("fieldsync:my_fields", args=["contact"]),
         r("fieldsync:sync_policy"),
         r("fieldsync:sync_dashboard"),
@@ -128,7 +146,8 @@ def test_every_page_fits_the_window_at_phone_and_laptop_width(browser, live_serv
             lambda resp: missing.append(resp.url) if resp.status == 404 else None,
         )
         anonymous = [reverse("login")] if who == "admin" else []
-        for path in _pages(demo["mailbox"], admin=who == "admin") + anonymous:
+        pages = _pages(demo["mailbox"], demo["conflict"], admin=who == "admin")
+        for path in pages + anonymous:
             if path == reverse("login"):
                 context.clear_cookies()
             for width in WIDTHS:
@@ -138,7 +157,10 @@ def test_every_page_fits_the_window_at_phone_and_laptop_width(browser, live_serv
                 scroll = page.evaluate("document.documentElement.scrollWidth")
                 if scroll > width:
                     wider.append(f"{who} {path} at {width}: {scroll} px")
+                if width == WIDTHS[0] and (who, path) in PHONE_SHOTS:
+                    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(SCREENSHOTS / PHONE_SHOTS[(who, path)]))
         context.close()
-    assert visited >= 2 * (16 + 11) + 2
+    assert visited >= 2 * (19 + 14) + 2
     assert not wider, "pages wider than the window:\n" + "\n".join(wider)
     assert not missing, "404s while loading the pages:\n" + "\n".join(sorted(set(missing)))
