@@ -88,6 +88,14 @@ def demo(transactional_db, ews_server):
         "conflict": conflict,
     }
     celery_app.conf.task_always_eager = eager
+    # The test server lives for the whole run: leave the demo's mailboxes empty for the next.
+    store = ews_server.store
+    with store.lock:
+        for (owner, _folder), items in store.folder_items.items():
+            if owner in {a.lower() for a in DEMO_MAILBOXES}:
+                for item_id in list(items):
+                    store.items.pop(item_id, None)
+                items.clear()
 
 
 def _pages(mailbox: Mailbox, conflict: SyncConflict, *, admin: bool) -> list[str]:
