@@ -62,7 +62,12 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         validate=not args.no_validate,
     )
-    logging.getLogger(__name__).info("EWS test server on %s", server.url)
+    log = logging.getLogger(__name__)
+    log.info("EWS test server on %s", server.url)
+    if server.validator is None:
+        log.warning("EWS request validation is OFF (--no-validate)")
+    else:
+        log.info("EWS request validation is ON against %s", server.validator.directory)
     signal.signal(signal.SIGTERM, _interrupt)  # so a plain kill still saves the store
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

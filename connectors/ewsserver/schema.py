@@ -1,6 +1,9 @@
 """Loads Microsoft's EWS schema once per process and validates request bodies against it.
 
-Also derives, from types.xsd, the order in which an item's properties must appear.
+Also derives, from types.xsd, the order and the XSD types of an item's properties. The schema
+ships with the project (``xsd/``, see its README); ``$EWS_SCHEMA_DIR`` may point at another copy.
+The server's behaviour never depends on whether it validates: property order and types always
+come from types.xsd, and a missing schema is an error, not a silent fallback.
 """
 
 from __future__ import annotations
@@ -15,39 +18,50 @@ from lxml import etree
 log = logging.getLogger(__name__)
 
 XS = "http://www.w3.org/2001/XMLSchema"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+BUNDLED = Path(__file__).resolve().parent / "xsd"
 
 _lock = threading.Lock()
 _cache: dict[str, object] = {}
 
 
+class SchemaMissingError(RuntimeError):
+    """The EWS schema files are not where the server was told to find them."""
+
+
 def schema_dir() -> Path:
-    """The folder holding messages.xsd: $EWS_SCHEMA_DIR or ../shared/ews-schema beside the repo."""
+    """The folder holding messages.xsd and types.xsd: $EWS_SCHEMA_DIR, else the bundled copy."""
     env = os.environ.get("EWS_SCHEMA_DIR")
-    if env:
-        return Path(env)
-    return (REPO_ROOT.parent / "shared" / "ews-schema").resolve()
+    return Path(env) if env else BUNDLED
+
+
+def _require(name: str) -> Path:
+    path = schema_dir() / name
+    if not path.is_file():
+        raise SchemaMissingError(
+            f"The EWS schema file {path} does not exist. Unset EWS_SCHEMA_DIR to use the copy "
+            f"bundled with the project ({BUNDLED}), or point it at a folder holding "
+            "messages.xsd, types.xsd and xml.xsd."
+        )
+    return path
 
 
 class SchemaValidator:
-    """Validates the first child of soap:Body; a no-op (one warning) when the schema is missing."""
+    """Validates the first child of soap:Body against messages.xsd."""
 
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or schema_dir()
-        self.schema: etree.XMLSchema | None = None
         messages = self.directory / "messages.xsd"
-        if messages.exists():
-            self.schema = etree.XMLSchema(etree.parse(str(messages)))
-        else:
-            log.warning("EWS schema not found at %s: request validation is OFF", messages)
+        if not messages.is_file():
+            raise SchemaMissingError(f"The EWS schema file {messages} does not exist.")
+        self.schema = etree.XMLSchema(etree.parse(str(messages)))
 
     @property
     def enabled(self) -> bool:
-        return self.schema is not None
+        return True
 
     def errors(self, element: etree._Element) -> list[str]:
         """Return the schema violations of one operation element (empty when valid)."""
-        if self.schema is None or self.schema.validate(element):
+        if self.schema.validate(element):
             return []
         return [f"line {e.line}: {e.message}" for e in self.schema.error_log]
 
@@ -63,11 +77,8 @@ def validator() -> SchemaValidator:
     return found  # type: ignore[return-value]
 
 
-def _types_doc() -> etree._ElementTree | None:
-    path = schema_dir() / "types.xsd"
-    if not path.exists():
-        return None
-    return etree.parse(str(path))
+def _types_doc() -> etree._ElementTree:
+    return etree.parse(str(_require("types.xsd")))
 
 
 def _sequence(doc: etree._ElementTree, type_name: str) -> list[tuple[str, str]]:
@@ -91,48 +102,8 @@ def _sequence(doc: etree._ElementTree, type_name: str) -> list[tuple[str, str]]:
     return pairs
 
 
-_FALLBACK_ORDER = {
-    "Item": [
-        "MimeContent",
-        "ItemId",
-        "ParentFolderId",
-        "ItemClass",
-        "Subject",
-        "Sensitivity",
-        "Body",
-        "Attachments",
-        "DateTimeReceived",
-        "Size",
-        "Categories",
-        "Importance",
-        "InReplyTo",
-        "IsSubmitted",
-        "IsDraft",
-        "IsFromMe",
-        "IsResend",
-        "IsUnmodified",
-        "InternetMessageHeaders",
-        "DateTimeSent",
-        "DateTimeCreated",
-        "ResponseObjects",
-        "ReminderDueBy",
-        "ReminderIsSet",
-        "ReminderNextTime",
-        "ReminderMinutesBeforeStart",
-        "DisplayCc",
-        "DisplayTo",
-        "HasAttachments",
-        "ExtendedProperty",
-        "Culture",
-        "EffectiveRights",
-        "LastModifiedName",
-        "LastModifiedTime",
-    ],
-}
-
-
 def _item_sequence(item_tag: str) -> list[tuple[str, str]]:
-    key = f"seq:{item_tag}"
+    key = f"seq:{schema_dir()}:{item_tag}"
     with _lock:
         cached = _cache.get(key)
     if cached is not None:
@@ -142,11 +113,14 @@ def _item_sequence(item_tag: str) -> list[tuple[str, str]]:
         "CalendarItem": "CalendarItemType",
         "Task": "TaskType",
     }.get(item_tag, "ItemType")
-    doc = _types_doc()
-    if doc is not None:
-        pairs = _sequence(doc, type_name)
-    else:
-        pairs = [(name, "") for name in _FALLBACK_ORDER["Item"]]
+    key_doc = f"types:{schema_dir()}"
+    with _lock:
+        doc = _cache.get(key_doc)
+    if doc is None:
+        doc = _types_doc()
+        with _lock:
+            _cache[key_doc] = doc
+    pairs = _sequence(doc, type_name)  # type: ignore[arg-type]
     with _lock:
         _cache[key] = pairs
     return pairs

@@ -274,96 +274,105 @@ class EwsServer:
         return {"ok": True}
 
 
+class _Handler(BaseHTTPRequestHandler):
+    """One HTTP exchange with the test server bound as `ews` (the class is made per server)."""
+
+    ews: EwsServer
+
+    protocol_version = "HTTP/1.1"  # keep-alive: exchangelib reuses its connections
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        ctype: str = "text/xml; charset=utf-8",
+        extra: dict | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/_control/stats"):
+            self._send(200, json.dumps(self.ews.control("stats", {})).encode(), "application/json")
+        else:
+            self._send(404, b"not found", "text/plain")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if self.path.startswith("/_control/"):
+            self._control(raw)
+            return
+        principal = self._principal()
+        if principal is None:
+            self.ews._count("unauthorized")
+            self._send(401, b"", "text/plain", {"WWW-Authenticate": 'Basic realm="EWS"'})
+            return
+        operation = _peek_operation(raw)
+        if self._http_fault(operation):
+            return
+        drop = self.ews.faults.take("drop", operation)
+        if drop and drop.params.get("before_apply"):
+            self.ews._count(operation)
+            self._drop(b"<?xml version='1.0' encoding='utf-8'?><s:Envelope")
+            return
+        status, body, _ = self.ews.handle_soap(principal, raw)
+        if drop:
+            self._drop(body)
+            return
+        self._send(status, body)
+
+    def _control(self, raw: bytes) -> None:
+        try:
+            payload = json.loads(raw or b"{}")
+            result = self.ews.control(self.path[len("/_control/") :].strip("/"), payload)
+        except (KeyError, TypeError, ValueError) as e:
+            self._send(400, json.dumps({"error": str(e)}).encode(), "application/json")
+            return
+        self._send(200, json.dumps(result).encode(), "application/json")
+
+    def _http_fault(self, operation: str) -> bool:
+        """Answer an armed HTTP-level fault for this operation; True when one was sent."""
+        rule = self.ews.faults.take("http", operation)
+        if not rule:
+            return False
+        self.ews._count(operation)
+        retry_after = rule.params.get("retry_after")
+        extra = {"Retry-After": str(retry_after)} if retry_after else {}
+        self._send(int(rule.params["status"]), b"Service Unavailable", "text/html", extra)
+        return True
+
+    def _drop(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml; charset=utf-8")
+        self.send_header("Content-Length", str(len(body) + 100))
+        self.end_headers()
+        self.wfile.write(body[: max(len(body) // 2, 1)])
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.shutdown(2)
+
+    def _principal(self) -> str | None:
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Basic "):
+            return None
+        try:
+            user, _, password = base64.b64decode(auth[6:]).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return user.lower() if self.ews.check_password(user, password) else None
+
+
 def _make_handler(server: EwsServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive: exchangelib reuses its connections
-
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug("%s " + format, self.address_string(), *args)
-
-        def _send(
-            self,
-            status: int,
-            body: bytes,
-            ctype: str = "text/xml; charset=utf-8",
-            extra: dict | None = None,
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (extra or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            if self.path.startswith("/_control/stats"):
-                self._send(
-                    200, json.dumps(server.control("stats", {})).encode(), "application/json"
-                )
-            else:
-                self._send(404, b"not found", "text/plain")
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length)
-            if self.path.startswith("/_control/"):
-                try:
-                    payload = json.loads(raw or b"{}")
-                    result = server.control(self.path[len("/_control/") :].strip("/"), payload)
-                except (KeyError, TypeError, ValueError) as e:
-                    self._send(400, json.dumps({"error": str(e)}).encode(), "application/json")
-                    return
-                self._send(200, json.dumps(result).encode(), "application/json")
-                return
-            principal = self._principal()
-            if principal is None:
-                server._count("unauthorized")
-                self._send(401, b"", "text/plain", {"WWW-Authenticate": 'Basic realm="EWS"'})
-                return
-            operation = _peek_operation(raw)
-            rule = server.faults.take("http", operation)
-            if rule:
-                server._count(operation)
-                extra = (
-                    {"Retry-After": str(rule.params["retry_after"])}
-                    if rule.params.get("retry_after")
-                    else {}
-                )
-                self._send(int(rule.params["status"]), b"Service Unavailable", "text/html", extra)
-                return
-            drop = server.faults.take("drop", operation)
-            if drop and drop.params.get("before_apply"):
-                server._count(operation)
-                self._drop(b"<?xml version='1.0' encoding='utf-8'?><s:Envelope")
-                return
-            status, body, _ = server.handle_soap(principal, raw)
-            if drop:
-                self._drop(body)
-                return
-            self._send(status, body)
-
-        def _drop(self, body: bytes) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/xml; charset=utf-8")
-            self.send_header("Content-Length", str(len(body) + 100))
-            self.end_headers()
-            self.wfile.write(body[: max(len(body) // 2, 1)])
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(2)
-
-        def _principal(self) -> str | None:
-            auth = self.headers.get("Authorization", "")
-            if not auth.startswith("Basic "):
-                return None
-            try:
-                user, _, password = base64.b64decode(auth[6:]).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return None
-            return user.lower() if server.check_password(user, password) else None
-
-    return Handler
+    return type("Handler", (_Handler,), {"ews": server})
 
 
 def _peek_operation(raw: bytes) -> str:

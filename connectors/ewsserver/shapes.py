@@ -70,39 +70,8 @@ def project(item: StoredItem, shape: Shape, parent_folder: tuple[str, str]) -> e
     src = item.elem
     out = etree.Element(src.tag)
     etree.SubElement(out, f"{T}ItemId", Id=item.item_id, ChangeKey=item.change_key)
-    chosen: list[etree._Element] = []
-    if shape.base in ("Default", "AllProperties"):
-        chosen.extend(c for c in src if local(c) != "ExtendedProperty")
-    wanted_fields = {p.name for p in shape.paths if p.kind == "field"}
-    if "ParentFolderId" in wanted_fields or shape.base == "AllProperties":
-        pf = etree.Element(f"{T}ParentFolderId", Id=parent_folder[0], ChangeKey=parent_folder[1])
-        chosen.append(pf)
-    seen = {id(c) for c in chosen}
-    indexed: dict[str, list[etree._Element]] = {}
-    for path in shape.paths:
-        if path.kind == "field" and path.name == "TextBody":
-            body = src.find(f"{T}Body")
-            if body is not None:
-                tb = etree.Element(f"{T}TextBody", BodyType="Text")
-                tb.text = _body_as(body, "Text").text
-                chosen.append(tb)
-            continue
-        if path.kind == "field":
-            found = src.find(f"{T}{path.name}")
-            if found is not None and id(found) not in seen:
-                chosen.append(found)
-                seen.add(id(found))
-        elif path.kind == "ext":
-            found = find_ext(src, path.ext)
-            if found is not None and id(found) not in seen:
-                chosen.append(found)
-                seen.add(id(found))
-        else:
-            container = src.find(f"{T}{path.name}")
-            if container is not None and id(container) not in seen:
-                entry = find_entry(container, path.key)
-                if entry is not None and all(e is not entry for e in indexed.get(path.name, [])):
-                    indexed.setdefault(path.name, []).append(entry)
+    chosen = _base_properties(src, shape, parent_folder)
+    indexed = _add_requested(src, shape, chosen)
     for name, entries in indexed.items():
         container = etree.Element(f"{T}{name}")
         for entry in entries:
@@ -118,6 +87,52 @@ def project(item: StoredItem, shape: Shape, parent_folder: tuple[str, str]) -> e
         else:
             out.append(copy.deepcopy(child))
     return out
+
+
+def _base_properties(
+    src: etree._Element, shape: Shape, parent_folder: tuple[str, str]
+) -> list[etree._Element]:
+    """What the base shape returns, plus ParentFolderId when asked for."""
+    chosen: list[etree._Element] = []
+    if shape.base in ("Default", "AllProperties"):
+        chosen.extend(c for c in src if local(c) != "ExtendedProperty")
+    wanted_fields = {p.name for p in shape.paths if p.kind == "field"}
+    if "ParentFolderId" in wanted_fields or shape.base == "AllProperties":
+        pf = etree.Element(f"{T}ParentFolderId", Id=parent_folder[0], ChangeKey=parent_folder[1])
+        chosen.append(pf)
+    return chosen
+
+
+def _add_requested(
+    src: etree._Element, shape: Shape, chosen: list[etree._Element]
+) -> dict[str, list[etree._Element]]:
+    """Append the additional properties asked for; return the indexed entries by container."""
+    seen = {id(c) for c in chosen}
+    indexed: dict[str, list[etree._Element]] = {}
+
+    def add(found: etree._Element | None) -> None:
+        if found is not None and id(found) not in seen:
+            chosen.append(found)
+            seen.add(id(found))
+
+    for path in shape.paths:
+        if path.kind == "field" and path.name == "TextBody":
+            body = src.find(f"{T}Body")
+            if body is not None:
+                tb = etree.Element(f"{T}TextBody", BodyType="Text")
+                tb.text = _body_as(body, "Text").text
+                chosen.append(tb)
+        elif path.kind == "field":
+            add(src.find(f"{T}{path.name}"))
+        elif path.kind == "ext":
+            add(find_ext(src, path.ext))
+        else:
+            container = src.find(f"{T}{path.name}")
+            if container is not None and id(container) not in seen:
+                entry = find_entry(container, path.key)
+                if entry is not None and all(e is not entry for e in indexed.get(path.name, [])):
+                    indexed.setdefault(path.name, []).append(entry)
+    return indexed
 
 
 # -- restrictions -----------------------------------------------------------------------------

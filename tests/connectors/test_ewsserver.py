@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import exchangelib
+import pytest
 import requests
 
 from connectors.base import NewItem
-from connectors.ewsserver import schema
+from connectors.ewsserver import EwsServer, schema
 from connectors.exchange import ExchangeConnector
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +44,8 @@ def _start(store: Path) -> tuple[subprocess.Popen, str]:
     line = proc.stderr.readline()
     match = re.search(r"(http://\S+)", line)
     assert match, line
+    validation = proc.stderr.readline()
+    assert "validation is ON" in validation, validation  # the log says so, with no set-up
     return proc, match.group(1)
 
 
@@ -95,8 +98,23 @@ def test_faults_and_counters_over_the_http_control_api(ews, connector):
     assert bad.status_code == 400
 
 
-def test_without_the_schema_folder_validation_is_skipped_with_a_warning(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING):
-        validator = schema.SchemaValidator(tmp_path / "missing")
-    assert not validator.enabled
-    assert "validation is OFF" in caplog.text
+def test_without_the_schema_folder_the_server_refuses_to_start_and_says_where_it_looked(
+    tmp_path, monkeypatch
+):
+    with pytest.raises(schema.SchemaMissingError, match=r"missing/messages\.xsd"):
+        schema.SchemaValidator(tmp_path / "missing")
+    monkeypatch.setenv("EWS_SCHEMA_DIR", str(tmp_path / "elsewhere"))
+    with pytest.raises(schema.SchemaMissingError, match="Unset EWS_SCHEMA_DIR"):
+        schema.property_order("Contact")
+
+
+def test_the_schema_ships_with_the_project_and_validation_is_on_by_default(monkeypatch, caplog):
+    monkeypatch.delenv("EWS_SCHEMA_DIR", raising=False)
+    assert schema.schema_dir() == schema.BUNDLED
+    assert (schema.BUNDLED / "messages.xsd").is_file()
+    with caplog.at_level(logging.INFO):
+        server = EwsServer({})
+    try:
+        assert server.validator is not None and server.validator.enabled
+    finally:
+        server.httpd.server_close()

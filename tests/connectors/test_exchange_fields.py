@@ -9,12 +9,15 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import exchangelib
 import pytest
 from exchangelib import EWSDateTime, HTMLBody
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber
 from exchangelib.items import CalendarItem, Contact, Task
 
 from connectors.base import ItemUpdate, NewItem
+from connectors.ewsserver import EwsServer
+from connectors.exchange import ExchangeConnector
 from connectors.exchange import fields as xf
 
 UTC = dt.UTC
@@ -183,6 +186,38 @@ def test_appointment_fields_round_trip(connector, over):
     assert created.ok, created
     back = _read_back(connector, "calendar", created.item_id, values)
     assert back == values
+
+
+@pytest.mark.parametrize("validate", [True, False], ids=["validating", "not-validating"])
+def test_an_all_day_event_round_trips_whether_or_not_the_server_validates(validate):
+    """The server's behaviour must not depend on validation (it once lost the all-day flag)."""
+    server = EwsServer(
+        {"allday@demo.test": "pw"}, service_accounts={"svc@demo.test": "svc"}, validate=validate
+    )
+    server.start()
+    try:
+        connector = ExchangeConnector(
+            ews_url=server.url,
+            username="svc@demo.test",
+            password="svc",
+            primary_smtp_address="allday@demo.test",
+            timezone="Europe/Berlin",
+            max_wait=10,
+        )
+        values = appointment(
+            "allday@demo.test",
+            scheduled_start=dt.datetime(2026, 3, 2, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+            scheduled_end=dt.datetime(2026, 3, 4, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+            is_all_day_event=True,
+        )
+        [created] = connector.create_items("calendar", [NewItem("crm-ad", values)])
+        assert created.ok, created
+        back = _read_back(connector, "calendar", created.item_id, values)
+        assert back["is_all_day_event"] is True
+        assert back == values
+    finally:
+        server.stop()
+        exchangelib.close_connections()
 
 
 def test_moving_an_appointment_keeps_its_all_day_flag_and_recurrence(connector):
