@@ -22,14 +22,15 @@ def user_time_zone(user: object) -> str:
 
 
 class UserTimezoneMiddleware:
-    """Every time on a page is shown in the viewer's time zone (django.utils.timezone)."""
+    """Every time on a page is shown in the viewer's time zone (django.utils.timezone). The
+    REST API is left alone: its clients get the same instants whoever's profile they use."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
+        if user is not None and user.is_authenticated and not request.path.startswith("/api/"):
             timezone.activate(zoneinfo.ZoneInfo(user_time_zone(user)))
         else:
             timezone.deactivate()

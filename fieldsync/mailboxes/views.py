@@ -414,10 +414,14 @@ def _apply(request: HttpRequest, chosen: list) -> HttpResponse:
         )
     for text in failed:
         messages.error(request, f"Not applied: {text}")
-    back = request.POST.get("next", "")
-    if back.startswith("/") and not back.startswith("//"):
+    if back := _local_path(request.POST.get("next", "")):
         return redirect(back)
     return redirect("fieldsync:sync_conflicts")
+
+
+def _local_path(value: str) -> str:
+    """A path on this site to come back to, or "" (never another site, never a script)."""
+    return value if value.startswith("/") and not value.startswith("//") else ""
 
 
 def _confirm(request: HttpRequest, chosen: list, status: int = 200) -> HttpResponse:
@@ -427,7 +431,7 @@ def _confirm(request: HttpRequest, chosen: list, status: int = 200) -> HttpRespo
         {
             "nav": "sync",
             "entries": _conflict_entries(chosen, request.user),
-            "next": request.POST.get("next") or request.GET.get("next") or "",
+            "next": _local_path(request.POST.get("next") or request.GET.get("next") or ""),
         },
         status=status,
     )

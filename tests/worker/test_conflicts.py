@@ -181,3 +181,16 @@ def test_a_conflict_reads_in_words_and_applies_only_after_a_confirmation(
     assert sorted(queued) == sorted([(sally.pk,), (sam.pk,)])
     nothing = client.post(apply_url, {}, follow=True).content.decode()
     assert "tick the conflicts to apply first" in nothing
+
+
+def test_the_confirmation_comes_back_only_to_this_site(client, sally):
+    lee = Contact.objects.create(owner=sally.owner, last_name="Lee")
+    conflict = _conflict(sally.owner, lee)
+    client.force_login(sally.owner)
+    url = reverse("fieldsync:sync_conflict_apply", args=[conflict.pk])
+    page = client.get(url, {"next": "javascript:alert(1)"}).content.decode()
+    assert "javascript:" not in page
+    page = client.get(url, {"next": "//evil.test/x"}).content.decode()
+    assert "evil.test" not in page
+    page = client.get(url, {"next": "/sync/conflicts/?field=job"}).content.decode()
+    assert 'href="/sync/conflicts/?field=job"' in page

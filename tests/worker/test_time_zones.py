@@ -75,3 +75,12 @@ def test_a_zone_that_no_longer_exists_falls_back_to_the_organization(client, run
     sally.time_zone = "Nowhere/Gone"
     sally.save()
     assert "Started (UTC)" in history(client, sally)
+
+
+def test_the_api_keeps_its_instants_whatever_the_profile(client, run):
+    sally = run.owner
+    sally.time_zone = "Europe/Paris"
+    sally.save()
+    client.force_login(sally)
+    body = client.get("/api/v1/sync-runs/").json()
+    assert body["results"][0]["started_at"] in ("2026-07-01T12:30:00Z", "2026-07-01T12:30:00+00:00")
