@@ -36,6 +36,17 @@ PHONE_SHOTS = {
 }
 
 
+def _empty_demo_mailboxes(ews_server) -> None:
+    """The test server lives for the whole run: the demo's mailboxes start and end empty."""
+    store = ews_server.store
+    with store.lock:
+        for (owner, _folder), items in store.folder_items.items():
+            if owner in {a.lower() for a in DEMO_MAILBOXES}:
+                for item_id in list(items):
+                    store.items.pop(item_id, None)
+                items.clear()
+
+
 @pytest.fixture
 def demo(transactional_db, ews_server):
     """seed_demo's organization, sally's mailbox synced once, a conflict and a rejected change."""
@@ -43,6 +54,7 @@ def demo(transactional_db, ews_server):
     from security.models import User
 
     catalog_sync()
+    _empty_demo_mailboxes(ews_server)
     call_command("seed_demo", contacts=6, verbosity=0)
     for address in DEMO_MAILBOXES:
         ews_server.store.add_mailbox(address, "demo")
@@ -57,7 +69,7 @@ def demo(transactional_db, ews_server):
     with transaction.atomic():
         mailbox_sync_request(mailbox=mailbox, trigger="manual")
     contact = Contact.objects.filter(owner=sally).order_by("last_name").first()
-    SyncConflict.objects.create(
+    conflict = SyncConflict.objects.create(
         owner=sally,
         entity="contact",
         crm_id=contact.pk,
@@ -80,7 +92,6 @@ def demo(transactional_db, ews_server):
         reason="field_security",
         digest=uuid.uuid4().hex,
     )
-    conflict = SyncConflict.objects.get()
     yield {
         "sally": sally,
         "admin": User.objects.get(username="admin"),
@@ -88,14 +99,7 @@ def demo(transactional_db, ews_server):
         "conflict": conflict,
     }
     celery_app.conf.task_always_eager = eager
-    # The test server lives for the whole run: leave the demo's mailboxes empty for the next.
-    store = ews_server.store
-    with store.lock:
-        for (owner, _folder), items in store.folder_items.items():
-            if owner in {a.lower() for a in DEMO_MAILBOXES}:
-                for item_id in list(items):
-                    store.items.pop(item_id, None)
-                items.clear()
+    _empty_demo_mailboxes(ews_server)
 
 
 def _pages(mailbox: Mailbox, conflict: SyncConflict, *, admin: bool) -> list[str]:
