@@ -211,6 +211,10 @@ def _collection_words(mailbox: Mailbox, connector: DavConnector) -> str:
         problems = connector.check_collections(used_folders(mailbox))
     except ConnectorError:
         return ""
+    return _problem_words(problems)
+
+
+def _problem_words(problems: list[Any]) -> str:
     if not problems:
         return ""
     return (
@@ -254,10 +258,7 @@ def _dav_check(mailbox: Mailbox, connector: DavConnector) -> ConnectionCheck:
     folders = used_folders(mailbox)
     problems = connector.check_collections(folders)
     if problems:
-        message = ". ".join(p.message for p in problems) + (
-            ". Choose the collections on the mailbox (Discover collections), or create them."
-        )
-        return ConnectionCheck(False, "ErrorFolderNotFound", message)
+        return ConnectionCheck(False, "ErrorFolderNotFound", _problem_words(problems))
     found = ", ".join(f"{_FOLDER_WORDS[f]} {connector.collections[f].url}" for f in folders)
     return ConnectionCheck(
         True, "", f"Connected to {dav_url(mailbox)} as {mailbox}; collections checked: {found}."

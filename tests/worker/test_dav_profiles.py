@@ -401,3 +401,15 @@ def test_sync_mailbox_stops_in_words_on_a_missing_collection(capsys, xandikos, d
     assert "contact: on the server 1 created, 0 updated, 0 deleted" in err
     assert "CRM -> CalDAV/CardDAV: create 1" in out  # what the contacts did, as usual
     assert len(items(book)) == 1
+
+    # The worker's run history says the same.
+    from fieldsync.mailboxes.run import mailbox_sync_run
+
+    outcome = mailbox_sync_run(mailbox_id=mailbox.pk, trigger="manual")
+    assert outcome.status == "failed"
+    runs = {r.entity: r for r in outcome.runs}
+    assert runs["contact"].status == RunStatus.SUCCEEDED
+    assert runs["appointment"].error_code == "ErrorFolderNotFound"
+    assert f"The events collection {missing} does not exist" in runs["appointment"].error
+    mailbox.refresh_from_db()
+    assert f"The events collection {missing} does not exist" in mailbox.last_error

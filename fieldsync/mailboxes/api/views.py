@@ -183,7 +183,8 @@ class MailboxConfirmMassChangeView(generics.GenericAPIView):
 
 
 class MailboxTestConnectionView(generics.GenericAPIView):
-    """Sign in to the mailbox's server and open it; the EWS error in words if that fails."""
+    """Sign in to the mailbox's server and open it (on CalDAV/CardDAV: check each collection it
+    uses); the server's error, or what is missing or wrong, in words if that fails."""
 
     permission_classes = [IsAuthenticated]
     serializer_class = s.ConnectionCheckOutputSerializer
