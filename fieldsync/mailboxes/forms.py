@@ -72,10 +72,15 @@ class MailboxForm(forms.Form):
         """The collection fields become choices among what discovery found (no script): the
         current value, else discovery's proposal, is preselected."""
         for name, fixed in _FIXED.items():
-            current = self.initial.get(name) or discovered.proposed.get(name, "")
+            offered = discovered.offered(name)
+            proposed = discovered.proposed.get(name, "")
+            # A proposal that does not exist yet (a fixed name) is what "none chosen" means.
+            if proposed not in {c.url for c in offered}:
+                proposed = ""
+            current = self.initial.get(name) or proposed
             self.initial[name] = current
             choices: list[tuple[str, Any]] = [("", f"None chosen: {fixed} under the Server URL")]
-            choices += [(c.url, c.label) for c in discovered.offered(name)]
+            choices += [(c.url, c.label) for c in offered]
             if current and current not in {url for url, _ in choices}:
                 choices.append((current, f"{current} (not found on the server)"))
             self.fields[name].widget = forms.Select(choices=choices)

@@ -413,3 +413,25 @@ def test_sync_mailbox_stops_in_words_on_a_missing_collection(capsys, xandikos, d
     assert f"The events collection {missing} does not exist" in runs["appointment"].error
     mailbox.refresh_from_db()
     assert f"The events collection {missing} does not exist" in mailbox.last_error
+
+
+def test_a_proposal_that_does_not_exist_yet_is_not_preselected():
+    from fieldsync.mailboxes.connection import DiscoveredCollections, FoundCollection
+    from fieldsync.mailboxes.forms import MailboxForm
+
+    base = "https://dav.test/u/"
+    found = DiscoveredCollections(
+        True,
+        collections=(FoundCollection(f"{base}work/", "Work", "calendar", ("VEVENT",)),),
+        proposed={
+            "contacts_collection": f"{base}contacts/",  # the fixed name: nothing there
+            "events_collection": f"{base}work/",
+            "tasks_collection": f"{base}tasks/",
+        },
+    )
+    form = MailboxForm(discovered=found)
+    assert form.initial["contacts_collection"] == ""  # "None chosen: contacts/ under ..."
+    assert form.initial["events_collection"] == f"{base}work/"
+    events = dict(form.fields["events_collection"].widget.choices)
+    assert events[f"{base}work/"] == f"Work (calendar for events) {base}work/"
+    assert f"{base}work/" not in dict(form.fields["tasks_collection"].widget.choices)
