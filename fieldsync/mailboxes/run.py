@@ -144,6 +144,7 @@ class _Attempt:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     runs: list[SyncRun] = field(default_factory=list)
     failure: BaseException | None = None  # a mailbox-level error: the attempt stops
+    failure_words: tuple[str, str] | None = None  # (code, message) of `failure`, if said yet
     entity_errors: list[str] = field(default_factory=list)
 
 
@@ -199,11 +200,13 @@ def _sync_entity(attempt: _Attempt, entity: str, sync: SyncFunction, connector: 
     try:
         report = sync(owner=mailbox.owner, connector=connector, entities=[entity])
     except Exception as exc:
-        code, message = describe_error(exc, mailbox)
+        # The connector too: a missing DAV collection is named (checked while it is open).
+        code, message = describe_error(exc, mailbox, connector)
         run.error_code, run.error = code, message
         run.finished_at = timezone.now()
         if _mailbox_level(exc):
             attempt.failure = exc
+            attempt.failure_words = (code, message)
             return False
         # One entity's bug or bad data must not keep the others from syncing.
         log.exception("sync of %s %s failed", mailbox, entity)
@@ -246,7 +249,9 @@ def _failed(attempt: _Attempt, max_retries: int) -> RunOutcome:
     """A failed attempt: retried later (RetryLater) when the error is transient, else the
     mailbox backs off and the history says why."""
     mailbox, failure, runs = attempt.mailbox, attempt.failure, attempt.runs
-    if failure is not None:
+    if attempt.failure_words is not None:
+        code, message = attempt.failure_words
+    elif failure is not None:
         code, message = describe_error(failure, mailbox)
     else:
         code, message = "EntityFailed", "; ".join(attempt.entity_errors)

@@ -23,7 +23,11 @@ from fieldsync.mailboxes.conflicts import (
     losing_value,
     rejected_changes_visible_to,
 )
-from fieldsync.mailboxes.connection import fields_not_held, mailbox_test_connection
+from fieldsync.mailboxes.connection import (
+    fields_not_held,
+    mailbox_discover_collections,
+    mailbox_test_connection,
+)
 from fieldsync.mailboxes.forms import HistoryFilterForm, MailboxForm, ServerProfileForm
 from fieldsync.mailboxes.preview import mailbox_preview
 from fieldsync.mailboxes.selectors import BUSY, dashboard_mailboxes, recent_attempts
@@ -180,9 +184,20 @@ def mailbox_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 "sync_appointments",
                 "sync_tasks",
                 "enabled",
+                "contacts_collection",
+                "events_collection",
+                "tasks_collection",
             )
         }
-    form = MailboxForm(request.POST or None, initial=initial, mailbox=mailbox)
+    discovered = None
+    if request.method == "GET" and mailbox is not None and request.GET.get("discover"):
+        # Discover collections: what the server has fills the collection choices.
+        discovered = mailbox_discover_collections(mailbox=mailbox)
+        if not discovered.ok:
+            messages.error(request, f"Discover collections failed: {discovered.message}")
+    form = MailboxForm(
+        request.POST or None, initial=initial, mailbox=mailbox, discovered=discovered
+    )
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         password = data.pop("password")
@@ -205,6 +220,8 @@ def mailbox_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             "form": form,
             "title": f"Edit {mailbox}" if mailbox else "Add a mailbox",
             "has_password": bool(mailbox and mailbox.has_password),
+            "discovered": discovered if discovered and discovered.ok else None,
+            "discover_mailbox": mailbox if mailbox and mailbox.server_profile.is_dav else None,
         },
         status=400 if form.errors else 200,
     )
@@ -238,8 +255,10 @@ def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 "service_username",
                 "timezone",
                 "max_wait",
+                "ca_certificates",
             )
         }
+        initial["verify_tls"] = "on" if profile.verify_tls else "off"
     form = ServerProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)

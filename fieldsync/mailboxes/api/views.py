@@ -23,7 +23,10 @@ from fieldsync.mailboxes.conflicts import (
     losing_side,
     rejected_changes_visible_to,
 )
-from fieldsync.mailboxes.connection import mailbox_test_connection
+from fieldsync.mailboxes.connection import (
+    mailbox_discover_collections,
+    mailbox_test_connection,
+)
 from fieldsync.mailboxes.services import (
     can_manage_mailboxes,
     mailbox_create,
@@ -60,6 +63,10 @@ class ManageOnly(BasePermission):
 
     def has_permission(self, request: Request, view: object) -> bool:
         return can_manage_mailboxes(request.user)
+
+
+class ManageCollections(ManageOnly):
+    message = "Only an administrator may discover and choose a mailbox's collections."
 
 
 def _mailbox_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +183,8 @@ class MailboxConfirmMassChangeView(generics.GenericAPIView):
 
 
 class MailboxTestConnectionView(generics.GenericAPIView):
-    """Sign in to the mailbox's server and open it; the EWS error in words if that fails."""
+    """Sign in to the mailbox's server and open it (on CalDAV/CardDAV: check each collection it
+    uses); the server's error, or what is missing or wrong, in words if that fails."""
 
     permission_classes = [IsAuthenticated]
     serializer_class = s.ConnectionCheckOutputSerializer
@@ -193,6 +201,30 @@ class MailboxTestConnectionView(generics.GenericAPIView):
     def post(self, request: Request, pk: int) -> Response:
         check = mailbox_test_connection(mailbox=self.get_object())
         return Response(s.ConnectionCheckOutputSerializer(check).data)
+
+
+class MailboxCollectionsView(generics.GenericAPIView):
+    """The address books and calendars the mailbox's CalDAV/CardDAV server has (discovery), and
+    the ones it proposes for the mailbox's contacts, events and tasks; PATCH the mailbox with
+    the URLs chosen."""
+
+    permission_classes = [IsAuthenticated, ManageCollections]
+    serializer_class = s.DiscoveredCollectionsOutputSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return mailboxes_visible_to(self.request.user)
+
+    @extend_schema(
+        operation_id="mailboxes_collections",
+        summary="Discover collections (CalDAV/CardDAV)",
+        responses={200: s.DiscoveredCollectionsOutputSerializer, 400: ErrorSerializer},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        mailbox = self.get_object()
+        found = mailbox_discover_collections(mailbox=mailbox)
+        if found.code == "NotDav":
+            raise ApiError(found.message, code="not_dav")
+        return Response(s.DiscoveredCollectionsOutputSerializer(found).data)
 
 
 @extend_schema_view(
