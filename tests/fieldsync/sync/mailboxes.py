@@ -243,3 +243,38 @@ def _dav_call(method: str, kw: dict) -> str:
     if method == "PUT":
         return "CreateItem" if "If-None-Match" in (kw.get("headers") or {}) else "UpdateItem"
     return {"DELETE": "DeleteItem"}.get(method, method)
+
+
+# -- fault injection, the same scenario on every connector ----------------------------------------
+
+TRANSIENT = "ErrorInternalServerTransientError"
+
+
+def fail_next_update(mailbox, item_id: str) -> None:  # type: ignore[no-untyped-def]
+    """The sync's next write of `item_id` fails with a transient error (the item is untouched):
+    an injected per-item error on the EWS test server, a 503 answering the PUT on DAV."""
+    if mailbox.kind == "memory":
+        left = [1]
+
+        def once(operation: str, upd: object) -> bool:
+            hit = operation == "update" and getattr(upd, "item_id", None) == item_id and left[0]
+            if hit:
+                left[0] -= 1
+            return bool(hit)
+
+        mailbox.connector.fail_when(once, TRANSIENT)
+    elif mailbox.kind == "exchange":
+        mailbox.ews.faults.item_error(TRANSIENT, operation="UpdateItem", match=item_id)
+    else:
+        from connectors.base import ThrottledError
+
+        send = mailbox.connector.dav.request
+        left = [1]
+
+        def refuse_once(method: str, href: str, **kw: object):  # type: ignore[no-untyped-def]
+            if method == "PUT" and href.endswith(item_id) and left[0]:
+                left[0] -= 1
+                raise ThrottledError(f"PUT {href}: HTTP 503, retry after None s", "HTTP503")
+            return send(method, href, **kw)  # type: ignore[arg-type]
+
+        mailbox.connector.dav.request = refuse_once
