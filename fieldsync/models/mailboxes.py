@@ -195,6 +195,7 @@ class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
     MANUAL = "manual", "Sync now"
     API = "api", "API"
+    COMMAND = "command", "Command (manage.py sync_mailbox)"
 
 
 class SyncRun(models.Model):

@@ -36,16 +36,21 @@ def connector_from_env(email: str) -> Any:
     )
 
 
-def owner_and_connector(email: str) -> tuple[Any, Any]:
-    from fieldsync.mailboxes.connection import connector_for
+def mailbox_of(email: str) -> Any:
     from fieldsync.models.mailboxes import Mailbox
-    from security.models import User
 
-    mailbox = (
+    return (
         Mailbox.objects.select_related("owner", "server_profile")
         .filter(email_address__iexact=email)
         .first()
     )
+
+
+def owner_and_connector(email: str) -> tuple[Any, Any]:
+    from fieldsync.mailboxes.connection import connector_for
+    from security.models import User
+
+    mailbox = mailbox_of(email)
     if mailbox is not None:
         return mailbox.owner, connector_for(mailbox)
     owner = User.objects.filter(email__iexact=email).first()
@@ -101,9 +106,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from fieldsync.service.sync import confirm_mass_change
 
-        owner, connector = owner_and_connector(options["email"])
-        entities = options["entity"] or list(ENTITIES)
+        mailbox = mailbox_of(options["email"])
+        entities = options["entity"] or (mailbox.entities if mailbox else list(ENTITIES))
         if options["confirm"]:
+            owner = mailbox.owner if mailbox else owner_and_connector(options["email"])[0]
             for entity in entities:
                 confirm_mass_change(owner=owner, entity=entity)
         bars: dict[str, Any] = {}
@@ -119,6 +125,14 @@ class Command(BaseCommand):
                 if done >= total:
                     bar.close()
 
+        if mailbox is not None and not options["dry_run"]:
+            try:
+                self._recorded(mailbox, options["email"], entities, progress)
+            finally:
+                for bar in bars.values():
+                    bar.close()
+            return
+        owner, connector = owner_and_connector(options["email"])
         try:
             report = sync_mailbox(
                 owner=owner,
@@ -136,3 +150,30 @@ class Command(BaseCommand):
         report.owner = options["email"]
         for line in describe(report):
             self.stdout.write(line)
+
+    def _recorded(self, mailbox: Any, email: str, entities: list[str], progress: Any) -> None:
+        """A mailbox's sync, recorded in its run history like the worker's (trigger
+        "command", the mass-change guard's stops included); the mailbox's status follows."""
+        from fieldsync.mailboxes.run import mailbox_sync_run
+        from fieldsync.models.mailboxes import RunTrigger
+
+        report = SyncReport(owner=email, dry_run=False)
+
+        def sync(**kw: Any) -> SyncReport:
+            done = sync_mailbox(progress=progress, **kw)
+            report.entities.update(done.entities)
+            return done
+
+        outcome = mailbox_sync_run(
+            mailbox_id=mailbox.pk,
+            trigger=RunTrigger.COMMAND,
+            max_retries=0,
+            sync=sync,
+            entities=entities,
+        )
+        if outcome.status == "skipped":
+            raise CommandError(outcome.message)
+        for line in describe(report):
+            self.stdout.write(line)
+        if outcome.status == "failed" and not any(r.guard for r in report.entities.values()):
+            raise CommandError(f"The sync failed: {outcome.message}")
