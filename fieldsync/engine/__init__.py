@@ -29,6 +29,7 @@ from .model import (
     Rules,
     Sealed,
     Value,
+    tracked,
 )
 from .plan import (
     crm_from_status,
@@ -80,4 +81,5 @@ __all__ = [
     "plan_sync",
     "remote_from_status",
     "seal_private",
+    "tracked",
 ]

@@ -33,6 +33,7 @@ from .model import (
     RemoteDeletePolicy,
     Rules,
     Value,
+    tracked,
 )
 
 # CRM ids of records created from Exchange derive from the item id, so a re-run after a crash
@@ -184,7 +185,8 @@ def decide_record(record: RecordInput, rules: Rules, policy: Policy) -> RecordPl
     if link.state == LinkState.UNTRACKED:
         if not present and crm != Absence.OUT_OF_SCOPE:
             return _drop(link, RecordEvent.DROPPED)
-        if present and remote is not None:  # the item came back (restored from Deleted Items)
+        # The item came back (restored from Deleted Items), or was tracked again.
+        if present and remote is not None and tracked(remote, policy) is not False:
             return _merge(record.crm_id, link, crm, remote, rules, policy, RecordEvent.RESUMED)
         if remote is not None and remote.item_id != link.item_id:
             return _status_only(link, replace(link, item_id=remote.item_id))
@@ -201,6 +203,8 @@ def decide_record(record: RecordInput, rules: Rules, policy: Policy) -> RecordPl
         return _status_only(link, _observe_remote(link, remote))
 
     # ACTIVE
+    if remote is not None and tracked(remote, policy) is False:
+        return _untrack_removed_category(link, remote)
     if present and remote is not None:
         return _merge(record.crm_id, link, crm, remote, rules, policy, RecordEvent.MERGED)
     if present:  # deleted in Exchange
@@ -218,6 +222,20 @@ def decide_record(record: RecordInput, rules: Rules, policy: Policy) -> RecordPl
     if remote is None:
         return _drop(link, RecordEvent.DROPPED)
     return _remove_copy(link, crm, remote, rules, policy)
+
+
+def _untrack_removed_category(link: Link, remote: Remote) -> RecordPlan:
+    """The user took the tracked category off the item: it stops syncing, as Dynamics does. The
+    CRM record stays as it is (nothing is deleted or cleared on either side); putting the
+    category back resumes the sync, merging what changed meanwhile."""
+    return RecordPlan(
+        crm_id=link.crm_id,
+        item_id=remote.item_id,
+        change_key=remote.change_key,
+        event=RecordEvent.UNTRACKED,
+        status=replace(link, item_id=remote.item_id, state=LinkState.UNTRACKED),
+        ends_sync=True,
+    )
 
 
 def _remove_copy(
@@ -403,10 +421,9 @@ def _unlinked(record: RecordInput, rules: Rules, policy: Policy) -> RecordPlan:
         # stopped before saving its status. The rules for such copies apply to it.
         orphan = Link(remote.crm_id, remote.item_id, remote.change_key)
         return _remove_copy(orphan, crm, remote, rules, policy)
-    tracked = bool(policy.tracked_category) and policy.tracked_category in remote.categories
     # A tracked item naming a record that does not exist yet is a create from Exchange that
     # stopped between its two steps; an untracked one is not the sync's business.
-    if not tracked:
+    if not tracked(remote, policy):
         return RecordPlan(
             remote.crm_id,
             remote.item_id,

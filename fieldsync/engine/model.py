@@ -107,11 +107,21 @@ class Policy:
     conflict: ConflictPolicy = ConflictPolicy.CRM_WINS
     remote_delete: RemoteDeletePolicy = RemoteDeletePolicy.UNTRACK
     keep_copy_on_lost_access: bool = False
-    tracked_category: str = "Tracked to CRM"
+    tracked_category: str = "Tracked to CRM"  # matched whatever its case, as Outlook does
     # The guard trips when a run would end more than this share of the synced items...
     mass_change_share: float = 0.5
     # ... but only in a mailbox with at least this many synced items.
     mass_change_min_items: int = 10
+
+
+def tracked(remote: Remote, policy: Policy) -> bool | None:
+    """Whether an item carries the tracked category, whatever the case of its name (Outlook
+    treats "tracked to crm" and "Tracked to CRM" as one category); None: its categories were
+    not read, or the organization tracks no category."""
+    if remote.categories is None or not policy.tracked_category:
+        return None
+    wanted = policy.tracked_category.casefold()
+    return any(c.casefold() == wanted for c in remote.categories)
 
 
 @dataclass(frozen=True)
@@ -181,7 +191,8 @@ class Remote:
     change_key: str
     crm_id: str | None
     values: Mapping[str, Value]
-    categories: tuple[str, ...] = ()
+    # None: not read (a side taken from the status, or a client that does not send them).
+    categories: tuple[str, ...] | None = None
     modified: float | None = None
 
 
