@@ -520,6 +520,8 @@ class _EntityRun:
             report.counts = _applied_counts(plan, set(report.failed)) | {
                 "items_seen": report.counts["items_seen"]
             }
+        if sink.normalized:
+            report.counts["conflicts"] = report.counts.get("conflicts", 0) + sink.normalized
         return sink, failed
 
     def _save_state(
@@ -536,7 +538,10 @@ class _EntityRun:
         state.remote_sync_state = seen.new_state
         state.crm_change_number = cursor
         state.rules_fingerprint = fingerprint
-        state.retry_ids = [i for i in failed if _uuid_or_none(i)] + self.failed_items
+        # Failed records are retried; normalized ones are decided again from what the server
+        # holds (the change list will not report them: the change was the sync's own write).
+        again = dict.fromkeys([*failed, *sink.revisit])
+        state.retry_ids = [i for i in again if _uuid_or_none(i)] + self.failed_items
         state.guard_reason = ""
         state.guard_confirmed = False
         state.last_run_on = timezone.now()

@@ -3,9 +3,12 @@ retried from what the item holds now, so nothing is lost and the record does not
 
 from __future__ import annotations
 
+import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 
-from crm.models import Contact
+from crm.models import Appointment, Contact, Task
 from fieldsync.models.sync import MailboxSyncState, SyncConflict, SyncLink
 
 from .mailboxes import fail_next_update
@@ -91,3 +94,115 @@ def test_removing_the_category_untracks_the_item_and_the_crm_record_stays(sync, 
     ann.refresh_from_db()
     assert (ann.last_name, ann.job_title) == ("Outlook only", "CRM only")
     assert mailbox.items("contacts")[item_id].fields["job_title"] == "CRM only"
+
+
+# -- 6. values the server normalizes --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mailbox", ["exchange"], indirect=True)
+def test_a_value_exchange_does_not_keep_is_a_conflict_and_both_sides_then_agree(
+    sync, sally, mailbox
+):
+    """Exchange resets a task not started to 0 % done; the demo has such tasks at 50 %."""
+    task = Task.objects.create(
+        owner=sally, subject="Call back", status="not_started", percent_complete=50
+    )
+    report = sync("task")
+    assert report.counts["conflicts"] == 1  # not "0 changed" while the sides differ
+    item = mailbox.items("tasks")[_item_id(task)]
+    assert item.fields["percent_complete"] == 0
+    kept = SyncConflict.objects.get()
+    assert (kept.field, kept.crm_value, kept.exchange_value, kept.reason) == (
+        "percent_complete",
+        50,
+        0,
+        "server_normalized",
+    )
+    sync("task")  # the CRM takes what Exchange holds: the conflict keeps the 50
+    task.refresh_from_db()
+    assert task.percent_complete == 0
+    assert sync("task").plan.records == ()
+
+
+# -- 3. all-day events across the spring DST change -------------------------------------------------
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _all_day(owner, subject: str, first: datetime.date, last: datetime.date) -> Appointment:
+    start = datetime.datetime.combine(first, datetime.time(), BERLIN)
+    end = datetime.datetime.combine(last + datetime.timedelta(days=1), datetime.time(), BERLIN)
+    return Appointment.objects.create(
+        owner=owner,
+        subject=subject,
+        organizer=owner.email,
+        scheduled_start=start,
+        scheduled_end=end,
+        is_all_day_event=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        (datetime.date(2027, 3, 27), datetime.date(2027, 3, 28)),  # spring: the 28th is 23 h
+        (datetime.date(2027, 3, 28), datetime.date(2027, 3, 28)),
+        (datetime.date(2027, 10, 30), datetime.date(2027, 10, 31)),  # autumn: the 31st is 25 h
+    ],
+)
+def test_an_all_day_event_across_a_dst_change_keeps_its_days(sync, sally, mailbox, first, last):
+    event = _all_day(sally, "Trade fair", first, last)
+    start, end = event.scheduled_start, event.scheduled_end
+    sync("appointment")
+    mailbox.edit("calendar", _item_id(event), subject="Trade fair (booth 4)")
+    report = sync("appointment")
+    assert report.failed == []
+    event.refresh_from_db()
+    assert event.subject == "Trade fair (booth 4)"
+    assert (event.scheduled_start, event.scheduled_end) == (start, end)
+    assert event.is_all_day_event
+    assert sync("appointment").plan.records == ()
+
+
+# -- 4. a series' UNTIL ---------------------------------------------------------------------------
+
+
+def test_a_series_at_half_past_midnight_keeps_its_last_occurrence(sync, sally, mailbox):
+    from crm.models import RecurringAppointment
+
+    start = datetime.datetime(2026, 11, 3, 0, 30, tzinfo=BERLIN)  # a Tuesday
+    # The last occurrence, Tuesday 5 January 00:30 in Berlin, is Monday 23:30 UTC.
+    rule = "FREQ=WEEKLY;BYDAY=TU;UNTIL=20270104T233000Z"
+    series = RecurringAppointment.objects.create(
+        owner=sally,
+        subject="Night shift handover",
+        scheduled_start=start,
+        scheduled_end=start + datetime.timedelta(minutes=30),
+        recurrence_pattern=rule,
+    )
+    report = sync("recurring_appointment")
+    assert report.counts["exchange_created"] == 1 and report.counts["conflicts"] == 0
+    item = mailbox.items("calendar")[_item_id(series)]
+    assert item.fields["recurrence_pattern"] == rule
+    assert sync("recurring_appointment").plan.records == ()
+
+
+@pytest.mark.parametrize("mailbox", ["exchange"], indirect=True)
+def test_an_outlook_series_enters_the_crm_with_a_utc_until(sync, sally, mailbox):
+    from crm.models import RecurringAppointment
+
+    start = datetime.datetime(2026, 11, 3, 0, 30, tzinfo=BERLIN)
+    mailbox.create(
+        "calendar",
+        {
+            "subject": "Night shift handover",
+            "scheduled_start": start,
+            "scheduled_end": start + datetime.timedelta(minutes=30),
+            "is_all_day_event": False,
+            "recurrence_pattern": "FREQ=WEEKLY;BYDAY=TU;UNTIL=20270105",  # Outlook's end date
+        },
+    )
+    assert sync("recurring_appointment").counts["crm_created"] == 1
+    (series,) = RecurringAppointment.objects.all()
+    # RFC 5545: a timed series ends with a date-time UNTIL, here its last start in UTC.
+    assert series.recurrence_pattern == "FREQ=WEEKLY;BYDAY=TU;UNTIL=20270104T233000Z"
