@@ -29,6 +29,7 @@ from .model import (
     Rules,
     Sealed,
     Value,
+    refused,
     tracked,
 )
 from .plan import (
@@ -80,6 +81,7 @@ __all__ = [
     "needs_reading",
     "normalized",
     "plan_sync",
+    "refused",
     "remote_from_status",
     "seal_private",
     "tracked",

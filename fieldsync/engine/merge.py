@@ -33,6 +33,7 @@ from .model import (
     RemoteDeletePolicy,
     Rules,
     Value,
+    refused,
     tracked,
 )
 
@@ -116,6 +117,16 @@ def decide_field(
 
     if not rule.accepts:
         return FieldDecision(base=keep)  # to_outlook: the Exchange edit stays in Exchange
+    problem = refused(rule, remote)
+    if problem:
+        # A value the CRM refuses from a user (an Exchange legacy address as an e-mail): it is
+        # not written, nor put back over in Outlook; recorded once, when new.
+        new = remote != base.remote
+        why = f"{RejectReason.INVALID.value}: {problem}"
+        return FieldDecision(
+            rejected=Rejected(crm_id, item_id or "", name, remote, why) if new else None,
+            base=keep,
+        )
     if rule.can_update and record_writable:
         return FieldDecision(
             take=True, conflict=conflict(Outcome.EXCHANGE), base=FieldBase.same(remote)
@@ -441,6 +452,14 @@ def _create_crm(remote: Remote, rules: Rules) -> RecordPlan:
         for name, rule in rules.fields.items()
         if rule.accepts and name in remote.values and not is_blank(remote.values[name], rule)
     }
+    # Values the CRM refuses are left out of the new record, each a rejected change.
+    invalid = [
+        Rejected(None, remote.item_id, name, value, f"{RejectReason.INVALID.value}: {problem}")
+        for name, value in values.items()
+        if (problem := refused(rules.fields[name], value))
+    ]
+    for r in invalid:
+        del values[r.field]
     rejected = []
     if not rules.can_create_entity:
         rejected.append(Rejected(None, remote.item_id, "*", None, RejectReason.NO_CREATE.value))
@@ -472,6 +491,7 @@ def _create_crm(remote: Remote, rules: Rules) -> RecordPlan:
         item_id=remote.item_id,
         change_key=remote.change_key,
         event=RecordEvent.CREATED_IN_CRM,
+        rejected=tuple(replace(r, crm_id=new_id) for r in invalid),
         crm_create=values,
         stamp_crm_id=remote.crm_id != new_id,
         status=Link(new_id, remote.item_id, remote.change_key, LinkState.ACTIVE, base),

@@ -4,7 +4,7 @@ plan it returns. Plain frozen dataclasses; field values are opaque hashables.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -52,6 +52,9 @@ class FieldRule:
     can_update: bool = True
     blank: Value = ""
     crm_default: Value = ""
+    # Why the CRM would refuse a value from a user ("" : it accepts it): the same rule for an
+    # Outlook value, which is then a rejected change (never a record the CRM cannot edit).
+    check: Callable[[Value], str] | None = field(default=None, compare=False, repr=False)
     # Derived once: the decision step asks these for every field of every record.
     sends: bool = field(init=False, repr=False, compare=False)
     accepts: bool = field(init=False, repr=False, compare=False)
@@ -122,6 +125,13 @@ def tracked(remote: Remote, policy: Policy) -> bool | None:
         return None
     wanted = policy.tracked_category.casefold()
     return any(c.casefold() == wanted for c in remote.categories)
+
+
+def refused(rule: FieldRule, value: Value) -> str:
+    """Why the CRM refuses `value` for this field ("" when it accepts it; a blank always)."""
+    if rule.check is None or value is None or value == rule.blank:
+        return ""
+    return rule.check(value)
 
 
 @dataclass(frozen=True)
@@ -246,6 +256,7 @@ class RejectReason(StrEnum):
     NO_WRITE = "no_record_write_permission"
     NO_FIELD_CREATE = "no_field_create_permission"
     NO_CREATE = "no_create_permission"
+    INVALID = "invalid_value"  # the CRM refuses the value itself (a user's edit would be a 400)
 
 
 class RecordEvent(StrEnum):

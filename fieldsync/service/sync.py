@@ -132,6 +132,7 @@ def entity_rules(*, owner: Any, entity: str, held: frozenset[str] | None = None)
             can_update=all(access.can_update(c) for c in columns),
             blank=ef.blank(name),
             crm_default=ef.crm_default(name),
+            check=ef.check(name),
         )
     can_create = security.has_privilege(owner, entity, security.Action.CREATE)
     return Rules(fields, can_create_entity=can_create)

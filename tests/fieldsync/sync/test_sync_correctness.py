@@ -206,3 +206,40 @@ def test_an_outlook_series_enters_the_crm_with_a_utc_until(sync, sally, mailbox)
     (series,) = RecurringAppointment.objects.all()
     # RFC 5545: a timed series ends with a date-time UNTIL, here its last start in UTC.
     assert series.recurrence_pattern == "FREQ=WEEKLY;BYDAY=TU;UNTIL=20270104T233000Z"
+
+
+# -- 5. values the CRM refuses ---------------------------------------------------------------------
+
+LEGACY = "/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=ann"
+
+
+@pytest.mark.parametrize("offered", ['"ann lee"@contoso.test', LEGACY, "call her mobile"])
+def test_an_email_the_crm_refuses_is_a_rejected_change_never_a_record_it_cannot_edit(
+    sync, sally, mailbox, offered, client
+):
+    from fieldsync.models.sync import RejectedChange
+
+    item_id = mailbox.create(
+        "contacts", {"first_name": "Ann", "last_name": "Lee", "email": offered}
+    )
+    report = sync()
+    assert report.counts["crm_created"] == 1 and report.failed == []
+    (ann,) = Contact.objects.all()
+    assert ann.email == ""  # the record is made, without the value the CRM refuses
+    kept = RejectedChange.objects.get()
+    assert (kept.field, kept.offered_value) == ("email", offered)
+    assert kept.reason.startswith("invalid_value")
+    # Outlook keeps its value; the CRM record stays editable through the API.
+    assert mailbox.items("contacts")[item_id].fields["email"] == offered
+    client.force_login(sally)
+    answer = client.patch(
+        f"/api/v1/contacts/{ann.pk}/", {"last_name": "Leigh"}, content_type="application/json"
+    )
+    assert answer.status_code == 200, answer.content
+    # An Outlook edit to another refused value is one more rejected change, nothing else.
+    mailbox.edit("contacts", item_id, email="not an address", job_title="CFO")
+    sync()
+    ann.refresh_from_db()
+    assert (ann.email, ann.last_name, ann.job_title) == ("", "Leigh", "CFO")
+    assert RejectedChange.objects.count() == 2
+    assert sync().plan.records == ()
