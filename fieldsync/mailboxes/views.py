@@ -5,12 +5,14 @@ a mailbox you may not see answers 404.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,6 +21,8 @@ from fieldsync.mailboxes.charts import runs_chart
 from fieldsync.mailboxes.conflicts import (
     conflict_apply_losing_value,
     conflicts_visible_to,
+    crm_value_after,
+    current_value,
     losing_side,
     losing_value,
     rejected_changes_visible_to,
@@ -308,15 +312,23 @@ def conflicts(request: HttpRequest) -> HttpResponse:
     if show == "open":
         rows = rows.filter(resolved_on__isnull=True)
     page = Paginator(rows, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    entries = [
-        {
-            "c": c,
-            "losing_side": "Exchange" if losing_side(c) == "exchange" else "CRM",
-            "losing_value": losing_value(c),
-            "winning_value": c.crm_value if losing_side(c) == "exchange" else c.exchange_value,
-        }
-        for c in page.object_list
-    ]
+    entries = []
+    for c in page.object_list:
+        shown, now = current_value(c, request.user) if c.resolved_on is None else (False, None)
+        entries.append(
+            {
+                "c": c,
+                "losing_side": "Exchange" if losing_side(c) == "exchange" else "CRM",
+                "losing_value": losing_value(c),
+                "winning_value": c.crm_value if losing_side(c) == "exchange" else c.exchange_value,
+                # The field's value now: applying replaces it (the page sends it back, so a
+                # value changed after the page was shown is refused, not overwritten).
+                "shown": shown,
+                "current": now,
+                "current_json": json.dumps(now, cls=DjangoJSONEncoder) if shown else "",
+                "changed": shown and now != crm_value_after(c),
+            }
+        )
     return render(
         request,
         "fieldsync/sync_conflicts.html",
@@ -328,8 +340,15 @@ def conflicts(request: HttpRequest) -> HttpResponse:
 @require_POST
 def conflict_apply(request: HttpRequest, pk: int) -> HttpResponse:
     conflict = get_object_or_404(conflicts_visible_to(request.user), pk=pk)
+    seen: dict[str, Any] = {}
+    if request.POST.get("current"):
+        try:
+            seen["current"] = json.loads(request.POST["current"])
+        except ValueError:
+            messages.error(request, "Not applied: the value shown on the page was unreadable.")
+            return redirect("fieldsync:sync_conflicts")
     try:
-        conflict_apply_losing_value(conflict=conflict, actor=request.user)
+        conflict_apply_losing_value(conflict=conflict, actor=request.user, **seen)
     except (ValidationError, PermissionDenied) as exc:
         text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         messages.error(request, f"Not applied: {text}")
