@@ -243,3 +243,49 @@ def test_an_email_the_crm_refuses_is_a_rejected_change_never_a_record_it_cannot_
     assert (ann.email, ann.last_name, ann.job_title) == ("", "Leigh", "CFO")
     assert RejectedChange.objects.count() == 2
     assert sync().plan.records == ()
+
+
+# -- 7. Verify -----------------------------------------------------------------------------------
+
+
+def test_verify_explains_each_difference_and_reports_drift_with_both_values(
+    sync, sally, mailbox, set_direction
+):
+    from django.db import models
+
+    from fieldsync.models.mailboxes import VerifyReport
+    from fieldsync.service.verify import verify_mailbox
+
+    ann = Contact.objects.create(owner=sally, first_name="Ann", last_name="Lee", job_title="Buyer")
+    bob = Contact.objects.create(owner=sally, first_name="Bob", last_name="Ray", department="Sales")
+    sync()
+    (clean,) = verify_mailbox(owner=sally, connector=mailbox.connector, entities=["contact"])
+    assert (clean.records, clean.drift_count, clean.error) == (2, 0, "")
+    assert clean.fields_compared > 2
+
+    set_direction("contact", "department", "to_outlook")
+    mailbox.edit("contacts", _item_id(bob), department="Outlook only")  # stays in Outlook
+    sync()
+    # A write that bypassed the sync's change tracking: the sides now silently differ.
+    models.QuerySet.update(Contact.objects.filter(pk=ann.pk), job_title="Sneaked in")
+    (report,) = verify_mailbox(owner=sally, connector=mailbox.connector, entities=["contact"])
+    assert report.explained["direction"] == 1
+    assert report.drift == [
+        {
+            "crm_id": str(ann.pk),
+            "item_id": _item_id(ann),
+            "field": "job_title",
+            "crm_value": "Sneaked in",
+            "exchange_value": "Buyer",
+        }
+    ]
+    assert VerifyReport.objects.filter(owner=sally).count() == 2
+    # A CRM edit not synced yet is a pending run, not drift.
+    Contact.objects.filter(pk=ann.pk).update(job_title="Sneaked in")  # a tracked edit
+    models.QuerySet.update(Contact.objects.filter(pk=ann.pk), job_title="Buyer")
+    ann.refresh_from_db()
+    ann.job_title = "Head buyer"
+    ann.save()
+    (pending,) = verify_mailbox(owner=sally, connector=mailbox.connector, entities=["contact"])
+    assert pending.drift == [] and pending.explained["pending_run"] == 1
+    sync()
