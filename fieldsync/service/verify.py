@@ -42,7 +42,7 @@ class _Check:
         self.rules = entity_rules(owner=owner, entity=entity, held=self.run.held)
 
     def verdict(self) -> Verdict:
-        run, state = self.run, self.state
+        run = self.run
         scope = run._scope()
         crm = run._load(scope)
         items, _, _, _ = run._read_pages(None)
