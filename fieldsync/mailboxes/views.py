@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from connectors.base import ConnectorError
 from fieldsync.mailboxes.charts import runs_chart
 from fieldsync.mailboxes.conflicts import (
     conflict_apply_losing_value,
@@ -43,6 +44,7 @@ from fieldsync.mailboxes.services import (
     server_profile_create,
     server_profile_update,
 )
+from fieldsync.mailboxes.verify import latest_reports, mailbox_verify
 from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, RunTrigger
 
 HISTORY_PAGE_SIZE = 50
@@ -99,6 +101,7 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "chart": runs_chart(attempts),
             "not_held": fields_not_held(kind=mailbox.server_profile.kind),
             "guard_stops": mailbox_guard_stops(mailbox=mailbox),
+            "verify_reports": latest_reports(mailbox),
             "busy": busy,
             "refresh": REFRESH_SECONDS if busy else None,
             "can_manage": can_manage_mailboxes(request.user),
@@ -141,6 +144,29 @@ def mailbox_test(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Test connection: {check.message}")
     else:
         messages.error(request, f"Test connection failed: {check.message}")
+    return redirect("fieldsync:sync_mailbox", mailbox.pk)
+
+
+@login_required
+@require_POST
+def mailbox_verify_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """*Verify*: compare both sides of the mailbox now; the page shows the report."""
+    mailbox = _visible_mailbox(request, pk)
+    try:
+        reports = mailbox_verify(mailbox=mailbox)
+    except ConnectorError as exc:
+        messages.error(request, f"Verify failed: {exc}")
+        return redirect("fieldsync:sync_mailbox", mailbox.pk)
+    drift = sum(r.drift_count for r in reports)
+    failed = [r for r in reports if r.error]
+    if failed:
+        messages.error(request, "Verify could not read the mailbox: " + failed[0].error)
+    elif drift:
+        messages.error(
+            request, f"Verify found {drift} unexplained difference{'s' if drift != 1 else ''}."
+        )
+    else:
+        messages.success(request, "Verify: both sides agree (every difference is explained).")
     return redirect("fieldsync:sync_mailbox", mailbox.pk)
 
 

@@ -146,3 +146,26 @@ def test_command_runs_are_in_the_history_and_the_mailbox_status_follows_them(
     run(sally_mailbox.email_address, "--entity", "contact", "--confirm")
     assert SyncRun.objects.filter(mailbox=sally_mailbox).count() == 3
     assert Mailbox.objects.get(pk=sally_mailbox.pk).status == "ok"
+
+
+def test_verify_mailbox_compares_both_sides_and_fails_on_drift(
+    sally_mailbox, sally, make_connector
+):
+    from django.db import models
+
+    from fieldsync.models.mailboxes import VerifyReport
+
+    ann = Contact.objects.create(owner=sally, first_name="Ann", last_name="Lee", job_title="CFO")
+    run(sally_mailbox.email_address, "--entity", "contact")
+    out = io.StringIO()
+    call_command("verify_mailbox", sally_mailbox.email_address, "--entity", "contact", stdout=out)
+    assert "contact: 1 records" in out.getvalue() and "both sides agree" in out.getvalue()
+    models.QuerySet.update(Contact.objects.filter(pk=ann.pk), job_title="Sneaked in")
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 unexplained difference"):
+        call_command(
+            "verify_mailbox", sally_mailbox.email_address, "--entity", "contact", stdout=out
+        )
+    assert "job_title: CRM 'Sneaked in', mailbox 'CFO'" in out.getvalue()
+    latest = VerifyReport.objects.filter(mailbox=sally_mailbox).first()
+    assert (latest.trigger, latest.drift_count) == ("command", 1)
