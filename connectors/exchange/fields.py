@@ -392,7 +392,7 @@ class Writer:
         local_start = start.astimezone(self.tz)
         if all_day:
             # The CRM's end is exclusive midnight; exchangelib wants the last day, inclusive.
-            last = end.astimezone(self.tz).date() - datetime.timedelta(days=1)
+            last = localdates.all_day_last_day(end, self.tz)
             item.start = EWSDate.from_date(local_start.date())  # type: ignore[attr-defined]
             item.end = EWSDate.from_date(max(last, local_start.date()))  # type: ignore[attr-defined]
         else:
