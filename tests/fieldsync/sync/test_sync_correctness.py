@@ -304,3 +304,37 @@ def test_verify_explains_each_difference_and_reports_drift_with_both_values(
     (pending,) = verify_mailbox(owner=sally, connector=mailbox.connector, entities=["contact"])
     assert pending.drift == [] and pending.explained["pending_run"] == 1
     sync()
+
+
+def test_a_crm_edit_made_while_the_run_writes_is_merged_next_run_nothing_lost(sync, sally, mailbox):
+    ann = Contact.objects.create(
+        owner=sally, first_name="Ann", last_name="Lee", job_title="Buyer", department="Sales"
+    )
+    sync()
+    item_id = _item_id(ann)
+    mailbox.edit("contacts", item_id, job_title="Outlook Title")
+    Contact.objects.filter(pk=ann.pk).update(last_name="Leigh")
+    original = mailbox.connector.update_items
+
+    def crm_edit_first(folder, updates, **kw):  # type: ignore[no-untyped-def]
+        Contact.objects.filter(pk=ann.pk).update(department="Purchasing")  # after the read
+        return original(folder, updates, **kw)
+
+    mailbox.connector.update_items = crm_edit_first
+    report = sync()
+    mailbox.connector.update_items = original
+    assert report.failed == [str(ann.pk)]  # its CRM write was refused: the record moved on
+    assert sync().failed == []
+    ann.refresh_from_db()
+    item = mailbox.items("contacts")[item_id].fields
+    assert (ann.last_name, ann.job_title, ann.department) == (
+        "Leigh",
+        "Outlook Title",
+        "Purchasing",
+    )
+    assert (item["last_name"], item["job_title"], item["department"]) == (
+        "Leigh",
+        "Outlook Title",
+        "Purchasing",
+    )
+    assert not SyncConflict.objects.exists()
