@@ -113,9 +113,11 @@ def mailbox_sync_run(
     max_retries: int = MAX_RETRIES,
     worker: str = "",
     sync: SyncFunction | None = None,
+    entities: list[str] | None = None,
 ) -> RunOutcome:
-    """Sync one mailbox now, one SyncRun per entity. Returns "skipped" when another worker
-    holds the mailbox; raises RetryLater for a transient error with retries left."""
+    """Sync one mailbox now, one SyncRun per entity (the mailbox's, or `entities`). Returns
+    "skipped" when another worker holds the mailbox; raises RetryLater for a transient error
+    with retries left."""
     mailbox = (
         Mailbox.objects.select_related("owner", "server_profile").filter(pk=mailbox_id).first()
     )
@@ -129,7 +131,7 @@ def mailbox_sync_run(
             Mailbox.objects.filter(pk=mailbox.pk).update(queued_at=None)
             log.info("%s is being synced by another worker; skipped", mailbox)
             return RunOutcome("skipped", message=f"{mailbox} is being synced by another worker.")
-        return _run_locked(mailbox, trigger, retry, max_retries, worker, sync)
+        return _run_locked(mailbox, trigger, retry, max_retries, worker, sync, entities)
 
 
 @dataclass
@@ -155,6 +157,7 @@ def _run_locked(
     max_retries: int,
     worker: str,
     sync: SyncFunction | None,
+    entities: list[str] | None = None,
 ) -> RunOutcome:
     attempt = _Attempt(mailbox, trigger, retry, worker, began=timezone.now())
     _start(mailbox, attempt.began)
@@ -162,7 +165,7 @@ def _run_locked(
     try:
         sync = sync or _engine_sync()
         connector = connector_for(mailbox)
-        for entity in mailbox.entities:
+        for entity in mailbox.entities if entities is None else entities:
             if not _sync_entity(attempt, entity, sync, connector):
                 break
     except Exception as exc:  # connector_for, or the engine failing to load

@@ -285,6 +285,7 @@ class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
     MANUAL = "manual", "Sync now"
     API = "api", "API"
+    COMMAND = "command", "Command (manage.py sync_mailbox)"
 
 
 class SyncRun(models.Model):
@@ -338,4 +339,36 @@ class SyncRun(models.Model):
             + self.created_in_exchange
             + self.updated_in_exchange
             + self.deleted_in_exchange
+        )
+
+
+class VerifyReport(models.Model):
+    """One convergence check of one mailbox and entity (*Verify*, `manage.py verify_mailbox`):
+    both sides read and every synced field compared. A difference is explained (a direction,
+    field security, a rejected value, a run still to come: counted per reason in `explained`)
+    or drift, kept with the two values. Kept like a run."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    mailbox = models.ForeignKey(
+        Mailbox, null=True, blank=True, on_delete=models.CASCADE, related_name="verify_reports"
+    )
+    entity = models.CharField(max_length=40)
+    trigger = models.CharField(max_length=10, choices=RunTrigger.choices)
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    records = models.PositiveIntegerField(default=0, help_text="Synced records compared.")
+    fields_compared = models.PositiveIntegerField(default=0)
+    explained = models.JSONField(default=dict, blank=True, help_text="Differences per reason.")
+    drift = models.JSONField(
+        default=list, blank=True, help_text="Unexplained differences: record, field, both values."
+    )
+    drift_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.owner} {self.entity} {self.started_at:%Y-%m-%d %H:%M}: {self.drift_count} drift"
         )

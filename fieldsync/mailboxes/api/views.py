@@ -10,14 +10,20 @@ from typing import Any
 import django_filters as filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import generics, status
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import generics, serializers, status
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from fieldsync.mailboxes.api import serializers as s
 from fieldsync.mailboxes.conflicts import (
+    ChangedSinceConflict,
     conflict_apply_losing_value,
     conflicts_visible_to,
     losing_side,
@@ -366,7 +372,16 @@ class ConflictApplyView(generics.GenericAPIView):
     @extend_schema(
         operation_id="conflicts_apply_losing_value",
         summary="Apply the losing value",
-        request=None,
+        request=inline_serializer(
+            "ConflictApplyInput",
+            {
+                "current": serializers.JSONField(
+                    required=False,
+                    help_text="The field's value in the CRM as you saw it: confirms replacing "
+                    "it when it changed since the conflict (without it that is a 409).",
+                )
+            },
+        ),
         responses={200: s.ConflictOutputSerializer, 409: ErrorSerializer, 403: ErrorSerializer},
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -377,7 +392,13 @@ class ConflictApplyView(generics.GenericAPIView):
                 code="already_resolved",
                 status_code=409,
             )
-        conflict = conflict_apply_losing_value(conflict=conflict, actor=request.user)
+        seen = {"current": request.data["current"]} if "current" in request.data else {}
+        try:
+            conflict = conflict_apply_losing_value(conflict=conflict, actor=request.user, **seen)
+        except ChangedSinceConflict as exc:
+            raise ApiError(
+                " ".join(exc.messages), code="changed_since_conflict", status_code=409
+            ) from exc
         return Response(s.ConflictOutputSerializer(_with_losing_side(conflict)).data)
 
 

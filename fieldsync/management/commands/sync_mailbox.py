@@ -39,7 +39,7 @@ def connector_from_env(email: str) -> Any:
     )
 
 
-def _mailbox(email: str) -> Any:
+def mailbox_of(email: str) -> Any:
     from fieldsync.models.mailboxes import Mailbox
 
     return (
@@ -54,7 +54,7 @@ def owner_and_connector(email: str) -> tuple[Any, Any]:
     from fieldsync.mailboxes.credentials import CredentialsUnreadable
     from security.models import User
 
-    mailbox = _mailbox(email)
+    mailbox = mailbox_of(email)
     if mailbox is not None:
         try:
             return mailbox.owner, connector_for(mailbox)
@@ -128,9 +128,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from fieldsync.service.sync import confirm_mass_change
 
-        owner, connector = owner_and_connector(options["email"])
-        entities = options["entity"] or list(ENTITIES)
+        mailbox = mailbox_of(options["email"])
+        entities = options["entity"] or (mailbox.entities if mailbox else list(ENTITIES))
         if options["confirm"]:
+            owner = mailbox.owner if mailbox else owner_and_connector(options["email"])[0]
             for entity in entities:
                 confirm_mass_change(owner=owner, entity=entity)
         bars: dict[str, Any] = {}
@@ -146,6 +147,14 @@ class Command(BaseCommand):
                 if done >= total:
                     bar.close()
 
+        if mailbox is not None and not options["dry_run"]:
+            try:
+                self._recorded(mailbox, options["email"], entities, progress)
+            finally:
+                for bar in bars.values():
+                    bar.close()
+            return
+        owner, connector = owner_and_connector(options["email"])
         report = SyncReport(owner=options["email"], dry_run=options["dry_run"])
         try:
             for entity in entities:
@@ -169,13 +178,47 @@ class Command(BaseCommand):
         for line in describe(report, _remote(connector)):
             self.stdout.write(line)
 
+    def _recorded(self, mailbox: Any, email: str, entities: list[str], progress: Any) -> None:
+        """A mailbox's sync, recorded in its run history like the worker's (trigger
+        "command", the mass-change guard's stops included); the mailbox's status follows.
+        A run that stops on a server error ends with its reason and what was already written."""
+        from fieldsync.mailboxes.run import mailbox_sync_run
+        from fieldsync.models.mailboxes import RunTrigger, ServerKind
+
+        report = SyncReport(owner=email, dry_run=False)
+
+        def sync(**kw: Any) -> SyncReport:
+            done = sync_mailbox(progress=progress, **kw)
+            report.entities.update(done.entities)
+            return done
+
+        outcome = mailbox_sync_run(
+            mailbox_id=mailbox.pk,
+            trigger=RunTrigger.COMMAND,
+            max_retries=0,
+            sync=sync,
+            entities=entities,
+        )
+        if outcome.status == "skipped":
+            raise CommandError(outcome.message)
+        remote = (
+            "CalDAV/CardDAV" if mailbox.server_profile.kind == ServerKind.CALDAV else "Exchange"
+        )
+        for line in describe(report, remote):
+            self.stdout.write(line)
+        if outcome.status == "failed" and not any(r.guard for r in report.entities.values()):
+            stopped = next((r for r in outcome.runs if r.error), None)
+            where = f"The {stopped.entity} sync stopped: {stopped.error}" if stopped else ""
+            reason = where or f"The sync failed: {outcome.message}"
+            raise CommandError(f"{reason} Already written in this run: {written(report)}.")
+
     def _stop(
         self, report: SyncReport, entity: str, exc: ConnectorError, connector: Any
     ) -> NoReturn:
         """The run cannot go on: what it wrote so far, then the reason in words (exit 1)."""
         from fieldsync.mailboxes.connection import describe_error
 
-        _, message = describe_error(exc, _mailbox(report.owner), connector)
+        _, message = describe_error(exc, mailbox_of(report.owner), connector)
         for line in describe(report, _remote(connector)):
             self.stdout.write(line)
         done = (
