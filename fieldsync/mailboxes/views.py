@@ -5,6 +5,7 @@ a mailbox you may not see answers 404.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
@@ -12,22 +13,30 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from connectors.base import ConnectorError
 from fieldsync.mailboxes.charts import runs_chart
 from fieldsync.mailboxes.conflicts import (
     conflict_apply_losing_value,
     conflicts_visible_to,
+    crm_value_after,
+    current_value,
     issues_described,
     issues_filtered,
     losing_side,
     losing_value,
     rejected_changes_visible_to,
 )
-from fieldsync.mailboxes.connection import fields_not_held, mailbox_test_connection
+from fieldsync.mailboxes.connection import (
+    fields_not_held,
+    mailbox_discover_collections,
+    mailbox_test_connection,
+)
 from fieldsync.mailboxes.forms import (
     HistoryFilterForm,
     IssueFilterForm,
@@ -55,6 +64,7 @@ from fieldsync.mailboxes.services import (
     server_profile_create,
     server_profile_update,
 )
+from fieldsync.mailboxes.verify import latest_reports, mailbox_verify
 from fieldsync.mailboxes.words import field_label
 from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, MailboxStatus, RunTrigger
 
@@ -134,6 +144,7 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "chart": runs_chart(attempts),
             "not_held": fields_not_held(kind=mailbox.server_profile.kind),
             "guard_stops": mailbox_guard_stops(mailbox=mailbox),
+            "verify_reports": latest_reports(mailbox),
             "busy": busy,
             "refresh": REFRESH_SECONDS if busy else None,
             "can_manage": can_manage_mailboxes(request.user),
@@ -184,6 +195,29 @@ def mailbox_test(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def mailbox_verify_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """*Verify*: compare both sides of the mailbox now; the page shows the report."""
+    mailbox = _visible_mailbox(request, pk)
+    try:
+        reports = mailbox_verify(mailbox=mailbox)
+    except ConnectorError as exc:
+        messages.error(request, f"Verify failed: {exc}")
+        return redirect("fieldsync:sync_mailbox", mailbox.pk)
+    drift = sum(r.drift_count for r in reports)
+    failed = [r for r in reports if r.error]
+    if failed:
+        messages.error(request, "Verify could not read the mailbox: " + failed[0].error)
+    elif drift:
+        messages.error(
+            request, f"Verify found {drift} unexplained difference{'s' if drift != 1 else ''}."
+        )
+    else:
+        messages.success(request, "Verify: both sides agree (every difference is explained).")
+    return redirect("fieldsync:sync_mailbox", mailbox.pk)
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def mailbox_preview_page(request: HttpRequest, pk: int) -> HttpResponse:
     """Test your configuration before deploying: what a sync would change, and how long."""
@@ -223,9 +257,20 @@ def mailbox_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 "sync_appointments",
                 "sync_tasks",
                 "enabled",
+                "contacts_collection",
+                "events_collection",
+                "tasks_collection",
             )
         }
-    form = MailboxForm(request.POST or None, initial=initial, mailbox=mailbox)
+    discovered = None
+    if request.method == "GET" and mailbox is not None and request.GET.get("discover"):
+        # Discover collections: what the server has fills the collection choices.
+        discovered = mailbox_discover_collections(mailbox=mailbox)
+        if not discovered.ok:
+            messages.error(request, f"Discover collections failed: {discovered.message}")
+    form = MailboxForm(
+        request.POST or None, initial=initial, mailbox=mailbox, discovered=discovered
+    )
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         password = data.pop("password")
@@ -248,6 +293,8 @@ def mailbox_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             "form": form,
             "title": f"Edit {mailbox}" if mailbox else "Add a mailbox",
             "has_password": bool(mailbox and mailbox.has_password),
+            "discovered": discovered if discovered and discovered.ok else None,
+            "discover_mailbox": mailbox if mailbox and mailbox.server_profile.is_dav else None,
         },
         status=400 if form.errors else 200,
     )
@@ -281,8 +328,10 @@ def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 "service_username",
                 "timezone",
                 "max_wait",
+                "ca_certificates",
             )
         }
+        initial["verify_tls"] = "on" if profile.verify_tls else "off"
     form = ServerProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -358,6 +407,12 @@ def _conflict_entries(rows: list, viewer: Any) -> list[dict[str, Any]]:
     entries = issues_described(rows, viewer)
     for e in entries:
         c = e["row"]
+        # The field's value now, when the viewer may read it: applying replaces it (the
+        # confirmation sends it back, so a value changed since is refused, not overwritten).
+        shown, now = current_value(c, viewer) if c.resolved_on is None else (False, None)
+        e["has_current"], e["current"] = shown, now
+        e["current_json"] = json.dumps(now, cls=DjangoJSONEncoder) if shown else ""
+        e["changed"] = shown and now != crm_value_after(c)
         side = losing_side(c)
         e["c"] = c
         e["losing_side"] = "Exchange/Outlook" if side == "exchange" else "CRM"
@@ -394,8 +449,16 @@ def conflicts(request: HttpRequest) -> HttpResponse:
 def _apply(request: HttpRequest, chosen: list) -> HttpResponse:
     applied, failed = 0, []
     for conflict in chosen:
+        seen: dict[str, Any] = {}
+        raw = request.POST.get(f"current-{conflict.pk}") or request.POST.get("current")
+        if raw:
+            try:
+                seen["current"] = json.loads(raw)
+            except ValueError:
+                failed.append(f"{field_label(conflict.field, conflict.entity)}: unreadable value")
+                continue
         try:
-            conflict_apply_losing_value(conflict=conflict, actor=request.user)
+            conflict_apply_losing_value(conflict=conflict, actor=request.user, **seen)
         except (ValidationError, PermissionDenied) as exc:
             text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             failed.append(f"{field_label(conflict.field, conflict.entity)}: {text}")

@@ -172,9 +172,16 @@ def test_a_conflict_reads_in_words_and_applies_only_after_a_confirmation(
     response = client.post(apply_url, {"ids": [mine.pk, theirs.pk]})
     assert "Apply 2 losing values?" in response.content.decode()
     assert not SyncConflict.objects.filter(resolved_on__isnull=False).exists()
+    # The confirmation sends back the values it showed (a value changed since is refused).
+    import html
+    import re
+
+    form = dict(re.findall(r'name="(current-\d+)" value="([^"]*)"', response.content.decode()))
+    assert len(form) == 2
+    form = {k: html.unescape(v) for k, v in form.items()}
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            apply_url, {"ids": [mine.pk, theirs.pk], "confirm": "yes"}, follow=True
+            apply_url, {"ids": [mine.pk, theirs.pk], "confirm": "yes", **form}, follow=True
         )
     assert "Applied 2 losing values" in response.content.decode()
     assert set(Contact.objects.values_list("job_title", flat=True)) == {"Chief buyer"}
@@ -194,3 +201,78 @@ def test_the_confirmation_comes_back_only_to_this_site(client, sally):
     assert "evil.test" not in page
     page = client.get(url, {"next": "/sync/conflicts/?field=job"}).content.decode()
     assert 'href="/sync/conflicts/?field=job"' in page
+
+
+def test_applying_a_losing_value_over_a_newer_edit_shows_it_asks_again_and_keeps_it(
+    client, sally, queued
+):
+    """CRM Title won over Outlook Title; the job title became Buyer since, and synced."""
+    contact = Contact.objects.create(owner=sally.owner, last_name="Lee", job_title="CRM Title")
+    conflict = SyncConflict.objects.create(
+        owner=sally.owner,
+        entity="contact",
+        crm_id=contact.pk,
+        item_id="AAMk-item",
+        field="job_title",
+        base_value="Purchaser",
+        crm_value="CRM Title",
+        exchange_value="Outlook Title",
+        outcome="crm",
+        reason="crm_wins",
+        digest=f"buyer-{contact.pk}",
+    )
+    contact.job_title = "Buyer"
+    contact.save()
+    api = APIClient()
+    api.force_authenticate(sally.owner)
+    url = f"/api/v1/conflicts/{conflict.pk}/apply-losing-value/"
+    refused = api.post(url)  # without saying which value it replaces: asked again
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "changed_since_conflict"
+    assert "'Buyer'" in refused.json()["error"]["message"]
+    stale = api.post(url, {"current": "CRM Title"}, format="json")  # not the value now
+    assert stale.status_code == 409
+    contact.refresh_from_db()
+    assert contact.job_title == "Buyer"
+
+    # The page shows the value now; applying from it replaces Buyer, which is kept.
+    client.force_login(sally.owner)
+    page = client.get(reverse("fieldsync:sync_conflicts")).content.decode()
+    assert "Buyer" in page and "changed since the conflict" in page
+    done = client.post(
+        reverse("fieldsync:sync_conflict_apply", args=[conflict.pk]),
+        {"current": '"Buyer"'},
+        follow=True,
+    )
+    assert "Applied the losing value" in done.content.decode()
+    contact.refresh_from_db()
+    assert contact.job_title == "Outlook Title"
+    kept = SyncConflict.objects.get(resolved_on__isnull=True)
+    assert (kept.field, kept.crm_value, kept.exchange_value) == (
+        "job_title",
+        "Buyer",
+        "Outlook Title",
+    )
+    assert "applied a losing value" in kept.reason
+
+
+def test_a_page_shown_before_a_newer_edit_does_not_overwrite_it(client, sally, queued):
+    contact = Contact.objects.create(owner=sally.owner, last_name="Lee", job_title="Head buyer")
+    conflict = _conflict(sally.owner, contact)
+    client.force_login(sally.owner)
+    # The confirmation page carries the value it shows, and sends it back with the click.
+    url = reverse("fieldsync:sync_conflict_apply", args=[conflict.pk])
+    page = client.get(url).content.decode()
+    assert f'name="current-{conflict.pk}" value="&quot;Head buyer&quot;"' in page
+    contact.job_title = "Buyer"  # edited after the page was shown
+    contact.save()
+    answer = client.post(
+        reverse("fieldsync:sync_conflict_apply", args=[conflict.pk]),
+        {"current": '"Head buyer"'},
+        follow=True,
+    )
+    assert "changed in the CRM since you looked: it is now &#x27;Buyer&#x27;" in (
+        answer.content.decode()
+    )
+    contact.refresh_from_db()
+    assert contact.job_title == "Buyer"

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("fieldsync", "0010_server_profile_kind"),
+        ("fieldsync", "0012_command_runs_and_verify_reports"),
     ]
 
     operations = [
