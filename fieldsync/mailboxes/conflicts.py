@@ -19,6 +19,7 @@ from crm.models import CRM_MODELS
 from crm.services import record_update
 from fieldsync.engine.model import Outcome
 from fieldsync.mailboxes.services import can_manage_mailboxes, mailbox_sync_request
+from fieldsync.mailboxes.words import field_label
 from fieldsync.models.mailboxes import Mailbox, RunTrigger
 from fieldsync.models.sync import RejectedChange, SyncConflict
 from security import policy as security
@@ -103,14 +104,16 @@ def _check_current(conflict: SyncConflict, actor: Any, seen: Any) -> Any:
     if seen is _UNSEEN:
         if now != crm_value_after(conflict):
             raise ChangedSinceConflict(
-                f"{conflict.field} changed in the CRM since this conflict: it is now "
+                f"{field_label(conflict.field, conflict.entity)} changed in the CRM since this "
+                "conflict: it is now "
                 f"{_shown(now)}. Apply again, confirming that value, to replace it (it is kept "
                 "as a new conflict).",
                 now,
             )
     elif seen != now:
         raise ChangedSinceConflict(
-            f"{conflict.field} changed in the CRM since you looked: it is now {_shown(now)}. "
+            f"{field_label(conflict.field, conflict.entity)} changed in the CRM since you looked: "
+            f"it is now {_shown(now)}. "
             "Check it and apply again.",
             now,
         )
