@@ -14,6 +14,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from rest_framework.authtoken.admin import TokenAdmin as DrfTokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from . import policy, services
 from .entities import Entity, record_model, securable_columns
@@ -331,3 +333,63 @@ for _entity, (_user_share, _team_share) in SHARE_MODELS.items():
             {"entity": _entity, "holder_field": "group"},
         ),
     )
+
+
+# ---- API tokens: nobody manages a token of someone with rights beyond their own -----------
+
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(TokenProxy)
+class TokenAdmin(DrfTokenAdmin):
+    """DRF's token screen, with the API's rule: a token acts as its user, so a staff user sees,
+    makes and revokes only tokens of users whose rights do not go beyond their own (only a
+    system administrator manages a system administrator's token). The key is shown once, when
+    the token is made; the list shows its first characters only."""
+
+    list_display = ("key_start", "user", "created")
+
+    @admin.display(description="key")
+    def key_start(self, obj: TokenProxy) -> str:
+        return f"{obj.key[:4]}…"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        queryset = queryset.filter(user__is_superuser=False).select_related("user")
+        allowed = [t.pk for t in queryset if not policy.rights_beyond(t.user, request.user)]
+        return queryset.filter(pk__in=allowed)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a token is made or revoked, never moved to another user
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and policy.rights_beyond(obj.user, request.user):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = User.objects.filter(is_superuser=False, is_active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        actor = request.user
+
+        class TokenForm(form):  # type: ignore[misc, valid-type]
+            def clean_user(self) -> Any:
+                user = self.cleaned_data["user"]
+                if beyond := policy.rights_beyond(user, actor):
+                    raise ValidationError(
+                        f"{user.username} holds rights you do not ({'; '.join(beyond[:5])}): "
+                        "a token would let you act with them."
+                    )
+                return user
+
+        return TokenForm
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        messages.info(request, f"The token of {obj.user.username} is {obj.key} (shown once).")
