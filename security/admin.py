@@ -55,6 +55,24 @@ class UserAdmin(DjangoUserAdmin):
         ("Organization", {"fields": ("business_unit",)}),
     )
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Only a system administrator makes system administrators or hands out Django
+        permissions: a staff user may not give anyone (themselves included) more than they hold."""
+        fields = [*super().get_readonly_fields(request, obj)]
+        if not request.user.is_superuser:
+            fields += ["is_superuser", "user_permissions"]
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
 
 # ---- teams: Django groups shown as teams, with members, roles and field profiles ----------
 
@@ -247,6 +265,13 @@ class ShareAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["content_object", self.holder_field, "permission"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        """Only shares of records the user may read: the list names the records."""
+        readable = policy.restrict(
+            record_model(self.entity)._default_manager.all(), request.user, policy.Action.READ
+        )
+        return super().get_queryset(request).filter(content_object__in=readable.values("pk"))
 
     def get_raw_id_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return ("content_object", "user") if self.holder_field == "user" else ("content_object",)
