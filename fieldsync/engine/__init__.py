@@ -38,6 +38,9 @@ from .plan import (
     plan_sync,
     remote_from_status,
     seal_private,
+    seal_unreadable,
+    sealed_crm,
+    unseal,
 )
 
 __all__ = [
@@ -80,4 +83,7 @@ __all__ = [
     "plan_sync",
     "remote_from_status",
     "seal_private",
+    "seal_unreadable",
+    "sealed_crm",
+    "unseal",
 ]

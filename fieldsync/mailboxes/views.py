@@ -22,6 +22,7 @@ from fieldsync.mailboxes.conflicts import (
     losing_side,
     losing_value,
     rejected_changes_visible_to,
+    withhold_values,
 )
 from fieldsync.mailboxes.connection import fields_not_held, mailbox_test_connection
 from fieldsync.mailboxes.forms import HistoryFilterForm, MailboxForm, ServerProfileForm
@@ -145,7 +146,9 @@ def mailbox_test(request: HttpRequest, pk: int) -> HttpResponse:
 def mailbox_preview_page(request: HttpRequest, pk: int) -> HttpResponse:
     """Test your configuration before deploying: what a sync would change, and how long."""
     mailbox = _visible_mailbox(request, pk)
-    preview = mailbox_preview(mailbox=mailbox) if request.method == "POST" else None
+    preview = (
+        mailbox_preview(mailbox=mailbox, viewer=request.user) if request.method == "POST" else None
+    )
     return render(
         request,
         "fieldsync/sync_preview.html",
@@ -308,6 +311,7 @@ def conflicts(request: HttpRequest) -> HttpResponse:
     if show == "open":
         rows = rows.filter(resolved_on__isnull=True)
     page = Paginator(rows, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = withhold_values(page.object_list, request.user)
     entries = [
         {
             "c": c,
@@ -349,4 +353,5 @@ def rejected_changes(request: HttpRequest) -> HttpResponse:
     page = Paginator(rejected_changes_visible_to(request.user), HISTORY_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    page.object_list = withhold_values(page.object_list, request.user)
     return render(request, "fieldsync/sync_rejected.html", {"nav": "sync", "page": page})

@@ -32,6 +32,9 @@ from fieldsync.engine import (
     gather,
     needs_reading,
     plan_sync,
+    seal_unreadable,
+    sealed_crm,
+    unseal,
 )
 from fieldsync.engine.model import ConflictPolicy, RemoteDeletePolicy
 from fieldsync.fields.selectors import directions_for
@@ -48,6 +51,8 @@ from fieldsync.service.values import (
     FOLDERS,
     EntityFields,
     decode_base,
+    digest,
+    encode_base,
     entity_fields,
 )
 from security import policy as security
@@ -373,6 +378,8 @@ class _EntityRun:
         if self.dry_run:
             return report
         sink, failed = self._apply(plan, rules, light, cursor, report)
+        if revisit:
+            self._reseal(rules)
         self._save_state(
             state, seen, sink, failed, cursor=max(mark, cursor), fingerprint=fingerprint
         )
@@ -458,7 +465,11 @@ class _EntityRun:
             got, gone = self._read(sorted(need))
             seen.remote += got
             seen.deleted += gone
-        return gather(
+            # CRM values sealed while the owner could not read them: read the records again.
+            again = {link.crm_id for link in links if sealed_crm(link, rules)} - set(crm)
+            if again:
+                crm.update(self._load(self.scope.filter(id__in=sorted(again))))
+        records = gather(
             links=links,
             crm=crm,
             remote_changed=seen.remote,
@@ -467,6 +478,7 @@ class _EntityRun:
             revisit=revisit,
             lookup=self._lookup,
         )
+        return [unseal(r, digest) for r in records]
 
     def _apply(
         self, plan: Plan, rules: Rules, light: dict[str, tuple], cursor: int, report: EntityReport
@@ -524,6 +536,27 @@ class _EntityRun:
             seen.unconfirmed.filter(
                 Q(run_started__lt=sink.run_started) | Q(created_by_sync=False)
             ).delete()
+
+    def _reseal(self, rules: Rules) -> None:
+        """After the owner's rights changed: statuses still holding CRM values of a field the
+        owner may no longer read keep them only as digests from now on."""
+        if all(r.can_read for r in rules.fields.values()):
+            return
+        blanks = self.ef.blanks
+        rows = []
+        for link in SyncLink.objects.filter(owner=self.owner, entity=self.entity).iterator():
+            status = Link(
+                str(link.crm_id),
+                link.item_id,
+                link.change_key,
+                LinkState(link.state),
+                decode_base(link.base, blanks),
+            )
+            sealed = seal_unreadable(status, rules, digest)
+            if sealed is not status:
+                link.base = encode_base(sealed.base, blanks)
+                rows.append(link)
+        SyncLink.objects.bulk_update(rows, ["base"], batch_size=500)
 
     def _links(self, crm_ids: set[str]) -> list[Link]:
         if not crm_ids:

@@ -22,6 +22,7 @@ from fieldsync.mailboxes.conflicts import (
     conflicts_visible_to,
     losing_side,
     rejected_changes_visible_to,
+    withhold_values,
 )
 from fieldsync.mailboxes.connection import mailbox_test_connection
 from fieldsync.mailboxes.services import (
@@ -305,7 +306,7 @@ class ConflictListView(generics.ListAPIView):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        rows = [_with_losing_side(c) for c in page]
+        rows = [_with_losing_side(c) for c in withhold_values(page, request.user)]
         return self.get_paginated_response(s.ConflictOutputSerializer(rows, many=True).data)
 
 
@@ -318,7 +319,8 @@ class ConflictDetailView(generics.RetrieveAPIView):
         return conflicts_visible_to(self.request.user)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return Response(s.ConflictOutputSerializer(_with_losing_side(self.get_object())).data)
+        conflict = withhold_values([self.get_object()], request.user)[0]
+        return Response(s.ConflictOutputSerializer(_with_losing_side(conflict)).data)
 
 
 class ConflictApplyView(generics.GenericAPIView):
@@ -346,6 +348,7 @@ class ConflictApplyView(generics.GenericAPIView):
                 status_code=409,
             )
         conflict = conflict_apply_losing_value(conflict=conflict, actor=request.user)
+        conflict = withhold_values([conflict], request.user)[0]
         return Response(s.ConflictOutputSerializer(_with_losing_side(conflict)).data)
 
 
@@ -371,3 +374,8 @@ class RejectedChangeListView(generics.ListAPIView):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return rejected_changes_visible_to(self.request.user).order_by("-created_on", "-pk")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        rows = withhold_values(page, request.user)
+        return self.get_paginated_response(s.RejectedChangeOutputSerializer(rows, many=True).data)
