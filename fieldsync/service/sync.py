@@ -231,6 +231,7 @@ class _EntityRun:
         self.progress = progress
         self.model = self.ef.model
         self.change_numbers: dict[str, int] = {}
+        self.linked: set[str] = set()  # records this mailbox holds a status for
         self.held = held_columns(connector, self.folder)
         self.columns = [c for c in self.ef.all_columns if self.held is None or c in self.held]
 
@@ -268,6 +269,10 @@ class _EntityRun:
                 ).values_list("record_id", flat=True)
             }
             for crm_id in rest:
+                if crm_id not in self.linked:
+                    # An item naming a record this mailbox never held: whether that record
+                    # exists (elsewhere, or deleted) is none of its business, as if no record.
+                    continue
                 if crm_id in exists:
                     found[crm_id] = Absence.OUT_OF_SCOPE
                 elif crm_id in deleted:
@@ -351,6 +356,7 @@ class _EntityRun:
             ).values_list("pk", "crm_id", "item_id", "change_key", "state")
         }
         by_item = {v[1]: k for k, v in light.items()}
+        self.linked = set(light)
         crm = self._crm_side(state, cursor, light)
         seen = self._exchange_side(state, light, by_item)
         revisit = bool(light) and fingerprint != state.rules_fingerprint
