@@ -7,11 +7,13 @@ upload limit, an unknown path, a crash): without them an API client would get an
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import csrf, defaults
+from django.views.debug import SafeExceptionReporterFilter
 from django.views.decorators.csrf import requires_csrf_token
 
 from .api import TOO_LARGE, error_body
@@ -68,3 +70,37 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
             403,
         )
     return csrf.csrf_failure(request, reason)
+
+
+class SecretsReporterFilter(SafeExceptionReporterFilter):
+    """What an error report (the debug page, an error e-mail, the log) may show: variables named
+    like a secret, and connector and credential objects (which hold decrypted passwords), are
+    replaced in every frame, with DEBUG on as well as off; settings are cleansed as Django does."""
+
+    hidden_settings = re.compile(
+        "API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|CREDENTIAL|COOKIE", flags=re.IGNORECASE
+    )
+    holders = ("connectors.", "exchangelib.", "caldav.", "cryptography.", "requests.", "httpx.")
+
+    def is_active(self, request: HttpRequest | None) -> bool:
+        return True
+
+    def get_traceback_frame_variables(self, request: HttpRequest | None, tb_frame: Any) -> Any:
+        variables = super().get_traceback_frame_variables(request, tb_frame)
+        # cleanse_setting hides the variable by its name and, inside dicts (a **kwargs
+        # holding password=...), every key named like a secret.
+        return [
+            (
+                name,
+                self.cleansed_substitute
+                if self._secret(name, value)
+                else self.cleanse_setting(name, value),
+            )
+            for name, value in variables
+        ]
+
+    def _secret(self, name: str, value: Any) -> bool:
+        if self.hidden_settings.search(name):
+            return True
+        module = type(value).__module__ or ""
+        return module.startswith(self.holders) or hasattr(value, "password")

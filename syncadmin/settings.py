@@ -269,6 +269,8 @@ AXES_SENSITIVE_PARAMETERS = ["password"]
 
 # Under /api/ a refused CSRF token is the API's JSON error body (syncadmin/errors.py).
 CSRF_FAILURE_VIEW = "syncadmin.errors.csrf_failure"
+# Error reports (the debug page, the log) never show secrets, decrypted passwords included.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "syncadmin.errors.SecretsReporterFilter"
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"

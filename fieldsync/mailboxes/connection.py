@@ -5,7 +5,10 @@ cannot hold. Used by the pages, the preview and the worker's runs alike.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+
+from django.views.decorators.debug import sensitive_variables
 
 from connectors.base import AuthError, Connector, ConnectorError, ThrottledError, TransientError
 from connectors.dav import UNSUPPORTED, DavConnector
@@ -14,7 +17,10 @@ from fieldsync.catalog import get_catalog
 from fieldsync.mailboxes import credentials
 from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, ServerKind
 
+logger = logging.getLogger(__name__)
 
+
+@sensitive_variables("password", "username")
 def connector_for(mailbox: Mailbox, *, max_wait: float | None = None) -> Connector:
     """The connector for this mailbox (Exchange or CalDAV/CardDAV, by its server profile), with
     its credentials decrypted in memory only."""
@@ -148,6 +154,16 @@ def mailbox_test_connection(*, mailbox: Mailbox) -> ConnectionCheck:
     except (ConnectorError, credentials.CredentialsUnreadable) as exc:
         code, message = describe_error(exc, mailbox)
         return ConnectionCheck(False, code, message)
+    except Exception as exc:
+        # Any other failure (a setting the connector cannot use, a library's error) is words
+        # on the page too, never a server error; the details go to the log.
+        logger.exception("Test connection of %s failed", mailbox)
+        return ConnectionCheck(
+            False,
+            type(exc).__name__,
+            f"Could not connect with the server profile {mailbox.server_profile}: "
+            f"{type(exc).__name__}. Check its settings (server URL, time zone, authentication).",
+        )
     return ConnectionCheck(
         True, "", f"Connected to {mailbox.server_profile.ews_url} and opened {mailbox}."
     )

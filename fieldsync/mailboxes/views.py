@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fieldsync.mailboxes.charts import runs_chart
@@ -164,6 +165,7 @@ def _form_errors(form: Any, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
+@sensitive_post_parameters("password")
 @login_required
 @require_http_methods(["GET", "POST"])
 def mailbox_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
@@ -222,6 +224,7 @@ def profiles(request: HttpRequest) -> HttpResponse:
     return render(request, "fieldsync/sync_profiles.html", {"nav": "sync", "profiles": rows})
 
 
+@sensitive_post_parameters("service_password")
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
