@@ -120,3 +120,12 @@ def test_plain_http_is_one_variable_and_debug_only_when_asked(tmp_path):
     )
     assert check.returncode != 0
     assert "SECURE_SSL_REDIRECT" in check.stderr + check.stdout
+
+
+def test_static_files_are_served_without_debug(client, settings):
+    """The demo runs with DEBUG off: WhiteNoise serves the app's and the admin's files."""
+    settings.DEBUG = False
+    for path in ("/static/syncadmin/site.css", "/static/admin/css/base.css"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "Content-Security-Policy" in response
