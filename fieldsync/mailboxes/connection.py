@@ -88,7 +88,11 @@ def describe_error(exc: BaseException, mailbox: Mailbox | None = None) -> tuple[
     if isinstance(exc, credentials.CredentialsUnreadable):
         return "CredentialsUnreadable", str(exc)
     if not isinstance(exc, ConnectorError):
-        return type(exc).__name__, f"Unexpected error: {exc}"
+        # Its text may hold record values (a database or validation error quotes them): the
+        # run's history, which managers read too, keeps the kind only; the log has the rest.
+        return type(exc).__name__, (
+            f"Unexpected error ({type(exc).__name__}); the details are in the worker's log."
+        )
     code = exc.code
     if (
         profile is not None

@@ -129,3 +129,13 @@ def test_an_error_report_never_shows_the_decrypted_password(sally_mailbox, setti
     text = answer.content.decode()
     assert "the connector crashed" in text  # the debug page itself
     assert SERVICE_PASSWORD not in text
+
+
+def test_a_run_error_keeps_no_record_value():
+    """An unexpected error's text can quote record values (a database or validation error):
+    the run history, which mailbox managers read too, keeps its kind only."""
+    from fieldsync.mailboxes.connection import describe_error
+
+    code, message = describe_error(ValueError("government_id 'GOV-123-45' is invalid"))
+    assert code == "ValueError"
+    assert "GOV-123-45" not in message and "ValueError" in message
