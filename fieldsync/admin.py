@@ -1,4 +1,8 @@
-"""Admin screen for the field mappings (the catalog's current directions)."""
+"""Admin screen for the field mappings (the catalog's current directions), read-only.
+
+Directions change on the Synchronized fields page or through the API, which keep the audit
+log and the settings version; the admin only shows them.
+"""
 
 from django.contrib import admin
 
@@ -19,6 +23,9 @@ class FieldMappingAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
         return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False  # change directions on the Synchronized fields page (audited, versioned)
 
     @admin.display(description="Entity", ordering="entity")
     def entity_label(self, obj: FieldMapping) -> str:

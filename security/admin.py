@@ -14,6 +14,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from rest_framework.authtoken.admin import TokenAdmin as DrfTokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from . import policy, services
 from .entities import Entity, record_model, securable_columns
@@ -52,6 +54,24 @@ class UserAdmin(DjangoUserAdmin):
         *DjangoUserAdmin.add_fieldsets,
         ("Organization", {"fields": ("business_unit",)}),
     )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Only a system administrator makes system administrators or hands out Django
+        permissions: a staff user may not give anyone (themselves included) more than they hold."""
+        fields = [*super().get_readonly_fields(request, obj)]
+        if not request.user.is_superuser:
+            fields += ["is_superuser", "user_permissions"]
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 # ---- teams: Django groups shown as teams, with members, roles and field profiles ----------
@@ -246,6 +266,13 @@ class ShareAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["content_object", self.holder_field, "permission"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        """Only shares of records the user may read: the list names the records."""
+        readable = policy.restrict(
+            record_model(self.entity)._default_manager.all(), request.user, policy.Action.READ
+        )
+        return super().get_queryset(request).filter(content_object__in=readable.values("pk"))
+
     def get_raw_id_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return ("content_object", "user") if self.holder_field == "user" else ("content_object",)
 
@@ -331,3 +358,63 @@ for _entity, (_user_share, _team_share) in SHARE_MODELS.items():
             {"entity": _entity, "holder_field": "group"},
         ),
     )
+
+
+# ---- API tokens: nobody manages a token of someone with rights beyond their own -----------
+
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(TokenProxy)
+class TokenAdmin(DrfTokenAdmin):
+    """DRF's token screen, with the API's rule: a token acts as its user, so a staff user sees,
+    makes and revokes only tokens of users whose rights do not go beyond their own (only a
+    system administrator manages a system administrator's token). The key is shown once, when
+    the token is made; the list shows its first characters only."""
+
+    list_display = ("key_start", "user", "created")
+
+    @admin.display(description="key")
+    def key_start(self, obj: TokenProxy) -> str:
+        return f"{obj.key[:4]}…"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        queryset = queryset.filter(user__is_superuser=False).select_related("user")
+        allowed = [t.pk for t in queryset if not policy.rights_beyond(t.user, request.user)]
+        return queryset.filter(pk__in=allowed)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a token is made or revoked, never moved to another user
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and policy.rights_beyond(obj.user, request.user):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = User.objects.filter(is_superuser=False, is_active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        actor = request.user
+
+        class TokenForm(form):  # type: ignore[misc, valid-type]
+            def clean_user(self) -> Any:
+                user = self.cleaned_data["user"]
+                if beyond := policy.rights_beyond(user, actor):
+                    raise ValidationError(
+                        f"{user.username} holds rights you do not ({'; '.join(beyond[:5])}): "
+                        "a token would let you act with them."
+                    )
+                return user
+
+        return TokenForm
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        messages.info(request, f"The token of {obj.user.username} is {obj.key} (shown once).")

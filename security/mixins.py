@@ -5,6 +5,7 @@ Like NetBox's restricted view mixins: no screen carries its own permission code.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -52,6 +53,45 @@ class RestrictedAdminMixin:
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return self._allowed(request, Action.DELETE, obj)
 
+    def _hidden(self, request: HttpRequest) -> frozenset[str]:
+        return policy.field_access(request.user, self._entity()).hidden()
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        """No list filter, URL lookup (`?government_id__startswith=4`) or ordering on a column
+        the user may not read: which records come back would reveal its values."""
+        column = lookup.split("__", 1)[0]
+        if request is not None and self._blocked(request, column):
+            return False
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
+
+    def _blocked(self, request: HttpRequest, column: str) -> bool:
+        field = next(
+            (f for f in self.model._meta.concrete_fields if column in (f.name, f.attname)), None
+        )
+        return field is not None and field.name in self._hidden(request)
+
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        return [
+            f
+            for f in super().get_search_fields(request)  # type: ignore[misc]
+            if not self._blocked(request, f.lstrip("^=@").split("__", 1)[0])
+        ]
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        def column(spec: Any) -> str:
+            return spec if isinstance(spec, str) else spec[0] if isinstance(spec, tuple) else ""
+
+        return [
+            f
+            for f in super().get_list_filter(request)  # type: ignore[misc]
+            if not self._blocked(request, column(f).split("__", 1)[0])
+        ]
+
+    def get_ordering(self, request: HttpRequest) -> Any:
+        wanted = super().get_ordering(request) or self.model._meta.ordering  # type: ignore[misc]
+        kept = [c for c in wanted if not self._blocked(request, c.lstrip("-").split("__", 1)[0])]
+        return kept or ["pk"]
+
     def get_list_display(self, request: HttpRequest) -> Any:
         hidden = policy.field_access(request.user, self._entity()).hidden()
         return [c for c in super().get_list_display(request) if c not in hidden]  # type: ignore[misc]
@@ -64,12 +104,52 @@ class RestrictedAdminMixin:
         access = policy.field_access(request.user, self._entity())
         settable = access.creatable if obj is None else access.updatable
         locked = sorted((access.secured & access.readable) - settable)
-        return [*super().get_readonly_fields(request, obj), *locked]  # type: ignore[misc]
+        # A record's business unit follows its owner, as in the API: assigning is the owner.
+        return [*super().get_readonly_fields(request, obj), *locked, "business_unit"]  # type: ignore[misc]
+
+    def get_form(self, request: HttpRequest, obj: Model | None = None, **kwargs: Any) -> Any:
+        """The form refuses, in words next to the field, what the policy refuses: a secured
+        column the user may not set, an owner the user may not give the record to."""
+        form = super().get_form(request, obj, **kwargs)  # type: ignore[misc]
+        entity, actor = self._entity(), request.user
+
+        class PolicyForm(form):  # type: ignore[misc, valid-type]
+            def clean(self) -> Any:
+                data = super().clean()
+                _check_record_form(self, entity, actor)
+                return data
+
+        return PolicyForm
 
     def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
         policy.check_field_changes(
             request.user, self._entity(), form.changed_data, creating=not change
         )
-        if not change and not policy.can(request.user, Action.CREATE, obj):
-            raise PermissionDenied("You may not create this record (owner or business unit).")
+        if not policy.can(request.user, Action.CREATE, obj) and (
+            not change or "owner" in form.changed_data
+        ):
+            raise PermissionDenied("You may not give this record to that owner.")
         super().save_model(request, obj, form, change)  # type: ignore[misc]
+
+
+def _check_record_form(form: Any, entity: str, actor: Any) -> None:
+    instance = form.instance
+    creating = instance.pk is None
+    access = policy.field_access(actor, entity)
+    for column in access.denied(form.changed_data, creating=creating):
+        form.add_error(
+            column if column in form.fields else None,
+            "Field security does not let you set this field.",
+        )
+    owner = form.cleaned_data.get("owner")
+    if owner is None or (not creating and "owner" not in form.changed_data):
+        return
+    probe = copy.copy(instance)
+    probe.owner = owner
+    probe.business_unit_id = owner.business_unit_id
+    if not policy.can(actor, Action.CREATE, probe):
+        name = instance._meta.verbose_name
+        form.add_error(
+            "owner",
+            f"You may not give this {name} to {owner}: your rights do not reach their records.",
+        )

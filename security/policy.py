@@ -359,3 +359,39 @@ def can_change_sync_settings(user: Any) -> bool:
 
 def can_view_sync_settings(user: Any) -> bool:
     return has_privilege(user, SYNC_SETTINGS, Action.READ)
+
+
+def rights_beyond(user: Any, actor: Any) -> list[str]:
+    """What `user` may do that `actor` may not, in words (empty: nothing).
+
+    Acting as someone (a token made for them, for example) must not give the actor more than
+    their own rights: a system administrator's rights, Django permissions, a wider access level
+    on any entity, a secured column opened, or any record reached (own, shared or in a business
+    unit) for any action. Some dozens of small queries: for occasional use, not for lists.
+    """
+    if _is_admin(actor) or not _active(user):
+        return []
+    if not _active(actor):
+        return ["everything (you are signed out or inactive)"]
+    if user.is_superuser:
+        return ["system administrator"]
+    reasons: list[str] = []
+    if user.is_staff and not actor.is_staff:
+        reasons.append("Django admin access")
+    if perms := sorted(user.get_all_permissions() - actor.get_all_permissions()):
+        reasons.append("Django permissions " + ", ".join(perms))
+    for entity in Entity:
+        for privilege in privileges_of(entity):
+            if access_level(user, entity, privilege) > access_level(actor, entity, privilege):
+                reasons.append(f"{Entity(entity).label}: {privilege} at a wider level")
+    for entity in RECORD_ENTITIES:
+        theirs, mine = field_access(user, entity), field_access(actor, entity)
+        for kind in ("readable", "creatable", "updatable"):
+            if extra := sorted(getattr(theirs, kind) - getattr(mine, kind)):
+                reasons.append(f"{Entity(entity).label}: secured {', '.join(extra)} ({kind})")
+        records = record_model(entity)._default_manager.all()
+        for action in (Action.READ, Action.WRITE, Action.DELETE, Action.SYNC):
+            mine_q = restrict(records, actor, action).values("pk")
+            if restrict(records, user, action).exclude(pk__in=mine_q).exists():
+                reasons.append(f"{Entity(entity).label}: records you may not {action.value}")
+    return reasons

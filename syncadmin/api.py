@@ -10,9 +10,13 @@ import datetime as dt
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django_filters.fields import IsoDateTimeField
 from django_filters.filters import IsoDateTimeFilter
 from rest_framework import exceptions, serializers
@@ -70,12 +74,21 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+TOO_LARGE = "The request body is larger than the server accepts."
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, then the body rewritten to the one error shape. 5xx stay unhandled."""
     # Imported here: rest_framework.views reads the settings that name this module.
     from rest_framework.views import exception_handler as drf_exception_handler
 
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, OverflowError | DataError):
+        # A number or date beyond what the database stores (a 64-bit id, a date whose
+        # offset falls off the calendar) reached a query: the caller's input, not a crash.
+        exc = ApiError("A number or date in the request is out of range.", code="out_of_range")
+    elif isinstance(exc, RequestDataTooBig):
+        exc = ApiError(TOO_LARGE, code="too_large", status_code=413)
+    elif isinstance(exc, DjangoValidationError):
         # A model's full_clean() refusal (constraints, choices) is the caller's bad input.
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):
@@ -109,8 +122,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+@csrf_exempt
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    """Unknown paths under /api/v1/ answer the API's 404 body, not Django's HTML page."""
+    """Unknown paths under /api/v1/ answer the API's 404 body, not Django's HTML page, for
+    every method (a POST is not refused for its CSRF token first: nothing is there)."""
     hint = "" if request.path.endswith("/") else " (API paths end with a slash)"
     return JsonResponse(
         error_body("not_found", f"No API endpoint at {request.path}{hint}."), status=404
@@ -164,7 +179,17 @@ class StrictJSONParser(JSONParser):
     in the database driver (500)."""
 
     def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
-        data = super().parse(stream, media_type, parser_context)
+        request = (parser_context or {}).get("request")
+        if request is not None and _too_large(request.META.get("CONTENT_LENGTH")):
+            raise ApiError(TOO_LARGE, code="too_large", status_code=413)
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
+        if _depth_over(data, MAX_JSON_DEPTH):
+            raise exceptions.ParseError(
+                f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels."
+            )
         try:
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
@@ -174,6 +199,28 @@ class StrictJSONParser(JSONParser):
                 "JSON parse error - strings must not contain NUL (\\u0000)."
             )
         return data
+
+
+def _too_large(content_length: str | None) -> bool:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        return limit is not None and int(content_length or 0) > limit
+    except ValueError:
+        return False
+
+
+# No request of this API nests deeper; a deep one would only cost recursion further on.
+MAX_JSON_DEPTH = 32
+
+
+def _depth_over(value: object, limit: int) -> bool:
+    if limit < 0:
+        return True
+    if isinstance(value, dict):
+        return any(_depth_over(v, limit - 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_depth_over(v, limit - 1) for v in value)
+    return False
 
 
 def _has_nul(value: object) -> bool:

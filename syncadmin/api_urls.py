@@ -5,6 +5,8 @@ Included by syncadmin/urls.py in the "api" namespace.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.shortcuts import get_object_or_404
@@ -18,7 +20,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .api import api_not_found
+from security import policy
+
+from .api import ApiError, api_not_found
 
 app_name = "api"
 
@@ -43,6 +47,25 @@ class ApiRootView(APIView):
             "docs": "api:docs",
         }
         return Response({k: request.build_absolute_uri(reverse(v)) for k, v in names.items()})
+
+
+def refuse_token_for(user: Any, actor: Any) -> None:
+    """Refuse (403) managing `user`'s token when `user` holds rights `actor` lacks: a token acts
+    as its user, so making one would hand the actor those rights. Only a system administrator
+    manages a system administrator's token."""
+    beyond = policy.rights_beyond(user, actor)
+    if not beyond:
+        return
+    if user.is_superuser:
+        message = "Only a system administrator manages a system administrator's token."
+    else:
+        message = (
+            f"{user.username} holds rights you do not ({'; '.join(beyond[:5])}): "
+            "a token would let you act with them."
+        )
+    raise ApiError(
+        message, code="token_rights", status_code=403, details={"rights_beyond_yours": beyond}
+    )
 
 
 class CanManageTokens(BasePermission):
@@ -71,6 +94,7 @@ class UserTokenView(APIView):
     @extend_schema(request=None, responses={201: TokenOutputSerializer}, tags=["tokens"])
     def post(self, request: Request, username: str) -> Response:
         user = get_object_or_404(get_user_model(), username=username)
+        refuse_token_for(user, request.user)
         with transaction.atomic():
             Token.objects.filter(user=user).delete()
             token = Token.objects.create(user=user)
@@ -80,6 +104,7 @@ class UserTokenView(APIView):
     @extend_schema(responses={204: None}, tags=["tokens"])
     def delete(self, request: Request, username: str) -> Response:
         user = get_object_or_404(get_user_model(), username=username)
+        refuse_token_for(user, request.user)
         Token.objects.filter(user=user).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 

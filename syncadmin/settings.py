@@ -6,6 +6,7 @@ DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis for production and CI.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -54,7 +55,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 EMBEDDED = not DATABASE_URL
 
 SECRET_KEY = _secret_key()
-DEBUG = _env_bool("DJANGO_DEBUG", EMBEDDED)
+# Never on by default, not even in the demo: a debug page shows settings and local variables.
+DEBUG = _env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = [
     h.strip()
     for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
@@ -74,6 +76,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
+    "axes",
     "security",
     "crm",
     "fieldsync",
@@ -81,6 +84,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "syncadmin.middleware.ContentSecurityPolicyMiddleware",
+    # Static files without DEBUG (the demo included); the app's own files, no web server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -88,6 +94,9 @@ MIDDLEWARE = [
     "syncadmin.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "syncadmin.middleware.OutOfRangeInputMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "syncadmin.urls"
@@ -126,6 +135,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "security.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a sign-in while the user name or the address is locked out.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -212,7 +223,65 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# WhiteNoise serves the collected files (STATIC_ROOT) and, so that the demo needs no
+# collectstatic, the apps' own folders too.
+WHITENOISE_USE_FINDERS = True
+
+# ---- HTTPS and headers ----------------------------------------------------------------------
+# Production (SECRET_KEY set in the environment) is HTTPS-only: HSTS, secure cookies, redirect
+# to https (behind a proxy that sets X-Forwarded-Proto). SYNCADMIN_INSECURE_HTTP=1 opts out for
+# a setup served on plain HTTP; the local demo, whose key is generated under var/, is that
+# setup by default. See the production table in docs.
+INSECURE_HTTP = _env_bool("SYNCADMIN_INSECURE_HTTP", "SECRET_KEY" not in os.environ)
+SECURE_SSL_REDIRECT = not INSECURE_HTTP
+SESSION_COOKIE_SECURE = not INSECURE_HTTP
+CSRF_COOKIE_SECURE = not INSECURE_HTTP
+SECURE_HSTS_SECONDS = (
+    0 if INSECURE_HTTP else int(os.environ.get("SYNCADMIN_HSTS_SECONDS", "31536000"))
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every answer (syncadmin/middleware.py): only the app's own files.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# The API's documentation pages (Swagger UI, ReDoc) style themselves inline and ReDoc runs a
+# worker from a blob; they show no data of anyone's.
+CONTENT_SECURITY_POLICY_DOCS = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+# ---- sign-in lockout (django-axes) ---------------------------------------------------------
+# After this many failed sign-ins, the user name (from any address) and the address (for any
+# user name) are locked out, separately, for the cool-off; every failure is kept (Admin >
+# Axes > Access failures), and an administrator unlocks by deleting the access attempts.
+AXES_ENABLED = _env_bool("SYNCADMIN_LOGIN_LOCKOUT", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("SYNCADMIN_LOGIN_FAILURE_LIMIT", "5"))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_COOLOFF_TIME = dt.timedelta(
+    minutes=float(os.environ.get("SYNCADMIN_LOGIN_COOLOFF_MINUTES", "15"))
+)
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_SENSITIVE_PARAMETERS = ["password"]
+
+# Under /api/ a refused CSRF token is the API's JSON error body (syncadmin/errors.py).
+CSRF_FAILURE_VIEW = "syncadmin.errors.csrf_failure"
+# Error reports (the debug page, the log) never show secrets, decrypted passwords included.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "syncadmin.errors.SecretsReporterFilter"
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -250,6 +319,9 @@ SPECTACULAR_SETTINGS = {
         "SyncRunStatus": "fieldsync.models.mailboxes.RunStatus",
         "TaskStatus": "crm.models.TaskStatus",
         "SyncFilter": "fieldsync.policy.api.serializers._FILTERS",
+        # Two choice sets share the field name "kind": named here, the deploy check is clean.
+        "ServerKind": "fieldsync.models.mailboxes.ServerKind",
+        "DavCollectionKind": [("addressbook", "addressbook"), ("calendar", "calendar")],
     },
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }
@@ -259,6 +331,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Axes logs every attempt with the user name; failures and lockouts stay at WARNING.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # Where the EWS schema lives (Microsoft's published files; never committed here).

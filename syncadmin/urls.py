@@ -23,3 +23,8 @@ urlpatterns = [
     # Settings > ... > Synchronized fields, its change history, and My options (read-only).
     path("", include("fieldsync.urls")),
 ]
+
+handler400 = "syncadmin.errors.bad_request"
+handler403 = "syncadmin.errors.permission_denied"
+handler404 = "syncadmin.errors.page_not_found"
+handler500 = "syncadmin.errors.server_error"

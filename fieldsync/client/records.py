@@ -13,7 +13,7 @@ from django.utils import timezone
 from fieldsync.engine import Conflict, Rejected
 from fieldsync.models.mailboxes import Mailbox, RunStatus, RunTrigger, SyncRun
 from fieldsync.models.sync import RejectedChange, SyncConflict
-from fieldsync.service.values import json_value
+from fieldsync.service.values import sealed_json_value, unreadable_fields
 
 CLIENT_WORKER = "Outlook client (REST API)"
 
@@ -21,7 +21,9 @@ CLIENT_WORKER = "Outlook client (REST API)"
 def record_outcomes(
     *, owner: Any, entity: str, conflicts: Sequence[Conflict], rejected: Sequence[Rejected]
 ) -> None:
-    """Save conflicts and rejected changes; the same one posted again is stored once."""
+    """Save conflicts and rejected changes; the same one posted again is stored once. Values
+    of fields the owner may not read are kept only as digests."""
+    hidden = unreadable_fields(owner, entity) if conflicts or rejected else frozenset()
     if conflicts:
         SyncConflict.objects.bulk_create(
             [
@@ -31,9 +33,9 @@ def record_outcomes(
                     crm_id=c.crm_id,
                     item_id=c.item_id or "",
                     field=c.field,
-                    base_value=json_value(c.base),
-                    crm_value=json_value(c.crm_value),
-                    exchange_value=json_value(c.remote_value),
+                    base_value=sealed_json_value(c.base, c.field not in hidden),
+                    crm_value=sealed_json_value(c.crm_value, c.field not in hidden),
+                    exchange_value=sealed_json_value(c.remote_value, c.field not in hidden),
                     outcome=c.outcome.value,
                     reason=str(c.reason)[:100],
                     digest=SyncConflict.digest_of(owner.pk, entity, c),
@@ -51,7 +53,7 @@ def record_outcomes(
                     crm_id=r.crm_id,
                     item_id=r.item_id,
                     field=r.field,
-                    offered_value=json_value(r.offered),
+                    offered_value=sealed_json_value(r.offered, r.field not in hidden),
                     reason=str(r.reason)[:60],
                     digest=RejectedChange.digest_of(owner.pk, entity, r),
                 )

@@ -40,6 +40,9 @@ from .plan import (
     plan_sync,
     remote_from_status,
     seal_private,
+    seal_unreadable,
+    sealed_crm,
+    unseal,
 )
 
 __all__ = [
@@ -84,5 +87,8 @@ __all__ = [
     "refused",
     "remote_from_status",
     "seal_private",
+    "seal_unreadable",
+    "sealed_crm",
     "tracked",
+    "unseal",
 ]

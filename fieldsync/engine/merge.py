@@ -446,7 +446,9 @@ def _unlinked(record: RecordInput, rules: Rules, policy: Policy) -> RecordPlan:
 
 
 def _create_crm(remote: Remote, rules: Rules) -> RecordPlan:
-    new_id = remote.crm_id or crm_id_for_item(remote.item_id)
+    # Never the id the item names: that would let a mailbox squat another user's future
+    # record id. The id derives from the item, so a resumed create finds its record again.
+    new_id = crm_id_for_item(remote.item_id)
     values = {
         name: remote.values[name]
         for name, rule in rules.fields.items()

@@ -11,9 +11,11 @@ from fieldsync.directions import Direction
 
 from .merge import decide_record, is_blank
 from .model import (
+    UNKNOWN,
     Absence,
     CrmSide,
     FieldBase,
+    FieldRule,
     GuardTrip,
     Link,
     LinkState,
@@ -61,6 +63,63 @@ def seal_private(link: Link, rules: Rules, digest: Callable[[Value], str]) -> Li
     if base is None:
         return link
     return replace(link, base=base)
+
+
+def seal_unreadable(link: Link, rules: Rules, digest: Callable[[Value], str]) -> Link:
+    """The status to store, without the CRM's values of fields the mailbox owner may not read:
+    the agreed and CRM values become digests (the merge of such a field looks only at the
+    mailbox's own value, which the owner holds in Outlook anyway)."""
+    base = None
+    for name, rule in rules.fields.items():
+        fb = link.base.get(name)
+        if rule.can_read or fb is None:
+            continue
+        agreed, crm = (_sealed(v, rule, digest) for v in (fb.agreed, fb.crm))
+        if agreed is fb.agreed and crm is fb.crm:
+            continue
+        base = base if base is not None else dict(link.base)
+        base[name] = FieldBase(agreed, crm, fb.remote)
+    if base is None:
+        return link
+    return replace(link, base=base)
+
+
+def _sealed(value: Value, rule: FieldRule, digest: Callable[[Value], str]) -> Value:
+    if value is UNKNOWN or isinstance(value, Sealed) or is_blank(value, rule):
+        return value
+    return Sealed(digest(value))
+
+
+def sealed_crm(link: Link, rules: Rules) -> bool:
+    """A CRM value kept as a digest for a field the owner may read again: the record must be
+    read from the CRM again to decide it."""
+    return any(
+        isinstance(fb.crm, Sealed) and name in rules.fields and rules.fields[name].can_read
+        for name, fb in link.base.items()
+    )
+
+
+def unseal(record: RecordInput, digest: Callable[[Value], str]) -> RecordInput:
+    """The record with the status's sealed agreed/CRM values replaced by the CRM's current
+    value where its digest matches (the value did not change while sealed)."""
+    link, crm = record.link, record.crm
+    if link is None or not isinstance(crm, CrmSide):
+        return record
+    base = None
+    for name, fb in link.base.items():
+        if not isinstance(fb.agreed, Sealed) and not isinstance(fb.crm, Sealed):
+            continue
+        if name not in crm.values or isinstance(crm.values[name], Sealed):
+            continue
+        now = crm.values[name]
+        mark = digest(now)
+        agreed = now if isinstance(fb.agreed, Sealed) and fb.agreed.digest == mark else fb.agreed
+        was = now if isinstance(fb.crm, Sealed) and fb.crm.digest == mark else fb.crm
+        base = base if base is not None else dict(link.base)
+        base[name] = FieldBase(agreed, was, fb.remote)
+    if base is None:
+        return record
+    return replace(record, link=replace(link, base=base))
 
 
 def needs_reading(link: Link, rules: Rules) -> bool:

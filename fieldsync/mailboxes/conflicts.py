@@ -1,12 +1,14 @@
-"""Conflicts and rejected changes as people see them: who sees which (their own, admins all),
-and "apply the losing value": write the value that lost into the CRM record, then sync the
-mailbox so Exchange gets it too.
+"""Conflicts and rejected changes as people see them: who sees which (their own, mailbox
+managers all), whose values they may see (only of records and fields their own rights let them
+read, checked when they look: withhold_values), and "apply the losing value": write the value
+that lost into the CRM record, then sync the mailbox so Exchange gets it too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -22,6 +24,7 @@ from fieldsync.mailboxes.services import can_manage_mailboxes, mailbox_sync_requ
 from fieldsync.mailboxes.words import field_label
 from fieldsync.models.mailboxes import Mailbox, RunTrigger
 from fieldsync.models.sync import RejectedChange, SyncConflict
+from fieldsync.service.values import unreadable_fields
 from security import policy as security
 
 
@@ -37,6 +40,62 @@ def conflicts_visible_to(user: Any) -> QuerySet[SyncConflict]:
 
 def rejected_changes_visible_to(user: Any) -> QuerySet[RejectedChange]:
     return _own_or_all(RejectedChange.objects.select_related("owner"), user)
+
+
+WITHHELD = "(withheld: you may not read this field or record)"
+_VALUE_COLUMNS = {
+    SyncConflict: ("base_value", "crm_value", "exchange_value"),
+    RejectedChange: ("offered_value",),
+}
+
+
+def _digest_only(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"#"}
+
+
+def withhold_values(rows: Iterable[Any], viewer: Any) -> list[Any]:
+    """The rows (conflicts or rejected changes) with the values blanked (None) and
+    `values_withheld` set where the viewer may not read the field's columns or the record as
+    it stands now (reassigned, unshared), or where only a digest was kept. A deleted record's
+    values stay visible to the mailbox owner alone (field security still applies). Managing
+    mailboxes grants no reading: one query per entity for the records, one for field access."""
+    rows = list(rows)
+    by_entity: dict[str, list[Any]] = {}
+    for row in rows:
+        row.values_withheld = False
+        by_entity.setdefault(row.entity, []).append(row)
+    for entity, group in by_entity.items():
+        model = CRM_MODELS.get(entity)
+        if model is None:
+            hidden_fields: frozenset[str] = frozenset()
+            readable: set[str] = set()
+            existing: set[str] = set()
+        else:
+            hidden_fields = unreadable_fields(viewer, entity)
+            ids = {r.crm_id for r in group if r.crm_id}
+            existing = {
+                str(pk) for pk in model.objects.filter(pk__in=ids).values_list("pk", flat=True)
+            }
+            readable = {
+                str(pk)
+                for pk in security.restrict(model.objects.filter(pk__in=ids), viewer).values_list(
+                    "pk", flat=True
+                )
+            }
+        for row in group:
+            crm_id = str(row.crm_id) if row.crm_id else None
+            if crm_id is None or crm_id not in existing:
+                record_ok = row.owner_id == viewer.pk or viewer.is_superuser
+            else:
+                record_ok = crm_id in readable
+            columns = _VALUE_COLUMNS[type(row)]
+            sealed = any(_digest_only(getattr(row, c)) for c in columns)
+            if record_ok and row.field not in hidden_fields and not sealed:
+                continue
+            row.values_withheld = True
+            for column in columns:
+                setattr(row, column, None)
+    return rows
 
 
 def _tuple(value: Any) -> Any:
@@ -176,6 +235,11 @@ def conflict_apply_losing_value(
     ef = entity_fields(conflict.entity)
     if conflict.field not in ef.columns:
         raise ValidationError(f"{conflict.field!r} is no longer a synchronized field.")
+    if _digest_only(losing_value(conflict)):
+        raise ValidationError(
+            "The losing value was kept only as a digest (its field is secured): "
+            "it cannot be applied."
+        )
     replaced = _check_current(conflict, actor, current)
     applied = losing_value(conflict)
     values = ef.columns_of({conflict.field: _tuple(applied)})
@@ -242,8 +306,10 @@ def issues_described(rows: list, viewer: Any) -> list[dict[str, Any]]:
     for entity, ids in wanted.items():
         model = CRM_MODELS.get(entity)
         if model is not None:
-            for pk, record in model.objects.in_bulk(list(ids)).items():
-                records[(entity, pk)] = record
+            # Only records the viewer may read now: another's name is a value too.
+            readable = security.restrict(model.objects.filter(pk__in=ids), viewer)
+            for record in readable:
+                records[(entity, record.pk)] = record
     mailboxes = dict(
         Mailbox.objects.filter(owner_id__in={r.owner_id for r in rows}).values_list(
             "owner_id", "email_address"

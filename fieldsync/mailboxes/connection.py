@@ -8,11 +8,14 @@ cannot hold. Used by the pages, the API, the preview, the command and the worker
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from django.views.decorators.debug import sensitive_variables
 
 from connectors.base import AuthError, Connector, ConnectorError, ThrottledError, TransientError
 from connectors.dav import UNSUPPORTED, DavConnector
@@ -21,7 +24,10 @@ from fieldsync.catalog import get_catalog
 from fieldsync.mailboxes import credentials
 from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, ServerKind
 
+logger = logging.getLogger(__name__)
 
+
+@sensitive_variables("password", "username")
 def connector_for(mailbox: Mailbox, *, max_wait: float | None = None) -> Connector:
     """The connector for this mailbox (Exchange or CalDAV/CardDAV, by its server profile), with
     its credentials decrypted in memory only."""
@@ -127,7 +133,11 @@ def describe_error(
     if isinstance(exc, credentials.CredentialsUnreadable):
         return "CredentialsUnreadable", str(exc)
     if not isinstance(exc, ConnectorError):
-        return type(exc).__name__, f"Unexpected error: {exc}"
+        # Its text may hold record values (a database or validation error quotes them): the
+        # run's history, which managers read too, keeps the kind only; the log has the rest.
+        return type(exc).__name__, (
+            f"Unexpected error ({type(exc).__name__}); the details are in the worker's log."
+        )
     code = exc.code
     if (
         profile is not None
@@ -246,6 +256,16 @@ def mailbox_test_connection(*, mailbox: Mailbox) -> ConnectionCheck:
     except (ConnectorError, credentials.CredentialsUnreadable) as exc:
         code, message = describe_error(exc, mailbox)
         return ConnectionCheck(False, code, message)
+    except Exception as exc:
+        # Any other failure (a setting the connector cannot use, a library's error) is words
+        # on the page too, never a server error; the details go to the log.
+        logger.exception("Test connection of %s failed", mailbox)
+        return ConnectionCheck(
+            False,
+            type(exc).__name__,
+            f"Could not connect with the server profile {mailbox.server_profile}: "
+            f"{type(exc).__name__}. Check its settings (server URL, time zone, authentication).",
+        )
     return ConnectionCheck(
         True, "", f"Connected to {mailbox.server_profile.ews_url} and opened {mailbox}."
     )

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 
 class CredentialsUnreadable(Exception):
@@ -32,6 +33,7 @@ def _current() -> MultiFernet:
     return _fernet(tuple(settings.SYNCADMIN_CREDENTIALS_KEYS))
 
 
+@sensitive_variables()
 def encrypt(secret: str) -> str:
     """The ciphertext to store; an empty secret stays empty (no password set)."""
     if not secret:
@@ -39,6 +41,7 @@ def encrypt(secret: str) -> str:
     return _current().encrypt(secret.encode("utf-8")).decode("ascii")
 
 
+@sensitive_variables()
 def decrypt(token: str) -> str:
     if not token:
         return ""
@@ -51,6 +54,7 @@ def decrypt(token: str) -> str:
         ) from None
 
 
+@sensitive_variables()
 def rotate(token: str) -> str:
     """The same secret encrypted with the newest key."""
     return _current().rotate(token.encode("ascii")).decode("ascii") if token else ""

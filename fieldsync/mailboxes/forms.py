@@ -11,7 +11,14 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from fieldsync.mailboxes.connection import DiscoveredCollections
-from fieldsync.models.mailboxes import AuthType, EmailServerProfile, Mailbox, RunStatus, ServerKind
+from fieldsync.models.mailboxes import (
+    AuthType,
+    EmailServerProfile,
+    Mailbox,
+    RunStatus,
+    ServerKind,
+    valid_time_zone,
+)
 
 _KEEP = "Leave empty to keep the stored password. It is never shown again."
 _FIXED = {
@@ -94,6 +101,15 @@ class MailboxForm(forms.Form):
 
 
 class ServerProfileForm(forms.Form):
+    def clean_timezone(self) -> str:
+        name = self.cleaned_data["timezone"].strip()
+        if not valid_time_zone(name):
+            raise forms.ValidationError(
+                f"{name!r} is not a time zone: use an IANA name such as Europe/Berlin, "
+                "America/New_York or UTC."
+            )
+        return name
+
     name = forms.CharField(max_length=100)
     kind = forms.TypedChoiceField(
         choices=ServerKind.choices,
@@ -124,7 +140,12 @@ class ServerProfileForm(forms.Form):
         widget=forms.PasswordInput(render_value=False),
         help_text=_KEEP,
     )
-    timezone = forms.CharField(max_length=64, initial="UTC")
+    timezone = forms.CharField(
+        max_length=64,
+        initial="UTC",
+        label="Time zone",
+        help_text="An IANA name, e.g. Europe/Berlin, America/New_York or UTC.",
+    )
     max_wait = forms.IntegerField(
         min_value=1, max_value=3600, initial=60, label="Wait out throttling for up to (s)"
     )

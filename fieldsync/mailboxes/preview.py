@@ -6,17 +6,21 @@ from the measured per-item costs of past runs.
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from connectors.base import ConnectorError
+from crm.models import CRM_MODELS
 from fieldsync.mailboxes import credentials
 from fieldsync.mailboxes.connection import connector_for, describe_error
 from fieldsync.mailboxes.run import SyncFunction, _engine_sync, report_figures
 from fieldsync.mailboxes.selectors import cost_model
 from fieldsync.models.mailboxes import Mailbox
+from fieldsync.service.values import unreadable_fields
+from security import policy
 
 MAX_LISTED = 200  # changes listed per entity; the counts cover all of them
 
@@ -92,8 +96,52 @@ def field_changes(report: Any) -> list[FieldChange]:
     return out
 
 
-def mailbox_preview(*, mailbox: Mailbox, sync: SyncFunction | None = None) -> Preview:
-    """A dry run of every entity the mailbox syncs. Nothing is written on either side."""
+WITHHELD = "(withheld: you may not read this field or record)"
+
+
+def withhold_changes(
+    changes: list[FieldChange], *, entity: str, viewer: Any, owner: Any
+) -> list[FieldChange]:
+    """The changes with the values the viewer may not read replaced by words: a field with a
+    column the viewer may not read, a record the viewer may not read (a record not in the CRM
+    yet: only its mailbox's owner sees the values). Managing a mailbox grants no reading."""
+    if viewer is None or getattr(viewer, "is_superuser", False):
+        return changes
+    hidden = unreadable_fields(viewer, entity)
+    model = CRM_MODELS.get(entity)
+    ids = {c.record for c in changes}
+    readable: set[str] = set()
+    if model is not None and ids:
+        uuids = [i for i in ids if _is_uuid(i)]
+        readable = {
+            str(pk)
+            for pk in policy.restrict(model.objects.filter(pk__in=uuids), viewer).values_list(
+                "pk", flat=True
+            )
+        }
+    own = getattr(viewer, "pk", None) == getattr(owner, "pk", None)
+    out = []
+    for change in changes:
+        record_ok = change.record in readable or (own and not _is_uuid(change.record))
+        if change.field in hidden or not record_ok:
+            change = replace(change, value=WITHHELD)
+        out.append(change)
+    return out
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def mailbox_preview(
+    *, mailbox: Mailbox, sync: SyncFunction | None = None, viewer: Any = None
+) -> Preview:
+    """A dry run of every entity the mailbox syncs. Nothing is written on either side. The
+    values listed are those `viewer` may read (see withhold_changes)."""
     sync = sync or _engine_sync()
     entities: list[EntityPreview] = []
     try:
@@ -111,7 +159,9 @@ def mailbox_preview(*, mailbox: Mailbox, sync: SyncFunction | None = None) -> Pr
                 entities.append(EntityPreview(entity, {}, error=describe_error(exc, mailbox)[1]))
                 continue
             figures = report_figures(report)
-            changes = field_changes(report)
+            changes = withhold_changes(
+                field_changes(report), entity=entity, viewer=viewer, owner=mailbox.owner
+            )
             counted = Counter((c.field, c.towards) for c in changes)
             model = cost_model(entity)
             items = figures.get("items_seen") or len(changes)

@@ -17,6 +17,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors.base import ConnectorError
@@ -31,6 +32,7 @@ from fieldsync.mailboxes.conflicts import (
     losing_side,
     losing_value,
     rejected_changes_visible_to,
+    withhold_values,
 )
 from fieldsync.mailboxes.connection import (
     fields_not_held,
@@ -222,7 +224,9 @@ def mailbox_verify_view(request: HttpRequest, pk: int) -> HttpResponse:
 def mailbox_preview_page(request: HttpRequest, pk: int) -> HttpResponse:
     """Test your configuration before deploying: what a sync would change, and how long."""
     mailbox = _visible_mailbox(request, pk)
-    preview = mailbox_preview(mailbox=mailbox) if request.method == "POST" else None
+    preview = (
+        mailbox_preview(mailbox=mailbox, viewer=request.user) if request.method == "POST" else None
+    )
     return render(
         request,
         "fieldsync/sync_preview.html",
@@ -238,6 +242,7 @@ def _form_errors(form: Any, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
+@sensitive_post_parameters("password")
 @login_required
 @require_http_methods(["GET", "POST"])
 def mailbox_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
@@ -309,6 +314,7 @@ def profiles(request: HttpRequest) -> HttpResponse:
     return render(request, "fieldsync/sync_profiles.html", {"nav": "sync", "profiles": rows})
 
 
+@sensitive_post_parameters("service_password")
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
@@ -432,6 +438,7 @@ def conflicts(request: HttpRequest) -> HttpResponse:
         rows = rows.filter(resolved_on__isnull=True)
     form, rows, query = _issues(request, rows)
     page = Paginator(rows, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = withhold_values(page.object_list, request.user)
     return render(
         request,
         "fieldsync/sync_conflicts.html",
@@ -531,6 +538,7 @@ def rejected_changes(request: HttpRequest) -> HttpResponse:
     """Exchange values the mailbox owner was not allowed to write into the CRM, filtered."""
     form, rows, query = _issues(request, rejected_changes_visible_to(request.user))
     page = Paginator(rows, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = withhold_values(page.object_list, request.user)
     return render(
         request,
         "fieldsync/sync_rejected.html",

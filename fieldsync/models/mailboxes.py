@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 import uuid
+import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,6 +24,15 @@ class AuthType(models.TextChoices):
 class ServerKind(models.TextChoices):
     EXCHANGE = "exchange", "Exchange (EWS)"
     CALDAV = "caldav", "CalDAV/CardDAV"
+
+
+def valid_time_zone(name: str) -> bool:
+    """Whether `name` is an IANA time zone name (Europe/Berlin, UTC)."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        return False
+    return bool(name)
 
 
 class EmailServerProfile(models.Model):
@@ -91,6 +101,13 @@ class EmailServerProfile(models.Model):
         if self.kind == ServerKind.CALDAV and self.auth_type != AuthType.BASIC:
             raise ValidationError(
                 {"auth_type": "A CalDAV/CardDAV server profile signs in with Basic authentication."}
+            )
+        if not valid_time_zone(self.timezone):
+            raise ValidationError(
+                {
+                    "timezone": f"{self.timezone!r} is not a time zone: use an IANA name such as "
+                    "Europe/Berlin, America/New_York or UTC."
+                }
             )
         if self.ca_certificates.strip():
             if self.kind != ServerKind.CALDAV:

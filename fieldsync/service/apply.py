@@ -33,9 +33,10 @@ from fieldsync.engine import (
     Value,
     normalized,
     seal_private,
+    seal_unreadable,
 )
 from fieldsync.models.sync import RejectedChange, SyncConflict, SyncLink, UnconfirmedItems
-from fieldsync.service.values import EntityFields, digest, encode_base, json_value
+from fieldsync.service.values import EntityFields, digest, encode_base, sealed_json_value
 
 # The reason of a conflict whose CRM value the server did not keep as written.
 SERVER_NORMALIZED = "server_normalized"
@@ -95,7 +96,16 @@ class DjangoSink:
         self.listed_new: set[str] = set()  # items the change list reported as created
         self.run_started = timezone.now()
 
+    def _sealed(self, status: Link) -> Link:
+        """The status as stored: private Exchange values and CRM values the owner may not read
+        only as digests."""
+        return seal_unreadable(seal_private(status, self.rules, digest), self.rules, digest)
+
     # -- 1. conflicts and rejected changes -----------------------------------------------------
+    def _readable(self, field: str) -> bool:
+        rule = self.rules.fields.get(field)
+        return rule is None or rule.can_read
+
     def record(self, batch: Sequence[RecordPlan]) -> None:
         conflicts = [c for p in batch for c in p.conflicts]
         rejected = [r for p in batch for r in p.rejected]
@@ -113,9 +123,9 @@ class DjangoSink:
                     crm_id=c.crm_id,
                     item_id=c.item_id or "",
                     field=c.field,
-                    base_value=json_value(c.base),
-                    crm_value=json_value(c.crm_value),
-                    exchange_value=json_value(c.remote_value),
+                    base_value=sealed_json_value(c.base, self._readable(c.field)),
+                    crm_value=sealed_json_value(c.crm_value, self._readable(c.field)),
+                    exchange_value=sealed_json_value(c.remote_value, self._readable(c.field)),
                     outcome=c.outcome.value,
                     reason=str(c.reason)[:100],
                     digest=SyncConflict.digest_of(self.owner.pk, self.entity, c),
@@ -134,7 +144,7 @@ class DjangoSink:
                     crm_id=r.crm_id,
                     item_id=r.item_id,
                     field=r.field,
-                    offered_value=json_value(r.offered),
+                    offered_value=sealed_json_value(r.offered, self._readable(r.field)),
                     reason=str(r.reason)[:60],
                     digest=RejectedChange.digest_of(self.owner.pk, self.entity, r),
                 )
@@ -330,7 +340,13 @@ class DjangoSink:
     def _save_statuses(self, done: Sequence[tuple[RecordPlan, Link | None]]) -> None:
         gone, changed, new = [], [], []
         for plan, status in done:
-            if plan.crm_id is None or not plan.status_changed:
+            if plan.crm_id is None:
+                continue
+            # A status kept from before the owner lost a field's read right is rewritten sealed.
+            unsealed = (
+                status is not None and seal_unreadable(status, self.rules, digest) is not status
+            )
+            if not plan.status_changed and not unsealed:
                 continue
             pk = self.link_pks.get(plan.crm_id)
             if status is None:
@@ -346,7 +362,7 @@ class DjangoSink:
                 item_id=status.item_id,
                 change_key=status.change_key,
                 state=status.state.value,
-                base=encode_base(seal_private(status, self.rules, digest).base, self.blanks),
+                base=encode_base(self._sealed(status).base, self.blanks),
             )
             (changed if pk is not None else new).append(row)
         if gone:

@@ -32,6 +32,9 @@ from fieldsync.engine import (
     gather,
     needs_reading,
     plan_sync,
+    seal_unreadable,
+    sealed_crm,
+    unseal,
 )
 from fieldsync.engine.model import ConflictPolicy, RemoteDeletePolicy
 from fieldsync.fields.selectors import directions_for
@@ -48,6 +51,8 @@ from fieldsync.service.values import (
     FOLDERS,
     EntityFields,
     decode_base,
+    digest,
+    encode_base,
     entity_fields,
 )
 from security import policy as security
@@ -228,6 +233,7 @@ class _EntityRun:
         self.progress = progress
         self.model = self.ef.model
         self.change_numbers: dict[str, int] = {}
+        self.linked: set[str] = set()  # records this mailbox holds a status for
         self.held = held_columns(connector, self.folder)
         self.columns = [c for c in self.ef.all_columns if self.held is None or c in self.held]
         self.failed_items: list[str] = []
@@ -266,6 +272,10 @@ class _EntityRun:
                 ).values_list("record_id", flat=True)
             }
             for crm_id in rest:
+                if crm_id not in self.linked:
+                    # An item naming a record this mailbox never held: whether that record
+                    # exists (elsewhere, or deleted) is none of its business, as if no record.
+                    continue
                 if crm_id in exists:
                     found[crm_id] = Absence.OUT_OF_SCOPE
                 elif crm_id in deleted:
@@ -349,6 +359,7 @@ class _EntityRun:
             ).values_list("pk", "crm_id", "item_id", "change_key", "state")
         }
         by_item = {v[1]: k for k, v in light.items()}
+        self.linked = set(light)
         crm = self._crm_side(state, cursor, light)
         seen = self._exchange_side(state, light, by_item)
         self._reread_failed(state, light, seen)
@@ -377,6 +388,8 @@ class _EntityRun:
         if self.dry_run:
             return report
         sink, failed = self._apply(plan, rules, light, cursor, report)
+        if revisit:
+            self._reseal(rules)
         self._save_state(
             state, seen, sink, failed, cursor=max(mark, cursor), fingerprint=fingerprint
         )
@@ -479,7 +492,11 @@ class _EntityRun:
             got, gone = self._read(sorted(need))
             seen.remote += got
             seen.deleted += gone
-        return gather(
+            # CRM values sealed while the owner could not read them: read the records again.
+            again = {link.crm_id for link in links if sealed_crm(link, rules)} - set(crm)
+            if again:
+                crm.update(self._load(self.scope.filter(id__in=sorted(again))))
+        records = gather(
             links=links,
             crm=crm,
             remote_changed=seen.remote,
@@ -488,6 +505,7 @@ class _EntityRun:
             revisit=revisit,
             lookup=self._lookup,
         )
+        return [unseal(r, digest) for r in records]
 
     def _apply(
         self, plan: Plan, rules: Rules, light: dict[str, tuple], cursor: int, report: EntityReport
@@ -552,6 +570,27 @@ class _EntityRun:
             seen.unconfirmed.filter(
                 Q(run_started__lt=sink.run_started) | Q(created_by_sync=False)
             ).delete()
+
+    def _reseal(self, rules: Rules) -> None:
+        """After the owner's rights changed: statuses still holding CRM values of a field the
+        owner may no longer read keep them only as digests from now on."""
+        if all(r.can_read for r in rules.fields.values()):
+            return
+        blanks = self.ef.blanks
+        rows = []
+        for link in SyncLink.objects.filter(owner=self.owner, entity=self.entity).iterator():
+            status = Link(
+                str(link.crm_id),
+                link.item_id,
+                link.change_key,
+                LinkState(link.state),
+                decode_base(link.base, blanks),
+            )
+            sealed = seal_unreadable(status, rules, digest)
+            if sealed is not status:
+                link.base = encode_base(sealed.base, blanks)
+                rows.append(link)
+        SyncLink.objects.bulk_update(rows, ["base"], batch_size=500)
 
     def _links(self, crm_ids: set[str]) -> list[Link]:
         if not crm_ids:

@@ -249,3 +249,25 @@ def decode_base(data: Mapping[str, list], blanks: Mapping[str, Value]) -> dict[s
 def json_value(value: Value) -> Any:
     """A value for a conflict or rejected-change column (an unknown base is stored as null)."""
     return None if value is UNKNOWN else _to_json(value)
+
+
+def sealed_json_value(value: Value, readable: bool) -> Any:
+    """json_value, or only its keyed digest ({"#": ...}) for a field the mailbox owner may not
+    read: such a value never rests in clear in a conflict or rejected change."""
+    if readable or value is UNKNOWN or value is None:
+        return json_value(value)
+    if isinstance(value, Sealed):
+        return {"#": value.digest}
+    return {"#": digest(value)}
+
+
+def unreadable_fields(owner: Any, entity: str) -> frozenset[str]:
+    """The catalog fields of `entity` with a column the owner may not read."""
+    from security import policy
+
+    access = policy.field_access(owner, entity)
+    hidden = access.hidden()
+    if not hidden:
+        return frozenset()
+    columns = entity_fields(entity).columns
+    return frozenset(name for name, cols in columns.items() if hidden.intersection(cols))

@@ -1,6 +1,8 @@
 """Property-based fuzz of the API against its own OpenAPI schema (schemathesis, in-process).
 
-Every operation gets valid and invalid generated requests (contacts as a field-restricted user,
+Every operation gets valid and invalid generated requests (date-times include the calendar's
+ends with extreme offsets; test_error_shape.py adds 64-bit overflows, deep nesting, oversized
+bodies and paths outside the schema) (contacts as a field-restricted user,
 the rest as an administrator): no answer may be a 5xx or break the schema. Bounded for CI.
 """
 
@@ -11,6 +13,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -19,6 +22,21 @@ from crm.models import Contact, Task
 from syncadmin.wsgi import application
 
 EXAMPLES_PER_OPERATION = 10
+
+# Date-times the generator would rarely reach on its own: offsets that push a date off the
+# calendar once converted to UTC, the calendar's ends, and ordinary ones.
+EXTREME_DATE_TIMES = st.sampled_from(
+    [
+        "9999-12-31T23:59:59-15:00",
+        "0001-01-01T00:00:00+15:00",
+        "9999-12-31T23:59:59.999999+00:00",
+        "0001-01-01T00:00:00Z",
+    ]
+) | st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat())
+schemathesis.openapi.format("date-time", EXTREME_DATE_TIMES)
+schemathesis.openapi.format(
+    "date", st.sampled_from(["9999-12-31", "0001-01-01"]) | st.dates().map(str)
+)
 
 
 @pytest.fixture

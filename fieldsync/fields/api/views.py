@@ -54,6 +54,17 @@ class SyncSettingsPermission(BasePermission):
         return policy.can_change_sync_settings(request.user)
 
 
+class ChangeLogPermission(BasePermission):
+    """The change logs (settings audit, sync policy changes) are for administrators of the
+    synchronization settings, as on the pages: they name who changed what and when. Users who
+    may view the settings see the settings themselves, not their history."""
+
+    message = "Only administrators of the synchronization settings may read their change logs."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return policy.can_change_sync_settings(request.user)
+
+
 def _entity_or_404(key: str) -> CatalogEntity:
     try:
         return get_catalog().entity(key)
@@ -255,7 +266,7 @@ class EntityFieldView(generics.GenericAPIView):
 class AuditListView(generics.ListAPIView):
     """The settings audit log, newest first: who changed which direction, when and how."""
 
-    permission_classes = [IsAuthenticated, SyncSettingsPermission]
+    permission_classes = [IsAuthenticated, ChangeLogPermission]
     queryset = DirectionChange.objects.select_related("actor")
     serializer_class = DirectionChangeOutputSerializer
     filterset_class = DirectionChangeFilterSet

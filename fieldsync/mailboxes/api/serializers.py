@@ -228,6 +228,11 @@ class ConflictOutputSerializer(serializers.Serializer):
     resolved_by = serializers.CharField(
         source="resolved_by.username", allow_null=True, default=None
     )
+    values_withheld = serializers.BooleanField(
+        default=False,
+        help_text="The values are null because you may not read this field or record (or only "
+        "a digest of a secured value was kept).",
+    )
 
 
 class RejectedChangeOutputSerializer(serializers.Serializer):
@@ -238,5 +243,10 @@ class RejectedChangeOutputSerializer(serializers.Serializer):
     item_id = serializers.CharField()
     field = serializers.CharField(help_text='"*" for the record as a whole.')
     offered_value = serializers.JSONField(allow_null=True)
+    values_withheld = serializers.BooleanField(
+        default=False,
+        help_text="The values are null because you may not read this field or record (or only "
+        "a digest of a secured value was kept).",
+    )
     reason = serializers.CharField()
     created_on = serializers.DateTimeField()

@@ -28,6 +28,7 @@ from fieldsync.mailboxes.conflicts import (
     conflicts_visible_to,
     losing_side,
     rejected_changes_visible_to,
+    withhold_values,
 )
 from fieldsync.mailboxes.connection import (
     mailbox_discover_collections,
@@ -343,7 +344,7 @@ class ConflictListView(generics.ListAPIView):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        rows = [_with_losing_side(c) for c in page]
+        rows = [_with_losing_side(c) for c in withhold_values(page, request.user)]
         return self.get_paginated_response(s.ConflictOutputSerializer(rows, many=True).data)
 
 
@@ -356,7 +357,8 @@ class ConflictDetailView(generics.RetrieveAPIView):
         return conflicts_visible_to(self.request.user)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return Response(s.ConflictOutputSerializer(_with_losing_side(self.get_object())).data)
+        conflict = withhold_values([self.get_object()], request.user)[0]
+        return Response(s.ConflictOutputSerializer(_with_losing_side(conflict)).data)
 
 
 class ConflictApplyView(generics.GenericAPIView):
@@ -399,6 +401,7 @@ class ConflictApplyView(generics.GenericAPIView):
             raise ApiError(
                 " ".join(exc.messages), code="changed_since_conflict", status_code=409
             ) from exc
+        conflict = withhold_values([conflict], request.user)[0]
         return Response(s.ConflictOutputSerializer(_with_losing_side(conflict)).data)
 
 
@@ -424,3 +427,8 @@ class RejectedChangeListView(generics.ListAPIView):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return rejected_changes_visible_to(self.request.user).order_by("-created_on", "-pk")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        rows = withhold_values(page, request.user)
+        return self.get_paginated_response(s.RejectedChangeOutputSerializer(rows, many=True).data)

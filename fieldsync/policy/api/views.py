@@ -9,7 +9,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from fieldsync.fields.api.views import SyncSettingsPermission
+from fieldsync.fields.api.views import ChangeLogPermission, SyncSettingsPermission
 from fieldsync.models.policy import SyncPolicyChange
 from fieldsync.policy.api.serializers import SyncPolicyChangeSerializer, SyncPolicySerializer
 from fieldsync.policy.services import NAMES, sync_policy_get, sync_policy_update
@@ -65,7 +65,7 @@ class SyncPolicyView(generics.GenericAPIView):
 class SyncPolicyChangeListView(generics.ListAPIView):
     """The sync policy's change log, newest first: who changed which setting, old and new."""
 
-    permission_classes = [IsAuthenticated, SyncSettingsPermission]
+    permission_classes = [IsAuthenticated, ChangeLogPermission]
     serializer_class = SyncPolicyChangeSerializer
     queryset = SyncPolicyChange.objects.select_related("actor")
     filter_backends: list = []
