@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from . import policy, services
-from .entities import Entity, record_model, securable_columns
+from .entities import RECORD_ENTITIES, Entity, record_model, securable_columns
 from .models import (
     SHARE_MODELS,
     AccessLevel,
@@ -182,8 +182,7 @@ class SecuredFieldForm(forms.ModelForm):
         fields = ["entity", "column"]
         help_texts = {
             "column": "; ".join(
-                f"{Entity(e).label}: {', '.join(securable_columns(e))}"
-                for e in ("contact", "appointment", "recurring_appointment", "task")
+                f"{Entity(e).label}: {', '.join(securable_columns(e))}" for e in RECORD_ENTITIES
             )
         }
 
