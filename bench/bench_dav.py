@@ -72,7 +72,7 @@ def _sync_child(n: int) -> dict[str, float]:
     from django.test.utils import CaptureQueriesContext
 
     from crm.models import Contact
-    from fieldsync.sync import sync_mailbox
+    from fieldsync.service.sync import sync_mailbox
     from security.models import BusinessUnit, User
     from security.services import role_upsert
 

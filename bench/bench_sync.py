@@ -82,7 +82,7 @@ def _child() -> dict[str, float]:
     from connectors.ewsserver import EwsServer
     from connectors.exchange import ExchangeConnector
     from crm.models import Contact
-    from fieldsync.sync import sync_mailbox
+    from fieldsync.service.sync import sync_mailbox
     from security.models import BusinessUnit, User
     from security.services import role_upsert
 

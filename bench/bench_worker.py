@@ -47,8 +47,8 @@ def _seed(ews_url: str, count: int, contacts: int, *, start: int = 0) -> list[in
     from django.contrib.auth.hashers import make_password
 
     from crm.models import Contact
-    from fieldsync import credentials
-    from fieldsync.mailbox_models import EmailServerProfile, Mailbox
+    from fieldsync.mailboxes import credentials
+    from fieldsync.models.mailboxes import EmailServerProfile, Mailbox
     from security.models import BusinessUnit, User
     from security.services import role_upsert
 
@@ -108,9 +108,9 @@ def _measure() -> dict[str, float]:
     from django.db.models import Max, Min
     from django.utils import timezone
 
-    from fieldsync.mailbox_models import Mailbox, MailboxStatus, RunStatus, SyncRun
-    from fieldsync.scheduling import schedule_due_mailboxes
-    from fieldsync.services import catalog_sync
+    from fieldsync.fields.services import catalog_sync
+    from fieldsync.mailboxes.tasks import schedule_due_mailboxes
+    from fieldsync.models.mailboxes import Mailbox, MailboxStatus, RunStatus, SyncRun
     from tests.worker.e2e import EwsProcess, start_worker
 
     call_command("migrate", verbosity=0)

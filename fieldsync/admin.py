@@ -2,8 +2,8 @@
 
 from django.contrib import admin
 
-from .catalog import get_catalog
-from .models import FieldMapping
+from fieldsync.catalog import get_catalog
+from fieldsync.models import FieldMapping
 
 
 @admin.register(FieldMapping)

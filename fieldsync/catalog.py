@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from .directions import CYCLE, Direction
+from fieldsync.directions import CYCLE, Direction
 
 CATALOG_PATH = Path(__file__).with_name("catalog.json")
 

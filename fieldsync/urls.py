@@ -4,7 +4,9 @@ history, and the end users' read-only copy under My options.
 
 from django.urls import path
 
-from . import policy_views, sync_urls, views
+from fieldsync.fields import views
+from fieldsync.mailboxes import urls as sync_urls
+from fieldsync.policy import views as policy_views
 
 app_name = "fieldsync"
 

@@ -12,3 +12,5 @@ TRANSPORT_ALIASES["filesystem"] = "syncadmin.broker:Transport"
 app = Celery("syncadmin")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# fieldsync keeps its tasks with the worker they drive (fieldsync/mailboxes/tasks.py).
+app.autodiscover_tasks(["fieldsync.mailboxes"])

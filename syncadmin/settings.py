@@ -234,11 +234,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "Direction": "fieldsync.api.serializers.DIRECTIONS",
-        "MailboxStatus": "fieldsync.mailbox_models.MailboxStatus",
-        "SyncRunStatus": "fieldsync.mailbox_models.RunStatus",
+        "Direction": "fieldsync.fields.api.serializers.DIRECTIONS",
+        "MailboxStatus": "fieldsync.models.mailboxes.MailboxStatus",
+        "SyncRunStatus": "fieldsync.models.mailboxes.RunStatus",
         "TaskStatus": "crm.models.TaskStatus",
-        "SyncFilter": "fieldsync.api.policy_serializers._FILTERS",
+        "SyncFilter": "fieldsync.policy.api.serializers._FILTERS",
     },
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }

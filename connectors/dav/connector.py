@@ -5,15 +5,13 @@ appointments, tasks), with RFC 6578 sync tokens and ETag preconditions on every 
 from __future__ import annotations
 
 import logging
-import re
-import uuid
-import zoneinfo
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ..base import (
     NOT_FOUND,
     ChangePage,
+    ConnectorError,
     Folder,
     ItemRef,
     ItemResult,
@@ -22,64 +20,44 @@ from ..base import (
     RemoteItem,
 )
 from . import ical, vcard, writes
+from .discovery import Discovery, discover
 from .state import SyncState, etag_digest
+from .store import COLUMNS, UNSUPPORTED, Collection, DavStore, Fetched
 from .webdav import (
-    CALDAV,
-    CARDDAV,
+    Entry,
     SyncUnsupported,
     TokenRefused,
     WebDav,
     chunks,
     mkcol_body,
-    multiget_body,
+    parse_multistatus,
     property_query_body,
 )
 
 log = logging.getLogger(__name__)
 
 CORRUPT = "ErrorCorruptData"
-
-# entity -> CRM column -> why vCard/iCalendar cannot hold it (shown on the settings page).
-UNSUPPORTED: dict[str, dict[str, str]] = {
-    "contact": dict(vcard.UNSUPPORTED),
-    "appointment": dict(ical.UNSUPPORTED_ACTIVITY),
-    "recurring_appointment": dict(ical.UNSUPPORTED_ACTIVITY),
-    "task": dict(ical.UNSUPPORTED_ACTIVITY),
-}
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "contacts": vcard.COLUMNS,
-    "calendar": ical.EVENT_COLUMNS,
-    "tasks": ical.TASK_COLUMNS,
-}
-_FOLDER_ENTITIES = {
-    "contacts": ("contact",),
-    "calendar": ("appointment", "recurring_appointment"),
-    "tasks": ("task",),
-}
+_KIND_NAMES = {"CR": ("addressbook", "an address book"), "C": ("calendar", "a calendar")}
 
 
 @dataclass(frozen=True)
-class _Collection:
-    href: str  # as configured (absolute URL or relative to the server URL)
-    path: str  # server path with a trailing slash: what multistatus answers name
-    kind: str  # "CR" (CardDAV) or "C" (CalDAV)
-    component: str  # VCARD, VEVENT or VTODO
-    ext: str
-    content_type: str
+class CollectionProblem:
+    """Why a collection a mailbox uses cannot be used, in words an administrator can act on."""
+
+    folder: str
+    url: str
+    code: str  # missing, wrong_type, component
+    message: str
 
 
-@dataclass
-class _Fetched:
-    href: str
-    etag: str
-    data: str
-
-
-class DavConnector:
+class DavConnector(DavStore):
     """A Connector for one user's address book, calendar and task list on a CalDAV/CardDAV server.
 
-    Collections are given relative to `url` (or absolute); `calendar` and `tasks` may be the same
-    collection. Item ids are hrefs, change keys are ETags, the sync state is opaque.
+    Collections are given relative to `url` (or as absolute URLs, as discovery finds them);
+    `calendar` and `tasks` may be the same collection. Item ids are hrefs (percent-encoded as the
+    server spells them), change keys are ETags, the sync state is opaque. `verify` is True, False
+    or the path of a CA bundle; `organizer` is the calendar owner's address, written as ORGANIZER
+    on an event with attendees that has none.
     """
 
     def __init__(
@@ -96,10 +74,9 @@ class DavConnector:
         timeout: float = 60.0,
         max_wait: float = 30.0,
         verify: bool | str = True,
+        organizer: str = "",
     ) -> None:
-        self.tz = zoneinfo.ZoneInfo(timezone)
-        self.page_size = page_size
-        self.dav = WebDav(
+        dav = WebDav(
             url,
             username=username,
             password=password,
@@ -107,18 +84,15 @@ class DavConnector:
             max_wait=max_wait,
             verify=verify,
         )
-        self.codec = ical.Codec(self.tz)
-        self.collections: dict[str, _Collection] = {}
-        for folder, href, kind, component, ext, ctype in (
-            ("contacts", addressbook, "CR", "VCARD", "vcf", "text/vcard"),
-            ("calendar", calendar, "C", "VEVENT", "ics", "text/calendar"),
-            ("tasks", tasks, "C", "VTODO", "ics", "text/calendar"),
-        ):
-            href = href if href.endswith("/") else href + "/"
-            path = self.dav.path(href).rstrip("/") + "/"
-            self.collections[folder] = _Collection(
-                href, path, kind, component, ext, f"{ctype}; charset=utf-8"
-            )
+        super().__init__(
+            dav,
+            addressbook=addressbook,
+            calendar=calendar,
+            tasks=tasks,
+            timezone=timezone,
+            page_size=page_size,
+            organizer=organizer,
+        )
 
     # -- plumbing ------------------------------------------------------------------------------
     @property
@@ -133,58 +107,63 @@ class DavConnector:
     def supported_columns(folder: Folder) -> tuple[str, ...]:
         return COLUMNS[folder]
 
+    def discover(self) -> Discovery:
+        """The user's address books and calendars as discovery finds them from the URL."""
+        return discover(self.dav)
+
+    def _by_url(self) -> dict[str, list[tuple[str, Collection]]]:
+        """The collections by URL: calendar and tasks may share one."""
+        by_url: dict[str, list[tuple[str, Collection]]] = {}
+        for folder, coll in self.collections.items():
+            by_url.setdefault(coll.url, []).append((folder, coll))
+        return by_url
+
+    def check_collections(self) -> list[CollectionProblem]:
+        """Every collection this connector uses: there, of the right resource type, taking the
+        components it will hold. [] when all is well."""
+        problems: list[CollectionProblem] = []
+        for url, users in self._by_url().items():
+            info = self.dav.collection(url)
+            for folder, coll in users:
+                resource, article = _KIND_NAMES[coll.kind]
+                if info is None:
+                    problems.append(
+                        CollectionProblem(folder, url, "missing", f"No collection at {url}")
+                    )
+                elif resource not in info.types:
+                    kinds = ", ".join(sorted(info.types - {"collection"})) or "a plain collection"
+                    problems.append(
+                        CollectionProblem(
+                            folder, url, "wrong_type", f"{url} is {kinds}, not {article}"
+                        )
+                    )
+                elif coll.kind == "C" and not info.takes(coll.component):
+                    problems.append(
+                        CollectionProblem(
+                            folder,
+                            url,
+                            "component",
+                            f"The calendar {url} does not take {coll.component} "
+                            f"(it takes {', '.join(info.components)})",
+                        )
+                    )
+        return problems
+
     def ensure_collections(self) -> None:
-        """Create the address book and calendars that do not exist yet (extended MKCOL)."""
-        by_path: dict[str, list[_Collection]] = {}
-        for coll in self.collections.values():
-            by_path.setdefault(coll.path, []).append(coll)
-        for colls in by_path.values():
-            first = colls[0]
-            if self.dav.exists(first.href):
+        """Create the address book and calendars that do not exist yet (extended MKCOL), and
+        check that every collection is there and of the right type afterwards."""
+        for url, users in self._by_url().items():
+            if self.dav.collection(url) is not None:
                 continue
-            components = ",".join(c.component for c in colls)
-            self.dav.request("MKCOL", first.href, body=mkcol_body(first.kind, components))
+            first = users[0][1]
+            components = ",".join(c.component for _, c in users)
+            response = self.dav.request("MKCOL", url, body=mkcol_body(first.kind, components))
+            _refused_in(response.status_code, response.content, f"Creating {url}")
+        problems = self.check_collections()
+        if problems:
+            raise ConnectorError("; ".join(p.message for p in problems), "ErrorFolderNotFound")
 
-    def _check(self, folder: Folder, columns: Sequence[str]) -> None:
-        known = COLUMNS[folder]
-        bad = [c for c in columns if c not in known]
-        if not bad:
-            return
-        reasons = [
-            f"{c}: {reason}"
-            for c in bad
-            for entity in _FOLDER_ENTITIES[folder]
-            if (reason := UNSUPPORTED[entity].get(c))
-        ]
-        raise ValueError(
-            f"Not held by {'vCard' if folder == 'contacts' else 'iCalendar'} in {folder}: "
-            f"{', '.join(bad)}" + (f" ({'; '.join(dict.fromkeys(reasons))})" if reasons else "")
-        )
-
-    def _name(self, folder: Folder, crm_id: str) -> str:
-        """The resource name a CRM record's item gets, the same on every attempt."""
-        safe = crm_id if re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", crm_id) else None
-        return f"syncadmin-{safe or uuid.uuid5(uuid.NAMESPACE_URL, crm_id)}"
-
-    def _href(self, folder: Folder, crm_id: str) -> str:
-        coll = self.collections[folder]
-        return f"{coll.path}{self._name(folder, crm_id)}.{coll.ext}"
-
-    def _crm_from_href(self, folder: Folder, href: str) -> str | None:
-        coll = self.collections[folder]
-        match = re.fullmatch(
-            re.escape(coll.path) + r"syncadmin-([A-Za-z0-9_.-]+)\." + coll.ext, href
-        )
-        return match.group(1) if match else None
-
-    def _short(self, folder: Folder, href: str) -> str:
-        path = self.collections[folder].path
-        return href[len(path) :] if href.startswith(path) else href
-
-    def _long(self, folder: Folder, name: str) -> str:
-        return name if name.startswith("/") else self.collections[folder].path + name
-
-    def _remote(self, folder: Folder, got: _Fetched, columns: Sequence[str]) -> RemoteItem | None:
+    def _remote(self, folder: Folder, got: Fetched, columns: Sequence[str]) -> RemoteItem | None:
         """None when the resource is of another component (calendar and tasks shared)."""
         if folder == "contacts":
             card = vcard.read(got.data, columns)
@@ -205,30 +184,8 @@ class DavConnector:
             modified=modified,
         )
 
-    def _data_tag(self, folder: Folder) -> str:
-        if self.collections[folder].kind == "CR":
-            return f"{{{CARDDAV}}}address-data"
-        return f"{{{CALDAV}}}calendar-data"
-
-    def _fetched(self, folder: Folder, entries: Sequence) -> dict[str, _Fetched]:
-        tag = self._data_tag(folder)
-        out: dict[str, _Fetched] = {}
-        for entry in entries:
-            data = entry.text(tag)
-            if entry.status == 200 and data is not None and entry.etag:
-                out[entry.href] = _Fetched(entry.href, entry.etag, data)
-        return out
-
-    def _multiget(self, folder: Folder, hrefs: Sequence[str]) -> dict[str, _Fetched]:
-        coll = self.collections[folder]
-        out: dict[str, _Fetched] = {}
-        for chunk in chunks(list(dict.fromkeys(hrefs)), self.page_size):
-            entries, _ = self.dav.report(coll.href, multiget_body(coll.kind, chunk))
-            out.update(self._fetched(folder, entries))
-        return out
-
     def _parse_or_none(
-        self, folder: Folder, got: _Fetched, columns: Sequence[str]
+        self, folder: Folder, got: Fetched, columns: Sequence[str]
     ) -> RemoteItem | None:
         try:
             return self._remote(folder, got, columns)
@@ -236,73 +193,101 @@ class DavConnector:
             log.warning("Skipping unreadable item %s: %s", got.href, e)
             return None
 
-    # -- Connector -----------------------------------------------------------------------------
-    def list_changes(self, folder: Folder, sync_state: str | None) -> Iterator[ChangePage]:
-        coll = self.collections[folder]
-        state = SyncState.decode(sync_state, coll.path) if sync_state else SyncState(coll.path)
-        seen = dict(state.items)
-        full = not state.token
+    # -- listing changes -----------------------------------------------------------------------
+    def _listing(self, coll: Collection, state: SyncState) -> tuple[list[Entry], str, bool]:
+        """(entries, new token, whether the entries are a full listing to compare)."""
         try:
-            entries, token = self.dav.sync_collection(coll.href, state.token)
+            entries, token = self.dav.sync_collection(coll.url, state.token)
+            return entries, token or "", not state.token
         except TokenRefused:
             # Tokens expire (Radicale: 30 days) or the server lost them: list and compare.
             log.info("Sync token refused for %s; comparing a full listing", coll.path)
-            entries, token = self.dav.sync_collection(coll.href, "")
-            full = True
+            entries, token = self.dav.sync_collection(coll.url, "")
+            return entries, token or "", True
         except SyncUnsupported:
-            entries, token, full = self.dav.propfind_children(coll.href), "", True
-        token = token or ""
-        changed: list[str] = []
-        deleted: list[str] = []
+            return self.dav.propfind_children(coll.url), "", True
+
+    def _diff(
+        self, folder: Folder, entries: list[Entry], seen: dict[str, str], full: bool
+    ) -> tuple[list[str], list[str]]:
+        """(changed names, deleted names) against the snapshot `seen`."""
         if full:
             listed = {
                 self._short(folder, e.href): e.etag for e in entries if e.status == 200 and e.etag
             }
             deleted = [name for name in seen if name not in listed]
             changed = [n for n, tag in listed.items() if seen.get(n) != etag_digest(tag)]
-        else:
-            for entry in entries:
-                name = self._short(folder, entry.href)
-                if entry.status == 404:
-                    if name in seen:
-                        deleted.append(name)
-                elif entry.etag and seen.get(name) != etag_digest(entry.etag):
-                    changed.append(name)
+            return changed, deleted
+        changed, deleted = [], []
+        for entry in entries:
+            name = self._short(folder, entry.href)
+            if entry.status == 404:
+                if name in seen:
+                    deleted.append(name)
+            elif entry.etag and seen.get(name) != etag_digest(entry.etag):
+                changed.append(name)
+        return changed, deleted
+
+    def list_changes(self, folder: Folder, sync_state: str | None) -> Iterator[ChangePage]:
+        coll = self.collections[folder]
+        state = SyncState.decode(sync_state, coll.path) if sync_state else SyncState(coll.path)
+        entries, token, full = self._listing(coll, state)
+        seen = dict(state.items)
+        changed, deleted = self._diff(folder, entries, seen, full)
         for name in deleted:
             seen.pop(name, None)
         deleted_ids = [self._long(folder, n) for n in deleted]
         if not changed:
-            unchanged = token == state.token and not deleted and sync_state
+            unchanged = token == state.token and not deleted and sync_state and state.current
             new_state = sync_state if unchanged else SyncState(coll.path, token, seen).encode()
             yield ChangePage([], [], deleted_ids, new_state, complete=True)  # type: ignore[arg-type]
             return
-        columns = COLUMNS[folder]
+        yield from self._changed_pages(folder, changed, seen, token, deleted_ids)
+
+    def _changed_pages(
+        self,
+        folder: Folder,
+        changed: list[str],
+        seen: dict[str, str],
+        token: str,
+        deleted_ids: list[str],
+    ) -> Iterator[ChangePage]:
+        coll = self.collections[folder]
         pages = list(chunks(changed, self.page_size))
         for number, names in enumerate(pages):
             last = number == len(pages) - 1
-            fetched = self._multiget(folder, [self._long(folder, n) for n in names])
-            created: list[RemoteItem] = []
-            updated: list[RemoteItem] = []
-            for name in names:
-                got = fetched.get(self._long(folder, name))
-                if got is None:  # deleted between the listing and the fetch
-                    if seen.pop(name, None) is not None:
-                        deleted_ids.append(self._long(folder, name))
-                    continue
-                remote = self._parse_or_none(folder, got, columns)
-                if remote is None:
-                    continue
-                (updated if name in seen else created).append(remote)
-                seen[name] = etag_digest(got.etag)
+            created, updated, gone = self._read_page(folder, names, seen)
             # A page before the last keeps no token: resuming from it lists and compares.
             new_state = SyncState(coll.path, token if last else "", seen).encode()
-            yield ChangePage(created, updated, deleted_ids, new_state, complete=last)
+            yield ChangePage(created, updated, deleted_ids + gone, new_state, complete=last)
             deleted_ids = []
 
+    def _read_page(
+        self, folder: Folder, names: Sequence[str], seen: dict[str, str]
+    ) -> tuple[list[RemoteItem], list[RemoteItem], list[str]]:
+        fetched = self._multiget(folder, [self._long(folder, n) for n in names])
+        created: list[RemoteItem] = []
+        updated: list[RemoteItem] = []
+        gone: list[str] = []
+        for name in names:
+            got = fetched.get(self._long(folder, name))
+            if got is None:  # deleted between the listing and the fetch
+                if seen.pop(name, None) is not None:
+                    gone.append(self._long(folder, name))
+                continue
+            remote = self._parse_or_none(folder, got, COLUMNS[folder])
+            if remote is None:
+                continue
+            (updated if name in seen else created).append(remote)
+            seen[name] = etag_digest(got.etag)
+        return created, updated, gone
+
+    # -- Connector -----------------------------------------------------------------------------
     def get_items(
         self, folder: Folder, ids: Sequence[str], field_names: Sequence[str]
     ) -> list[RemoteItem | ItemResult]:
         self._check(folder, field_names)
+        ids = [self._item_id(i) for i in ids]
         fetched = self._multiget(folder, ids)
         out: list[RemoteItem | ItemResult] = []
         for index, item_id in enumerate(ids):
@@ -326,7 +311,7 @@ class DavConnector:
         columns = COLUMNS[folder]
         found: dict[str, RemoteItem] = {}
 
-        def take(got: _Fetched) -> None:
+        def take(got: Fetched) -> None:
             remote = self._parse_or_none(folder, got, columns)
             if remote is not None and remote.crm_id in wanted and remote.crm_id not in found:
                 found[remote.crm_id] = remote
@@ -343,7 +328,7 @@ class DavConnector:
         values: list[str | None] = list(missing) if len(missing) <= 20 else [None]
         for value in values:
             body = property_query_body(coll.kind, coll.component, prop, value)
-            entries, _ = self.dav.report(coll.href, body)
+            entries, _ = self.dav.report(coll.url, body)
             for got in self._fetched(folder, entries).values():
                 take(got)
         return found
@@ -360,4 +345,20 @@ class DavConnector:
         return writes.delete_items(self, folder, refs)
 
 
-__all__ = ["COLUMNS", "UNSUPPORTED", "DavConnector"]
+def _refused_in(status: int, content: bytes, what: str) -> None:
+    """Raise when a 207 answer (an extended MKCOL's) refused a property: the server then made
+    nothing, or a collection without the resource type asked for."""
+    if status != 207 or not content:
+        return
+    entries, _ = parse_multistatus(content)
+    refused = [
+        f"{name.rpartition('}')[2]} ({code})" for e in entries for name, code in e.refused.items()
+    ]
+    failed = [f"HTTP {e.status}" for e in entries if e.status >= 300]
+    if refused or failed:
+        raise ConnectorError(
+            f"{what}: the server refused {', '.join(refused + failed)}", "ErrorFolderNotFound"
+        )
+
+
+__all__ = ["COLUMNS", "UNSUPPORTED", "CollectionProblem", "DavConnector"]

@@ -4,14 +4,14 @@ editing the master component in place so exceptions, alarms and a client's prope
 
 # Show time as: TRANSP plus Microsoft's X-MICROSOFT-CDO-BUSYSTATUS (MS-OXCICAL), which Outlook and
 # others read. Task statuses iCalendar lacks (waiting, deferred) refine STATUS through
-# X-SYNCADMIN-TASK-STATUS, which is ignored when another client has changed STATUS since.
+# X-SYNCADMIN-TASK-STATUS, which holds only while the task is as this product last wrote it.
 
 from __future__ import annotations
 
 import datetime
 import re
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import icalendar
@@ -19,6 +19,9 @@ import icalendar
 CRM_ID = "X-SYNCADMIN-CRM-ID"
 BUSY_STATUS = "X-MICROSOFT-CDO-BUSYSTATUS"
 TASK_STATUS = "X-SYNCADMIN-TASK-STATUS"
+# The LAST-MODIFIED the task status refinement was written with: another client's later edit
+# (completing and reopening a task, say) leaves the refinement stale, and it is then ignored.
+STAMP = "X-SYNCADMIN-STAMP"
 PRODID = "-//syncadmin//dav connector//EN"
 UTC = datetime.UTC
 
@@ -129,10 +132,15 @@ def _priority_from_ical(value: object) -> int:
 
 
 class Codec:
-    """Reads and writes CRM values in one time zone (all-day dates, floating times, UNTIL)."""
+    """Reads and writes CRM values in one time zone (all-day dates, floating times, UNTIL).
 
-    def __init__(self, tz: zoneinfo.ZoneInfo) -> None:
+    `organizer` is the calendar owner's address: an event with attendees gets it as ORGANIZER
+    when it has none (RFC 5545 requires one on a scheduled event).
+    """
+
+    def __init__(self, tz: zoneinfo.ZoneInfo, organizer: str = "") -> None:
         self.tz = tz
+        self.organizer = organizer
 
     # -- reading -------------------------------------------------------------------------------
     def read(self, text: str | bytes, columns: Iterable[str]) -> Parsed:
@@ -148,38 +156,47 @@ class Codec:
 
     def read_fields(self, comp: icalendar.Component, columns: Iterable[str]) -> dict[str, object]:
         out: dict[str, object] = {}
-        when: dict[str, object] | None = None
+        when: dict[str, object] = {}
         for column in columns:
-            if column in _TEXT:
-                out[column] = _str(comp.get(_TEXT[column])).replace("\r\n", "\n")
-            elif column == "priority":
-                out[column] = _priority_from_ical(comp.get("PRIORITY"))
-            elif column == "organizer":
-                out[column] = _address(comp.get("ORGANIZER"))
-            elif column in ("required_attendees", "optional_attendees"):
-                required, optional = self._attendees(comp)
-                out[column] = "; ".join(required if column == "required_attendees" else optional)
-            elif column == "appointment_status":
-                out[column] = self._busy(comp)
-            elif column in _WHEN:
+            if column in _WHEN:
                 when = when or self._when(comp)
                 out[column] = when[column]
-            elif column == "status":
-                state = _str(comp.get("STATUS")).upper() or "NEEDS-ACTION"
-                refined = _str(comp.get(TASK_STATUS)).lower()
-                if refined in _STATUS and _STATUS[refined][0] == state:
-                    out[column] = refined
-                else:
-                    out[column] = _STATUS_BACK.get(state, "not_started")
-            elif column == "percent_complete":
-                out[column] = int(comp.get("PERCENT-COMPLETE") or 0)
-            elif column in ("start_date", "due_date"):
-                out[column] = self._date(comp, "DTSTART" if column == "start_date" else "DUE")
-            elif column == "actual_end":
-                out[column] = self._utc(comp, "COMPLETED")
-            else:
+                continue
+            reader = _READERS.get(column)
+            if reader is None:
                 raise ValueError(f"No iCalendar mapping for column {column!r}")
+            out[column] = reader(self, comp, column)
         return out
+
+    def _read_text(self, comp: icalendar.Component, column: str) -> object:
+        return _str(comp.get(_TEXT[column])).replace("\r\n", "\n")
+
+    def _read_attendees(self, comp: icalendar.Component, column: str) -> object:
+        required, optional = self._attendees(comp)
+        return "; ".join(required if column == "required_attendees" else optional)
+
+    def _read_status(self, comp: icalendar.Component, column: str) -> object:
+        state = _str(comp.get("STATUS")).upper() or "NEEDS-ACTION"
+        refined = self._refined(comp)
+        if refined and _STATUS[refined][0] == state:
+            return refined
+        return _STATUS_BACK.get(state, "not_started")
+
+    def _refined(self, comp: icalendar.Component) -> str:
+        """The task status refinement, if it still holds: written by this product with the
+        item's current LAST-MODIFIED (an older marker without a stamp holds while STATUS
+        matches)."""
+        marker = comp.get(TASK_STATUS)
+        refined = _str(marker).lower()
+        if refined not in _STATUS:
+            return ""
+        stamp = _str(getattr(marker, "params", {}).get(STAMP))
+        if stamp and stamp != _stamp_of(comp):
+            return ""
+        return refined
+
+    def _read_day(self, comp: icalendar.Component, column: str) -> object:
+        return self._date(comp, _DAY_PROPS[column])
 
     def _attendees(self, comp: icalendar.Component) -> tuple[list[str], list[str]]:
         organizer = _address(comp.get("ORGANIZER")).lower()
@@ -312,41 +329,81 @@ class Codec:
     def write(
         self, cal: icalendar.Calendar, comp: icalendar.Component, fields: Mapping[str, object]
     ) -> None:
+        refined = self._refined(comp) if comp.name == "VTODO" else ""
         now = datetime.datetime.now(UTC).replace(microsecond=0)
         for name in ("DTSTAMP", "LAST-MODIFIED"):
             comp.pop(name, None)
             comp.add(name, now)
+        # The refinement still holds: it keeps holding with the new LAST-MODIFIED.
+        self._set_marker(comp, refined)
         for column, value in fields.items():
-            if column in _TEXT:
-                self._set(comp, _TEXT[column], _str(value) or None)
-            elif column == "priority":
-                self._set(comp, "PRIORITY", _priority_to_ical(value))
-            elif column == "organizer":
-                self._organizer(comp, _str(value))
-            elif column == "appointment_status":
-                busy = _BUSY.get(_str(value) or "busy", "BUSY")
-                self._set(comp, "TRANSP", "TRANSPARENT" if busy == "FREE" else "OPAQUE")
-                self._set(comp, BUSY_STATUS, busy)
-            elif column == "status":
-                state, refined = _STATUS.get(_str(value) or "not_started", ("NEEDS-ACTION", ""))
-                self._set(comp, "STATUS", state)
-                self._set(comp, TASK_STATUS, refined or None)
-            elif column == "percent_complete":
-                self._set(comp, "PERCENT-COMPLETE", int(value or 0))  # type: ignore[call-overload]
-            elif column in ("start_date", "due_date"):
-                if value is not None and not isinstance(value, datetime.date):
-                    raise ValueError(f"{column} must be a date, not {value!r}")
-                day = value.date() if isinstance(value, datetime.datetime) else value
-                self._set(comp, "DTSTART" if column == "start_date" else "DUE", day)
-            elif column == "actual_end":
-                done = self._aware(column, value).astimezone(UTC) if value else None
-                self._set(comp, "COMPLETED", done)
-            elif column not in _WHEN and column not in ("required_attendees", "optional_attendees"):
+            if column in _DEFERRED:
+                continue
+            writer = _WRITERS.get(column)
+            if writer is None:
                 raise ValueError(f"No iCalendar mapping for column {column!r}")
+            writer(self, comp, column, value)
         if "required_attendees" in fields or "optional_attendees" in fields:
             self._write_attendees(comp, fields)
         if any(c in fields for c in _WHEN):
             self._write_when(cal, comp, fields)
+        self._need_organizer(comp, fields)
+
+    def _set_marker(self, comp: icalendar.Component, refined: str) -> None:
+        comp.pop(TASK_STATUS, None)
+        if refined:
+            comp.add(TASK_STATUS, refined, parameters={STAMP: _stamp_of(comp)})
+
+    def _need_organizer(self, comp: icalendar.Component, fields: Mapping[str, object]) -> None:
+        """RFC 5545: an event with attendees has an ORGANIZER."""
+        if comp.name != "VEVENT" or "ATTENDEE" not in comp or "ORGANIZER" in comp:
+            return
+        if self.organizer:
+            self._organizer(comp, self.organizer)
+        elif "required_attendees" in fields or "optional_attendees" in fields:
+            raise ValueError(
+                "An event with attendees needs an organizer (RFC 5545): sync the organizer "
+                "field to the mailbox, or give the mailbox an e-mail address"
+            )
+
+    def _write_text(self, comp: icalendar.Component, column: str, value: object) -> None:
+        self._set(comp, _TEXT[column], _str(value) or None)
+
+    def _write_busy(self, comp: icalendar.Component, column: str, value: object) -> None:
+        busy = _BUSY.get(_str(value) or "busy", "BUSY")
+        self._set(comp, "TRANSP", "TRANSPARENT" if busy == "FREE" else "OPAQUE")
+        self._set(comp, BUSY_STATUS, busy)
+
+    def _write_status(self, comp: icalendar.Component, column: str, value: object) -> None:
+        state, refined = _STATUS.get(_str(value) or "not_started", ("NEEDS-ACTION", ""))
+        self._set(comp, "STATUS", state)
+        self._set_marker(comp, refined)
+
+    def _write_day(self, comp: icalendar.Component, column: str, value: object) -> None:
+        """A CRM date into DTSTART/DUE: a property holding a time keeps its time and zone (and
+        is left as it is when the day did not change); a new one follows its sibling's type,
+        as RFC 5545 wants DTSTART and DUE of one value type."""
+        if value is not None and not isinstance(value, datetime.date):
+            raise ValueError(f"{column} must be a date, not {value!r}")
+        name = _DAY_PROPS[column]
+        day = value.date() if isinstance(value, datetime.datetime) else value
+        current = comp.decoded(name) if name in comp else None
+        if day is None or not isinstance(current, datetime.datetime):
+            sibling = comp.decoded(_DAY_SIBLING[name]) if _DAY_SIBLING[name] in comp else None
+            if day is not None and current is None and isinstance(sibling, datetime.datetime):
+                midnight = datetime.datetime.combine(day, datetime.time(0))
+                day = midnight.replace(tzinfo=sibling.tzinfo) if sibling.tzinfo else midnight
+            self._set(comp, name, day)
+            return
+        if self._local_date(current) == day:
+            return
+        local = current.astimezone(self.tz) if current.tzinfo else current
+        moved = datetime.datetime.combine(day, local.time(), tzinfo=local.tzinfo)
+        self._set(comp, name, moved.astimezone(current.tzinfo) if current.tzinfo else moved)
+
+    def _write_completed(self, comp: icalendar.Component, column: str, value: object) -> None:
+        done = self._aware(column, value).astimezone(UTC) if value else None
+        self._set(comp, "COMPLETED", done)
 
     @staticmethod
     def _set(comp: icalendar.Component, name: str, value: object) -> None:
@@ -427,6 +484,42 @@ class Codec:
             comp.add("RRULE", self._rrule_to_ical(rrule, all_day))
         if not all_day and rrule and self.tz.key != "UTC":
             cal.add_missing_timezones()
+
+
+def _stamp_of(comp: icalendar.Component) -> str:
+    value = comp.get("LAST-MODIFIED")
+    return value.to_ical().decode() if value is not None else ""
+
+
+_DAY_PROPS = {"start_date": "DTSTART", "due_date": "DUE"}
+_DAY_SIBLING = {"DTSTART": "DUE", "DUE": "DTSTART"}
+_DEFERRED = frozenset((*_WHEN, "required_attendees", "optional_attendees"))
+_Reader = Callable[[Codec, icalendar.Component, str], object]
+_Writer = Callable[[Codec, icalendar.Component, str, object], None]
+_READERS: dict[str, _Reader] = {
+    **dict.fromkeys(_TEXT, Codec._read_text),
+    "priority": lambda _c, comp, _col: _priority_from_ical(comp.get("PRIORITY")),
+    "organizer": lambda _c, comp, _col: _address(comp.get("ORGANIZER")),
+    "required_attendees": Codec._read_attendees,
+    "optional_attendees": Codec._read_attendees,
+    "appointment_status": lambda c, comp, _col: c._busy(comp),
+    "status": Codec._read_status,
+    "percent_complete": lambda _c, comp, _col: int(comp.get("PERCENT-COMPLETE") or 0),
+    "start_date": Codec._read_day,
+    "due_date": Codec._read_day,
+    "actual_end": lambda c, comp, _col: c._utc(comp, "COMPLETED"),
+}
+_WRITERS: dict[str, _Writer] = {
+    **dict.fromkeys(_TEXT, Codec._write_text),
+    "priority": lambda c, comp, _col, v: c._set(comp, "PRIORITY", _priority_to_ical(v)),
+    "organizer": lambda c, comp, _col, v: c._organizer(comp, _str(v)),
+    "appointment_status": Codec._write_busy,
+    "status": Codec._write_status,
+    "percent_complete": lambda c, comp, _col, v: c._set(comp, "PERCENT-COMPLETE", int(v or 0)),  # type: ignore[call-overload]
+    "start_date": Codec._write_day,
+    "due_date": Codec._write_day,
+    "actual_end": Codec._write_completed,
+}
 
 
 def _rrule_parts(text: str) -> dict[str, str]:

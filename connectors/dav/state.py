@@ -12,8 +12,10 @@ import zlib
 from dataclasses import dataclass, field
 
 from ..base import ConnectorError
+from .webdav import canonical_path
 
-PREFIX = "dav1:"
+PREFIX = "dav2:"  # names in the canonical percent-encoding
+_OLD = "dav1:"  # names as decoded paths: read, and their names encoded
 
 
 def etag_digest(etag: str) -> str:
@@ -28,6 +30,7 @@ class SyncState:
     collection: str
     token: str = ""
     items: dict[str, str] = field(default_factory=dict)  # item name -> etag_digest
+    current: bool = True  # False: read from an older format (saved again even when unchanged)
 
     def encode(self) -> str:
         payload = json.dumps(
@@ -37,11 +40,15 @@ class SyncState:
 
     @classmethod
     def decode(cls, text: str, collection: str) -> SyncState:
-        if not text.startswith(PREFIX):
+        if not text.startswith((PREFIX, _OLD)):
             raise ConnectorError("Not a DAV sync state", "ErrorInvalidSyncStateData")
+        old = text.startswith(_OLD)
         try:
             raw = json.loads(zlib.decompress(base64.urlsafe_b64decode(text[len(PREFIX) :])))
             state = cls(str(raw["c"]), str(raw["t"]), dict(raw["i"]))
+            if old:
+                items = {canonical_path(k): v for k, v in state.items.items()}
+                state = cls(canonical_path(state.collection), state.token, items, current=False)
         except (binascii.Error, zlib.error, ValueError, KeyError, TypeError) as e:
             raise ConnectorError(f"Corrupt DAV sync state: {e}", "ErrorInvalidSyncStateData") from e
         if state.collection != collection:

@@ -1,5 +1,6 @@
-"""CRM Contact columns <-> vCard 3.0 (RFC 2426) through vobject, editing cards in place so that
-properties the CRM does not know (photos, other phones, a client's own X- lines) survive a sync.
+"""CRM Contact columns <-> vCard 3.0 (RFC 2426) and 4.0 (RFC 6350) through vobject, editing cards
+in place so that properties the CRM does not know (photos, other phones, a client's own X- lines)
+survive a sync. A card keeps its version: values are written in the form it declares.
 """
 
 # Where vCard has no property of its own we use Microsoft's published vCard mapping for Outlook
@@ -199,9 +200,63 @@ def _assign(card: vobject.base.Component, prop: str) -> dict[str, object]:
     return taken
 
 
-# -- reading -----------------------------------------------------------------------------------
+# -- parsing: lines the connector does not map pass through untouched ---------------------------
+def _mapped_names() -> frozenset[str]:
+    names = {"BEGIN", "END", "VERSION", "UID", "PRODID", "REV", "FN", "N", "ORG", "CATEGORIES"}
+    names |= {CRM_ID, _CHILDREN, *_SLOTS}
+    names |= {n for group in (*_TEXT.values(), *_DATES.values()) for n in group}
+    return frozenset(names)
+
+
+_PROP_NAME = re.compile(r"^(?:[A-Za-z0-9-]+\.)?([A-Za-z0-9-]+)")
+
+
+def _parse(text: str) -> tuple[vobject.base.Component, list[str]]:
+    """The card vobject reads, and the (folded) lines of properties the connector does not map,
+    kept as they came: vobject would rewrite some (a vCard 4.0 PHOTO data: URI loses all after
+    its first comma)."""
+    mapped = _MAPPED
+    kept: list[str] = []
+    raw: list[str] = []
+    physical = re.split(r"\r\n|\n|\r", text)
+    logical: list[list[str]] = []
+    for line in physical:
+        if line[:1] in (" ", "\t") and logical:
+            logical[-1].append(line)
+        elif line:
+            logical.append([line])
+    for parts in logical:
+        match = _PROP_NAME.match(parts[0])
+        name = match.group(1).upper() if match else ""
+        (kept if name in mapped else raw).append("\r\n".join(parts))
+    return vobject.readOne("\r\n".join(kept) + "\r\n"), raw
+
+
+def _serialize(card: vobject.base.Component, raw: list[str]) -> str:
+    text = card.serialize()
+    if not raw:
+        return text
+    end = text.rfind("END:VCARD")
+    return text[:end] + "".join(line + "\r\n" for line in raw) + text[end:]
+
+
+def _version(card: vobject.base.Component) -> str:
+    lines = _lines(card, "VERSION")
+    return _text(lines[0].value).strip() if lines else "3.0"
+
+
+def _set_rev(card: vobject.base.Component, version: str) -> None:
+    """REV: when the card last changed (clients and latest_wins compare it)."""
+    now = datetime.datetime.now(datetime.UTC)
+    for line in _lines(card, "REV"):
+        card.remove(line)
+    stamp = f"{now:%Y%m%dT%H%M%SZ}" if version.startswith("4") else f"{now:%Y-%m-%dT%H:%M:%SZ}"
+    card.add("rev").value = stamp
+
+
+# -- reading -------------------------------------------------------------------------------------
 def read(text: str, columns: Iterable[str]) -> Card:
-    card = vobject.readOne(text)
+    card, _ = _parse(text)
     crm = _lines(card, CRM_ID)
     categories: list[str] = []
     for line in _lines(card, "CATEGORIES"):
@@ -236,45 +291,75 @@ def _parse_rev(lines: list) -> datetime.datetime | None:
     return stamp.replace(tzinfo=datetime.UTC)
 
 
+class _Reading:
+    """One card being read: the slot assignment of each repeatable property, made once."""
+
+    def __init__(self, card: vobject.base.Component) -> None:
+        self.card = card
+        self.assigned: dict[str, dict[str, object]] = {}
+
+    def slots(self, prop: str) -> dict[str, object]:
+        if prop not in self.assigned:
+            self.assigned[prop] = _assign(self.card, prop)
+        return self.assigned[prop]
+
+    def name(self, column: str) -> object:
+        names = _lines(self.card, "N")
+        return _text(getattr(names[0].value, _NAME[column], "")) if names else ""
+
+    def text(self, column: str) -> object:
+        found = next((ln for name in _TEXT[column] for ln in _lines(self.card, name)), None)
+        return _text(found.value) if found is not None else ""
+
+    def date(self, column: str) -> object:
+        found = next((ln for name in _DATES[column] for ln in _lines(self.card, name)), None)
+        return _parse_date(_text(found.value)) if found is not None else None
+
+    def org(self, column: str) -> object:
+        orgs = _lines(self.card, "ORG")
+        parts = orgs[0].value if orgs else []
+        parts = parts if isinstance(parts, list) else [parts]
+        return _text(parts[_ORG[column]]) if len(parts) > _ORG[column] else ""
+
+    def children(self, column: str) -> object:
+        return ", ".join(_text(ln.value) for ln in _lines(self.card, _CHILDREN) if ln.value)
+
+    def slot(self, column: str) -> object:
+        line = self.slots(_SLOT_PROP[column]).get(column)
+        return _line_text(line) if line is not None else ""
+
+    def address(self, column: str) -> object:
+        prefix, part = _address_column(column)  # type: ignore[misc]
+        line = self.slots("ADR").get(prefix)
+        return _text(getattr(line.value, part, "")) if line is not None else ""  # type: ignore[attr-defined]
+
+
+def _line_text(line: object) -> str:
+    """A TEL written as a tel: URI (vCard 4.0, VALUE=uri) reads as the number."""
+    text = _text(line.value)  # type: ignore[attr-defined]
+    return text[4:] if text[:4].lower() == "tel:" else text
+
+
+def _column_kinds() -> dict[str, str]:
+    kinds = dict.fromkeys(_NAME, "name") | dict.fromkeys(_TEXT, "text")
+    kinds |= dict.fromkeys(_DATES, "date") | dict.fromkeys(_ORG, "org")
+    kinds |= {"childrens_names": "children"} | dict.fromkeys(_SLOT_PROP, "slot")
+    kinds |= {c: "address" for c in COLUMNS if _address_column(c) is not None}
+    return kinds
+
+
 def read_fields(card: vobject.base.Component, columns: Iterable[str]) -> dict[str, object]:
-    assigned: dict[str, dict[str, object]] = {}
-
-    def slots(prop: str) -> dict[str, object]:
-        if prop not in assigned:
-            assigned[prop] = _assign(card, prop)
-        return assigned[prop]
-
+    reading = _Reading(card)
     out: dict[str, object] = {}
     for column in columns:
-        if column in _NAME:
-            names = _lines(card, "N")
-            out[column] = _text(getattr(names[0].value, _NAME[column], "")) if names else ""
-        elif column in _TEXT:
-            found = next((ln for name in _TEXT[column] for ln in _lines(card, name)), None)
-            out[column] = _text(found.value) if found is not None else ""
-        elif column in _DATES:
-            found = next((ln for name in _DATES[column] for ln in _lines(card, name)), None)
-            out[column] = _parse_date(_text(found.value)) if found is not None else None
-        elif column in _ORG:
-            orgs = _lines(card, "ORG")
-            parts = orgs[0].value if orgs else []
-            parts = parts if isinstance(parts, list) else [parts]
-            out[column] = _text(parts[_ORG[column]]) if len(parts) > _ORG[column] else ""
-        elif column == "childrens_names":
-            out[column] = ", ".join(_text(ln.value) for ln in _lines(card, _CHILDREN) if ln.value)
-        elif column in _SLOT_PROP:
-            line = slots(_SLOT_PROP[column]).get(column)
-            out[column] = _text(line.value) if line is not None else ""  # type: ignore[attr-defined]
-        elif (address := _address_column(column)) is not None:
-            line = slots("ADR").get(address[0])
-            value = getattr(line.value, address[1], "") if line is not None else ""  # type: ignore[attr-defined]
-            out[column] = _text(value)
-        else:
+        kind = _KINDS.get(column)
+        if kind is None:
             raise ValueError(f"No vCard mapping for contact column {column!r}")
+        out[column] = getattr(reading, kind)(column)
     return out
 
 
-# -- writing -----------------------------------------------------------------------------------
+# -- writing -------------------------------------------------------------------------------------
 def new(uid: str, crm_id: str, fields: Mapping[str, object], categories: Iterable[str]) -> str:
     card = vobject.vCard()
     card.add("version").value = "3.0"
@@ -286,19 +371,21 @@ def new(uid: str, crm_id: str, fields: Mapping[str, object], categories: Iterabl
         card.add("categories").value = cats
     values = {c: "" for c in _NAME} | dict(fields)
     write_fields(card, values)
+    _set_rev(card, "3.0")
     return card.serialize()
 
 
 def update(text: str, fields: Mapping[str, object], crm_id: str | None) -> tuple[str, str | None]:
     """The card with `fields` written (and the CRM id, if given); also the card's CRM id."""
-    card = vobject.readOne(text)
+    card, raw = _parse(text)
     if crm_id is not None:
         for line in _lines(card, CRM_ID):
             card.remove(line)
         card.add(CRM_ID.lower()).value = crm_id
     write_fields(card, fields)
+    _set_rev(card, _version(card))
     ids = _lines(card, CRM_ID)
-    return card.serialize(), (_text(ids[0].value) or None) if ids else None
+    return _serialize(card, raw), (_text(ids[0].value) or None) if ids else None
 
 
 def _set_single(card: vobject.base.Component, names: tuple[str, ...], value: str) -> None:
@@ -316,35 +403,82 @@ def _set_single(card: vobject.base.Component, names: tuple[str, ...], value: str
     keep.value = value
 
 
+class _Writing:
+    """One card being written: single values at once, repeatable and structured ones after."""
+
+    def __init__(self, card: vobject.base.Component, fields: Mapping[str, object]) -> None:
+        self.card = card
+        self.fields = fields
+        self.v4 = _version(card).startswith("4")
+        self.touched: set[str] = set()
+        self.addresses: dict[str, dict[str, str]] = {}
+
+    def text(self, column: str, value: object) -> None:
+        _set_single(self.card, _TEXT[column], _text(value))
+
+    def date(self, column: str, value: object) -> None:
+        if value is not None and not isinstance(value, datetime.date):
+            raise ValueError(f"{column} must be a date, not {value!r}")
+        names = _DATES[column]
+        if self.v4 and "ANNIVERSARY" in names:  # vCard 4.0 has a property of its own
+            names = ("ANNIVERSARY", *(n for n in names if n != "ANNIVERSARY"))
+        # vCard 4.0 dates are ISO 8601 basic (19800229); 3.0 writes 1980-02-29.
+        form = "%Y%m%d" if self.v4 else "%Y-%m-%d"
+        _set_single(self.card, names, value.strftime(form) if value else "")
+
+    def children(self, column: str, value: object) -> None:
+        for line in _lines(self.card, _CHILDREN):
+            self.card.remove(line)
+        if _text(value):
+            self.card.add(_CHILDREN.lower()).value = _text(value)
+
+    def slot(self, column: str, value: object) -> None:
+        self.touched.add(_SLOT_PROP[column])
+
+    def address(self, column: str, value: object) -> None:
+        self.touched.add("ADR")
+        prefix, part = _address_column(column)  # type: ignore[misc]
+        self.addresses.setdefault(prefix, {})[part] = _text(value)
+
+    def name(self, column: str, value: object) -> None:
+        """Written with the others of N (and FN) once all are known."""
+
+    org = name
+
+    def finish(self) -> None:
+        for prop in sorted(self.touched):
+            _write_slots(self.card, prop, self.fields, self.addresses, v4=self.v4)
+        if any(c in self.fields for c in _ORG):
+            _write_org(self.card, self.fields)
+        if any(c in self.fields for c in _NAME):
+            _write_name(self.card, self.fields)
+
+
 def write_fields(card: vobject.base.Component, fields: Mapping[str, object]) -> None:
-    touched_props: set[str] = set()
-    addresses: dict[str, dict[str, str]] = {}
+    writing = _Writing(card, fields)
     for column, value in fields.items():
-        if column in _TEXT:
-            _set_single(card, _TEXT[column], _text(value))
-        elif column in _DATES:
-            if value is not None and not isinstance(value, datetime.date):
-                raise ValueError(f"{column} must be a date, not {value!r}")
-            _set_single(card, _DATES[column], value.isoformat() if value else "")
-        elif column == "childrens_names":
-            for line in _lines(card, _CHILDREN):
-                card.remove(line)
-            if _text(value):
-                card.add(_CHILDREN.lower()).value = _text(value)
-        elif column in _SLOT_PROP or _address_column(column) is not None:
-            prop = _SLOT_PROP.get(column, "ADR")
-            touched_props.add(prop)
-            if prop == "ADR":
-                prefix, part = _address_column(column)  # type: ignore[misc]
-                addresses.setdefault(prefix, {})[part] = _text(value)
-        elif column not in _NAME and column not in _ORG:
+        kind = _KINDS.get(column)
+        if kind is None:
             raise ValueError(f"No vCard mapping for contact column {column!r}")
-    for prop in sorted(touched_props):
-        _write_slots(card, prop, fields, addresses)
-    if any(c in fields for c in _ORG):
-        _write_org(card, fields)
-    if any(c in fields for c in _NAME):
-        _write_name(card, fields)
+        getattr(writing, kind)(column, value)
+    writing.finish()
+
+
+def _slot_value(
+    prop: str, column: str, line: object, fields: Mapping[str, object], addresses: dict
+) -> object:
+    """The value a slot line gets (None: remove the line); _SKIP: leave it alone."""
+    if prop != "ADR":
+        return _text(fields[column]) or None if column in fields else _SKIP
+    if column not in addresses:
+        return _SKIP
+    current = line.value if line is not None else vobject.vcard.Address()  # type: ignore[attr-defined]
+    parts = {
+        attr: _text(getattr(current, attr, ""))
+        for attr in ("box", "extended", "street", "city", "region", "code", "country")
+    }
+    parts.update(addresses[column])
+    return vobject.vcard.Address(**parts) if any(parts.values()) else None
 
 
 def _write_slots(
@@ -352,6 +486,8 @@ def _write_slots(
     prop: str,
     fields: Mapping[str, object],
     addresses: dict[str, dict[str, str]],
+    *,
+    v4: bool = False,
 ) -> None:
     taken = _assign(card, prop)
     # Freeze today's assignment, so removing one line does not shift the others' meaning.
@@ -359,29 +495,47 @@ def _write_slots(
         line.params[SLOT] = [column]  # type: ignore[attr-defined]
     for column, spec in _SLOTS[prop].items():
         line = taken.get(column)
-        if prop == "ADR":
-            if column not in addresses:
-                continue
-            current = line.value if line is not None else vobject.vcard.Address()  # type: ignore[attr-defined]
-            parts = {
-                attr: _text(getattr(current, attr, ""))
-                for attr in ("box", "extended", "street", "city", "region", "code", "country")
-            }
-            parts.update(addresses[column])
-            value: object = vobject.vcard.Address(**parts) if any(parts.values()) else None
-        else:
-            if column not in fields:
-                continue
-            value = _text(fields[column]) or None
+        value = _slot_value(prop, column, line, fields, addresses)
+        if value is _SKIP:
+            continue
         if value is None:
             if line is not None:
                 card.remove(line)
             continue
         if line is None:
-            line = card.add(prop.lower())
-            line.params["TYPE"] = list(spec.types)  # type: ignore[attr-defined]
-            line.params[SLOT] = [column]  # type: ignore[attr-defined]
+            line = _new_line(card, prop, column, spec, v4)
+        if prop == "TEL":
+            value = _tel_value(line, str(value))
         line.value = value  # type: ignore[attr-defined]
+
+
+def _new_line(
+    card: vobject.base.Component, prop: str, column: str, spec: _Slot, v4: bool
+) -> object:
+    line = card.add(prop.lower())
+    types = [t for t in spec.types if not (v4 and t == "INTERNET")]  # not a 4.0 type
+    if types:
+        line.params["TYPE"] = types
+    line.params[SLOT] = [column]
+    if v4 and prop == "TEL":
+        line.params["VALUE"] = ["uri"]  # RFC 6350's form: tel:+1-555-0100
+    return line
+
+
+_SKIP = object()
+_TEL_URI = re.compile(r"\+?[0-9().-]+")
+
+
+def _tel_value(line: object, number: str) -> str:
+    """A TEL declared VALUE=uri holds a tel: URI (RFC 3966); a number a URI cannot hold (it has
+    spaces or letters) is written as text, the line's VALUE=uri dropped."""
+    params = line.params  # type: ignore[attr-defined]
+    if [v.lower() for v in params.get("VALUE", [])] != ["uri"]:
+        return number
+    if _TEL_URI.fullmatch(number):
+        return f"tel:{number}"
+    params.pop("VALUE", None)
+    return number
 
 
 def _write_org(card: vobject.base.Component, fields: Mapping[str, object]) -> None:
@@ -429,3 +583,7 @@ def _write_name(card: vobject.base.Component, fields: Mapping[str, object]) -> N
     for line in _lines(card, "FN"):
         card.remove(line)
     card.add("fn").value = full
+
+
+_MAPPED = _mapped_names()
+_KINDS = _column_kinds()

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from lxml import etree
@@ -33,6 +34,38 @@ class SyncUnsupported(ConnectorError):
     """The collection does not answer sync-collection REPORTs at all."""
 
 
+class CertificateRefused(AuthError):
+    """The server's TLS certificate could not be verified: a setting to fix, not a retry."""
+
+
+# Characters a path segment may carry as they are (RFC 3986 pchar, less "%"): escapes of these
+# are decoded, every other byte is written as an upper-case escape, so that one resource has one
+# spelling whatever the server or the client sent ("/" stays "/", "%2F" stays "%2F").
+_PCHAR = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@"
+)
+
+
+def canonical_path(href: str) -> str:
+    """The path of an href or URL in one canonical percent-encoding (never decoded to text:
+    a name holding an encoded "%", "#" or "?" must go back to the server encoded)."""
+    path = urlsplit(href).path if "://" in href[:12] else href
+    raw = path.encode("utf-8")
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        byte = raw[i]
+        if byte == 0x25 and re.fullmatch(rb"[0-9A-Fa-f]{2}", raw[i + 1 : i + 3]):
+            value = int(raw[i + 1 : i + 3], 16)
+            out.append(chr(value) if chr(value) in _PCHAR else f"%{value:02X}")
+            i += 3
+            continue
+        char = chr(byte)
+        out.append(char if char in _PCHAR or char == "/" else f"%{byte:02X}")
+        i += 1
+    return "".join(out)
+
+
 @dataclass
 class Entry:
     """One DAV:response of a multistatus: href, its status and the properties found."""
@@ -40,6 +73,8 @@ class Entry:
     href: str
     status: int
     props: dict[str, etree._Element] = field(default_factory=dict)
+    # Properties answered with another status than 200 (404: not there, 403/424: refused).
+    refused: dict[str, int] = field(default_factory=dict)
 
     def text(self, clark: str) -> str | None:
         element = self.props.get(clark)
@@ -64,15 +99,17 @@ def parse_multistatus(body: bytes) -> tuple[list[Entry], str | None]:
         raise TransientError(f"Malformed multistatus: {e}", "ErrorMalformedResponse") from e
     entries: list[Entry] = []
     for response in root.iterfind(f"{{{DAV}}}response"):
-        href = unquote(response.findtext(f"{{{DAV}}}href") or "")
+        href = canonical_path((response.findtext(f"{{{DAV}}}href") or "").strip())
         status = response.findtext(f"{{{DAV}}}status")
         entry = Entry(href, _status_code(status))
         for propstat in response.iterfind(f"{{{DAV}}}propstat"):
-            if _status_code(propstat.findtext(f"{{{DAV}}}status")) != 200:
-                continue
+            code = _status_code(propstat.findtext(f"{{{DAV}}}status"))
             prop = propstat.find(f"{{{DAV}}}prop")
             for element in prop if prop is not None else ():
-                entry.props[element.tag] = element
+                if code == 200:
+                    entry.props[element.tag] = element
+                else:
+                    entry.refused[element.tag] = code
         entries.append(entry)
     return entries, root.findtext(f"{{{DAV}}}sync-token")
 
@@ -138,12 +175,46 @@ def property_query_body(kind: str, component: str, prop_name: str, value: str | 
     return _xml(root)
 
 
-def propfind_etags_body() -> bytes:
+def propfind_body(*names: str) -> bytes:
+    """A PROPFIND for these properties ("D:getetag", "C:calendar-home-set"...)."""
     root = _el(None, "D:propfind")
     prop = _el(root, "D:prop")
-    _el(prop, "D:getetag")
-    _el(prop, "D:resourcetype")
+    for name in names:
+        _el(prop, name)
     return _xml(root)
+
+
+def propfind_etags_body() -> bytes:
+    return propfind_body("D:getetag", "D:resourcetype")
+
+
+COLLECTION_PROPS = (
+    "D:resourcetype",
+    "D:displayname",
+    "C:supported-calendar-component-set",
+)
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What a PROPFIND says of a collection: its resource types and the components it takes."""
+
+    path: str
+    types: frozenset[str]  # local names: collection, addressbook, calendar, principal...
+    components: tuple[str, ...]  # supported-calendar-component-set; () = not said (all)
+    name: str = ""
+
+    @classmethod
+    def of(cls, entry: Entry) -> CollectionInfo:
+        rtype = entry.props.get(f"{{{DAV}}}resourcetype")
+        types = [etree.QName(e).localname for e in rtype] if rtype is not None else []
+        comps = entry.props.get(f"{{{CALDAV}}}supported-calendar-component-set")
+        components = [(c.get("name") or "").upper() for c in (comps if comps is not None else [])]
+        name = entry.text(f"{{{DAV}}}displayname") or ""
+        return cls(entry.href, frozenset(types), tuple(components), name)
+
+    def takes(self, component: str) -> bool:
+        return not self.components or component in self.components
 
 
 def mkcol_body(kind: str, component: str | None = None, name: str = "") -> bytes:
@@ -191,6 +262,7 @@ class WebDav:
         if username:
             self.session.auth = (username, password)
         self.session.verify = verify
+        self.verify = verify
         self.session.headers["User-Agent"] = "syncadmin-dav/1"
         self.timeout = timeout
         self.max_wait = max_wait
@@ -204,7 +276,7 @@ class WebDav:
 
     def path(self, href: str) -> str:
         """The server-relative path of a URL or href (what multistatus answers carry)."""
-        return unquote(urlsplit(self.absolute(href)).path)
+        return canonical_path(urlsplit(self.absolute(href)).path)
 
     def request(
         self,
@@ -215,6 +287,7 @@ class WebDav:
         headers: dict[str, str] | None = None,
         ok: Sequence[int] = (200, 201, 204, 207),
         passthrough: Sequence[int] = (),
+        redirects: bool = True,
     ) -> requests.Response:
         """Send one request; statuses in `ok` or `passthrough` are returned, others raise."""
         all_headers = {"Content-Type": "application/xml; charset=utf-8"} if body else {}
@@ -229,7 +302,10 @@ class WebDav:
                     data=body,
                     headers=all_headers,
                     timeout=self.timeout,
+                    allow_redirects=redirects,
                 )
+            except requests.exceptions.SSLError as e:
+                raise self._tls_error(href, e) from e
             except requests.exceptions.RequestException as e:
                 raise TransientError(f"{method} {href}: {e}", type(e).__name__) from e
             status = response.status_code
@@ -247,6 +323,20 @@ class WebDav:
                     wait=wait,
                 )
             raise self._error(method, href, response)
+
+    def _tls_error(self, href: str, error: Exception) -> ConnectorError:
+        url = self.absolute(href)
+        if "CERTIFICATE_VERIFY_FAILED" in str(error) or "certificate" in str(error).lower():
+            bundle = (
+                f"the CA bundle {self.verify}" if isinstance(self.verify, str) else "the system CAs"
+            )
+            return CertificateRefused(
+                f"The TLS certificate of {url} could not be verified against {bundle}: give the "
+                "profile the CA bundle that signed it (or fix the server's certificate chain). "
+                f"Details: {error}",
+                "ErrorCertificate",
+            )
+        return TransientError(f"TLS with {url} failed: {error}", type(error).__name__)
 
     def _error(self, method: str, href: str, response: requests.Response) -> ConnectorError:
         status = response.status_code
@@ -275,7 +365,8 @@ class WebDav:
         entries: list[Entry] = []
         collection = self.path(href).rstrip("/")
         while True:
-            got, new_token = self.report(href, sync_collection_body(token))
+            # RFC 6578 3.2: the Depth header of a sync-collection REPORT is 0.
+            got, new_token = self.report(href, sync_collection_body(token), depth="0")
             truncated = any(e.status == 507 and e.href.rstrip("/") == collection for e in got)
             entries += [e for e in got if e.href.rstrip("/") != collection]
             if not truncated or not new_token or new_token == token:
@@ -296,12 +387,28 @@ class WebDav:
             and not len(e.props[f"{{{DAV}}}resourcetype"])
         ]
 
-    def exists(self, href: str) -> bool:
+    def propfind(self, href: str, names: Sequence[str], depth: str = "0") -> list[Entry]:
+        """The answers of a PROPFIND; [] when the resource does not exist (HTTP 404, or a 207
+        whose only answer is a 404 inside, as Xandikos says it)."""
         response = self.request(
-            "PROPFIND", href, body=propfind_etags_body(), headers={"Depth": "0"},
+            "PROPFIND", href, body=propfind_body(*names), headers={"Depth": depth},
             ok=(207,), passthrough=(404,),
         )  # fmt: skip
-        return response.status_code == 207
+        if response.status_code == 404:
+            return []
+        entries, _ = parse_multistatus(response.content)
+        return [e for e in entries if e.status < 300]
+
+    def collection(self, href: str) -> CollectionInfo | None:
+        """The collection at `href`, or None when nothing is there."""
+        # Depth 0 answers for the resource itself (the href may be spelt otherwise).
+        for entry in self.propfind(href, COLLECTION_PROPS):
+            if f"{{{DAV}}}resourcetype" in entry.props:
+                return CollectionInfo.of(entry)
+        return None
+
+    def exists(self, href: str) -> bool:
+        return self.collection(href) is not None
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -5,7 +5,6 @@ If-None-Match: * on create), each answered by its own ItemResult.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from ..base import (
     CONFLICT,
@@ -20,10 +19,10 @@ from ..base import (
     TransientError,
 )
 from . import vcard
+from .store import DavStore, Fetched
 from .webdav import parse_multistatus, precondition
 
-if TYPE_CHECKING:
-    from .connector import DavConnector, _Fetched
+_STOPS = (TransientError, ThrottledError)  # the server is away or busy: stop the batch
 
 INVALID = "ErrorInvalidPropertyValue"
 
@@ -35,7 +34,7 @@ def _same_etag(a: str | None, b: str | None) -> bool:
     return bool(a) and norm(a) == norm(b)
 
 
-def create_items(conn: DavConnector, folder: Folder, items: Sequence[NewItem]) -> list[ItemResult]:
+def create_items(conn: DavStore, folder: Folder, items: Sequence[NewItem]) -> list[ItemResult]:
     coll = conn.collections[folder]
     results: list[ItemResult] = []
     stopped: ConnectorError | None = None
@@ -56,7 +55,7 @@ def create_items(conn: DavConnector, folder: Folder, items: Sequence[NewItem]) -
             continue
         try:
             result = _put(conn, folder, href, body, {"If-None-Match": "*"}, index)
-        except (TransientError, ThrottledError) as e:
+        except _STOPS as e:
             stopped = e
             results.append(_not_attempted(e, index, None, new.crm_id, tried=True))
             continue
@@ -75,58 +74,72 @@ def create_items(conn: DavConnector, folder: Folder, items: Sequence[NewItem]) -
 
 
 def update_items(
-    conn: DavConnector, folder: Folder, updates: Sequence[ItemUpdate], *, overwrite: bool = False
+    conn: DavStore, folder: Folder, updates: Sequence[ItemUpdate], *, overwrite: bool = False
 ) -> list[ItemResult]:
-    coll = conn.collections[folder]
     results: list[ItemResult] = []
     stopped: ConnectorError | None = None
-    current: dict[str, _Fetched] = {}
     for start in range(0, len(updates), conn.page_size):
         batch = updates[start : start + conn.page_size]
+        current: dict[str, Fetched] = {}
         if stopped is None:
             try:
-                current = conn._multiget(folder, [u.item_id for u in batch])
-            except (TransientError, ThrottledError) as e:
+                current = conn._multiget(folder, [conn._item_id(u.item_id) for u in batch])
+            except _STOPS as e:
                 stopped = e
         for index, upd in enumerate(batch, start):
             if stopped is not None:
                 results.append(_not_attempted(stopped, index, upd.item_id, upd.crm_id))
                 continue
-            got = current.get(upd.item_id)
-            if got is None:
-                results.append(ItemResult(False, upd.item_id, None, NOT_FOUND, "Not found", index))
-                continue
-            if not overwrite and upd.change_key and not _same_etag(got.etag, upd.change_key):
-                results.append(_stale(upd.item_id, got.etag, upd.change_key, index))
-                continue
-            try:
-                conn._check(folder, list(upd.fields))
-                if folder == "contacts":
-                    text, crm_id = vcard.update(got.data, upd.fields, upd.crm_id)
-                    body = text.encode()
-                else:
-                    body, crm_id = conn.codec.update(
-                        got.data, coll.component, upd.fields, upd.crm_id
-                    )
-            except (ValueError, TypeError) as e:
-                results.append(ItemResult(False, upd.item_id, None, INVALID, str(e), index))
-                continue
-            # The ETag we read equals the caller's (or overwrite was asked): a change made
-            # since then still fails the precondition, and nothing is overwritten.
-            match = got.etag if overwrite or not upd.change_key else upd.change_key
-            try:
-                result = _put(conn, folder, upd.item_id, body, {"If-Match": match}, index)
-            except (TransientError, ThrottledError) as e:
-                stopped = e
-                results.append(_not_attempted(e, index, upd.item_id, upd.crm_id, tried=True))
-                continue
-            if result.error_code == CONFLICT:
-                result = _stale(upd.item_id, None, match, index)
-            results.append(_with_crm(result, crm_id))
+            got = current.get(conn._item_id(upd.item_id))
+            result = _update_one(conn, folder, upd, got, index, overwrite)
+            if isinstance(result, ConnectorError):
+                stopped = result
+                result = _not_attempted(result, index, upd.item_id, upd.crm_id, tried=True)
+            results.append(result)
     return results
 
 
-def delete_items(conn: DavConnector, folder: Folder, refs: Sequence[ItemRef]) -> list[ItemResult]:
+def _update_one(
+    conn: DavStore,
+    folder: Folder,
+    upd: ItemUpdate,
+    got: Fetched | None,
+    index: int,
+    overwrite: bool,
+) -> ItemResult | ConnectorError:
+    """One item's update; a ConnectorError returned means the server stopped answering."""
+    if got is None:
+        return ItemResult(False, upd.item_id, None, NOT_FOUND, "Not found", index)
+    if not overwrite and upd.change_key and not _same_etag(got.etag, upd.change_key):
+        return _stale(got.href, got.etag, upd.change_key, index)
+    try:
+        body, crm_id = _updated_body(conn, folder, got, upd)
+    except (ValueError, TypeError) as e:
+        return ItemResult(False, got.href, None, INVALID, str(e), index)
+    # The ETag we read equals the caller's (or overwrite was asked): a change made
+    # since then still fails the precondition, and nothing is overwritten.
+    match = got.etag if overwrite or not upd.change_key else upd.change_key
+    try:
+        result = _put(conn, folder, got.href, body, {"If-Match": match}, index)
+    except _STOPS as e:
+        return e
+    if result.error_code == CONFLICT:
+        result = _stale(got.href, None, match, index)
+    return _with_crm(result, crm_id)
+
+
+def _updated_body(
+    conn: DavStore, folder: Folder, got: Fetched, upd: ItemUpdate
+) -> tuple[bytes, str | None]:
+    conn._check(folder, list(upd.fields))
+    if folder == "contacts":
+        text, crm_id = vcard.update(got.data, upd.fields, upd.crm_id)
+        return text.encode(), crm_id
+    component = conn.collections[folder].component
+    return conn.codec.update(got.data, component, upd.fields, upd.crm_id)
+
+
+def delete_items(conn: DavStore, folder: Folder, refs: Sequence[ItemRef]) -> list[ItemResult]:
     results: list[ItemResult] = []
     stopped: ConnectorError | None = None
     for index, ref in enumerate(refs):
@@ -134,11 +147,12 @@ def delete_items(conn: DavConnector, folder: Folder, refs: Sequence[ItemRef]) ->
             results.append(_not_attempted(stopped, index, ref.item_id, None))
             continue
         headers = {"If-Match": ref.change_key} if ref.change_key else {}
+        url = conn.collections[folder].resolve(conn._item_id(ref.item_id))
         try:
             response = conn.dav.request(
-                "DELETE", ref.item_id, headers=headers, passthrough=(404, 409, 412, 423)
+                "DELETE", url, headers=headers, passthrough=(404, 409, 412, 423)
             )
-        except (TransientError, ThrottledError) as e:
+        except _STOPS as e:
             stopped = e
             results.append(_not_attempted(e, index, ref.item_id, None, tried=True))
             continue
@@ -157,12 +171,12 @@ def delete_items(conn: DavConnector, folder: Folder, refs: Sequence[ItemRef]) ->
 
 
 def _put(
-    conn: DavConnector, folder: Folder, href: str, body: bytes, headers: dict[str, str], index: int
+    conn: DavStore, folder: Folder, href: str, body: bytes, headers: dict[str, str], index: int
 ) -> ItemResult:
     coll = conn.collections[folder]
     response = conn.dav.request(
         "PUT",
-        href,
+        coll.resolve(href),
         body=body,
         headers={"Content-Type": coll.content_type, **headers},
         passthrough=(400, 403, 409, 412, 413, 415, 422, 507),
@@ -178,14 +192,14 @@ def _put(
         return ItemResult(
             False, href, None, INVALID, f"{detail}: the server refused the item", index
         )
-    etag = response.headers.get("ETag") or _etag(conn, href)
+    etag = response.headers.get("ETag") or _etag(conn, coll.resolve(href))
     return ItemResult(True, href, etag, None, "", index)
 
 
-def _etag(conn: DavConnector, href: str) -> str | None:
+def _etag(conn: DavStore, url: str) -> str | None:
     """Servers that rewrite what they store may answer a PUT without an ETag."""
     response = conn.dav.request(
-        "PROPFIND", href, headers={"Depth": "0"}, ok=(207,), passthrough=(404,)
+        "PROPFIND", url, headers={"Depth": "0"}, ok=(207,), passthrough=(404,)
     )
     if response.status_code != 207:
         return None

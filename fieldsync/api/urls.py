@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from . import policy_views, views
-from .client_urls import urlpatterns as client_urlpatterns
-from .sync_urls import urlpatterns as sync_urlpatterns
+from fieldsync.client.api.urls import urlpatterns as client_urlpatterns
+from fieldsync.fields.api import views
+from fieldsync.mailboxes.api.urls import urlpatterns as sync_urlpatterns
+from fieldsync.policy.api import views as policy_views
 
 urlpatterns = [
     path("entities/", views.EntityListView.as_view(), name="entity-list"),

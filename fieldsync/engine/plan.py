@@ -5,7 +5,7 @@ fill the unchanged side from the status, decide per record, and apply the mass-c
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from fieldsync.directions import Direction
 
@@ -103,46 +103,16 @@ def gather(
     remote_changed = list(remote_changed)
     listed = {r.item_id for r in remote_changed}
     deleted = set(remote_deleted) | {i for i in unconfirmed if i not in listed}
-    assigned: dict[str, Remote] = {}
-    candidates: dict[str, Remote] = {}
-    born: list[Remote] = []
-    for item in sorted(remote_changed, key=lambda r: r.item_id):
-        link = by_item.get(item.item_id)
-        if link is None and item.crm_id in by_crm:
-            other = by_crm[item.crm_id]
-            moved = other.state == LinkState.UNTRACKED or other.item_id in deleted
-            if moved and item.crm_id not in assigned:
-                link = other
-            else:
-                continue  # a copy of a linked item
-        if link is not None:
-            assigned[link.crm_id] = item
-        elif item.crm_id is not None:
-            candidates.setdefault(item.crm_id, item)
-        else:
-            born.append(item)
-
-    order: dict[str, None] = {}
-    for crm_id in assigned:
-        order[crm_id] = None
-    for item_id in deleted:
-        if item_id in by_item:
-            order[by_item[item_id].crm_id] = None
-    for crm_id in crm:
-        order[crm_id] = None
-    for crm_id in candidates:
-        order[crm_id] = None
-    if revisit:
-        for link in all_links:
-            order[link.crm_id] = None
+    matched = _match_items(remote_changed, by_crm, by_item, deleted)
+    order = _record_order(matched, by_item, deleted, crm, all_links if revisit else ())
 
     wanted = [
         crm_id
         for crm_id in order
         if crm_id not in crm
         and (
-            crm_id in candidates
-            or (crm_id in assigned and by_crm[crm_id].state != LinkState.ACTIVE)
+            crm_id in matched.candidates
+            or (crm_id in matched.assigned and by_crm[crm_id].state != LinkState.ACTIVE)
         )
     ]
     looked_up = dict(lookup(wanted)) if lookup is not None and wanted else {}
@@ -152,24 +122,86 @@ def gather(
         link = by_crm.get(crm_id)
         crm_side = crm.get(crm_id) or looked_up.get(crm_id)
         if crm_side is None:
-            if link is None:
-                crm_side = Absence.MISSING
-            elif link.state == LinkState.SUSPENDED:
-                crm_side = Absence.OUT_OF_SCOPE  # back in scope, it would have been observed
-            else:
-                crm_side = crm_from_status(link)
-        remote: Remote | None
-        if crm_id in assigned:
-            remote = assigned[crm_id]
-        elif link is not None:
-            gone = link.item_id in deleted or link.state == LinkState.UNTRACKED
-            remote = None if gone or not link.item_id else remote_from_status(link)
-        else:
-            remote = candidates.get(crm_id)
+            crm_side = _crm_side_from_status(link)
+        remote = _remote_side(crm_id, link, matched, deleted)
         records.append(RecordInput(crm_id, link, crm_side, remote))
-    for item in born:
+    for item in matched.born:
         records.append(RecordInput(None, None, Absence.MISSING, item))
     return records
+
+
+@dataclass
+class _Matched:
+    """The changed items of one run, matched: to a link (by CRM id), unlinked but naming a
+    CRM record, or new."""
+
+    assigned: dict[str, Remote] = field(default_factory=dict)
+    candidates: dict[str, Remote] = field(default_factory=dict)
+    born: list[Remote] = field(default_factory=list)
+
+
+def _match_items(
+    remote_changed: list[Remote],
+    by_crm: Mapping[str, Link],
+    by_item: Mapping[str, Link],
+    deleted: set[str],
+) -> _Matched:
+    matched = _Matched()
+    for item in sorted(remote_changed, key=lambda r: r.item_id):
+        link = by_item.get(item.item_id)
+        if link is None and item.crm_id in by_crm:
+            other = by_crm[item.crm_id]
+            moved = other.state == LinkState.UNTRACKED or other.item_id in deleted
+            if moved and item.crm_id not in matched.assigned:
+                link = other
+            else:
+                continue  # a copy of a linked item
+        if link is not None:
+            matched.assigned[link.crm_id] = item
+        elif item.crm_id is not None:
+            matched.candidates.setdefault(item.crm_id, item)
+        else:
+            matched.born.append(item)
+    return matched
+
+
+def _record_order(
+    matched: _Matched,
+    by_item: Mapping[str, Link],
+    deleted: set[str],
+    crm: Mapping[str, CrmSide | Absence],
+    revisited: Iterable[Link],
+) -> dict[str, None]:
+    """The CRM ids to decide, in a stable order: matched items, deleted items, CRM changes,
+    unlinked items naming a record, then every link when revisiting."""
+    order: dict[str, None] = dict.fromkeys(matched.assigned)
+    for item_id in deleted:
+        if item_id in by_item:
+            order[by_item[item_id].crm_id] = None
+    order.update(dict.fromkeys(crm))
+    order.update(dict.fromkeys(matched.candidates))
+    order.update(dict.fromkeys(link.crm_id for link in revisited))
+    return order
+
+
+def _crm_side_from_status(link: Link | None) -> CrmSide | Absence:
+    """The CRM side of a record that was not observed this run."""
+    if link is None:
+        return Absence.MISSING
+    if link.state == LinkState.SUSPENDED:
+        return Absence.OUT_OF_SCOPE  # back in scope, it would have been observed
+    return crm_from_status(link)
+
+
+def _remote_side(
+    crm_id: str, link: Link | None, matched: _Matched, deleted: set[str]
+) -> Remote | None:
+    if crm_id in matched.assigned:
+        return matched.assigned[crm_id]
+    if link is not None:
+        gone = link.item_id in deleted or link.state == LinkState.UNTRACKED
+        return None if gone or not link.item_id else remote_from_status(link)
+    return matched.candidates.get(crm_id)
 
 
 def plan_sync(

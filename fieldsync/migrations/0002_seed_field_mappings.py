@@ -2,7 +2,7 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from fieldsync.services import catalog_sync
+    from fieldsync.fields.services import catalog_sync
 
     catalog_sync(mapping_model=apps.get_model("fieldsync", "FieldMapping"))
 

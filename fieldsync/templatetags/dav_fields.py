@@ -7,8 +7,8 @@ from typing import Any
 
 from django import template
 
-from fieldsync.mailbox_models import Mailbox, ServerKind
-from fieldsync.mailboxes import fields_not_held
+from fieldsync.mailboxes.connection import fields_not_held
+from fieldsync.models.mailboxes import Mailbox, ServerKind
 
 register = template.Library()
 

@@ -12,9 +12,9 @@ import uuid
 import pytest
 
 from crm.models import Contact
-from fieldsync.mailbox_models import EmailServerProfile, Mailbox, SyncRun
 from fieldsync.models import FieldMapping
-from fieldsync.sync_models import RejectedChange, SyncConflict, SyncPolicy
+from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, SyncRun
+from fieldsync.models.sync import RejectedChange, SyncConflict, SyncPolicy
 from security.services import revoke_share, role_upsert, share_record
 
 from .conftest import assert_error

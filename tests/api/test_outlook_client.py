@@ -11,9 +11,9 @@ from rest_framework.authtoken.models import Token
 from connectors.dav import vcard
 from connectors.outlook_client import OutlookClient
 from crm.models import Contact
-from fieldsync.mailbox_models import Mailbox
 from fieldsync.models import FieldMapping
-from fieldsync.sync_models import RejectedChange, SyncConflict
+from fieldsync.models.mailboxes import Mailbox
+from fieldsync.models.sync import RejectedChange, SyncConflict
 from security.models import User
 
 NEW_CARD = """BEGIN:VCARD

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from fieldsync.fields.services import field_directions_update, settings_version
 from fieldsync.models import DirectionChange, FieldMapping
-from fieldsync.services import field_directions_update, settings_version
 
 from .conftest import assert_error
 

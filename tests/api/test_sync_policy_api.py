@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fieldsync.models import SyncPolicyChange
-from fieldsync.sync_models import SyncPolicy
+from fieldsync.models.sync import SyncPolicy
 
 from .conftest import assert_error
 

@@ -8,8 +8,8 @@ from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from fieldsync.fields.services import catalog_sync
 from fieldsync.models import DirectionChange, FieldMapping
-from fieldsync.services import catalog_sync
 from tests.conftest import SCREENSHOTS
 
 

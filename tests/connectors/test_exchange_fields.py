@@ -15,10 +15,10 @@ from exchangelib import EWSDateTime, HTMLBody
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber
 from exchangelib.items import CalendarItem, Contact, Task
 
-from connectors import exchange_fields as xf
 from connectors.base import ItemUpdate, NewItem
 from connectors.ewsserver import EwsServer
 from connectors.exchange import ExchangeConnector
+from connectors.exchange import fields as xf
 
 UTC = dt.UTC
 CATALOG = Path(__file__).resolve().parents[2] / "fieldsync" / "catalog.json"

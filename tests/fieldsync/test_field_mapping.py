@@ -5,8 +5,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from fieldsync.catalog import get_catalog
+from fieldsync.fields.services import catalog_sync
 from fieldsync.models import FieldMapping
-from fieldsync.services import catalog_sync
 
 
 @pytest.mark.django_db

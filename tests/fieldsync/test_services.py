@@ -3,14 +3,14 @@
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from fieldsync.models import DirectionChange, FieldMapping
-from fieldsync.services import (
+from fieldsync.fields.services import (
     DirectionNotAllowed,
     StaleSettings,
     field_directions_reset,
     field_directions_update,
     settings_version,
 )
+from fieldsync.models import DirectionChange, FieldMapping
 
 
 @pytest.fixture

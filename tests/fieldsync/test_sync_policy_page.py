@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from fieldsync.models import SyncPolicyChange
-from fieldsync.sync_models import SyncPolicy
+from fieldsync.models.sync import SyncPolicy
 
 pytestmark = pytest.mark.django_db
 

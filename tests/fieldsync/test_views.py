@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from fieldsync.fields.services import field_directions_update, settings_version
 from fieldsync.models import DirectionChange, FieldMapping
-from fieldsync.services import field_directions_update, settings_version
 
 pytestmark = pytest.mark.django_db
 

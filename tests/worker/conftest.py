@@ -17,7 +17,7 @@ _counter = itertools.count(1)
 
 @pytest.fixture
 def profile(db, ews):
-    from fieldsync.mailboxes import server_profile_create
+    from fieldsync.mailboxes.services import server_profile_create
 
     return server_profile_create(
         name="Test Exchange",
@@ -30,7 +30,7 @@ def profile(db, ews):
 
 @pytest.fixture
 def make_mailbox(ews, profile, make_user) -> Callable[..., object]:
-    from fieldsync.mailboxes import mailbox_create
+    from fieldsync.mailboxes.services import mailbox_create
 
     def make(user: str | None = None, *, on_server: bool = True, **kw):
         n = next(_counter)

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from fieldsync.mailbox_models import Mailbox, SyncRun
+from fieldsync.models.mailboxes import Mailbox, SyncRun
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_users_list_their_own_mailbox_admins_all(api, admin, two):
 def test_sync_endpoint_queues_the_mailbox_after_commit(
     api, two, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from fieldsync.tasks import sync_mailbox_task
+    from fieldsync.mailboxes.tasks import sync_mailbox_task
 
     sent = []
     monkeypatch.setattr(sync_mailbox_task, "delay", lambda *a, **kw: sent.append((a, kw)))

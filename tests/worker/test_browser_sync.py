@@ -10,9 +10,9 @@ from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from fieldsync.mailbox_models import EmailServerProfile, Mailbox, SyncRun
+from fieldsync.fields.services import catalog_sync
 from fieldsync.management.commands.run_demo import DEMO_MAILBOXES, DEMO_SERVICE_ACCOUNT
-from fieldsync.services import catalog_sync
+from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, SyncRun
 from syncadmin.celery import app as celery_app
 from tests.conftest import SCREENSHOTS
 

@@ -6,7 +6,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from crm.models import Contact
-from fieldsync.sync_models import RejectedChange, SyncConflict
+from fieldsync.models.sync import RejectedChange, SyncConflict
 from security.services import role_upsert
 
 SELLER = {("contact", a): "user" for a in ("create", "read", "write", "delete", "sync")}
@@ -21,7 +21,7 @@ def sally(make_mailbox):
 
 @pytest.fixture
 def queued(monkeypatch):
-    from fieldsync.tasks import sync_mailbox_task
+    from fieldsync.mailboxes.tasks import sync_mailbox_task
 
     sent = []
     monkeypatch.setattr(sync_mailbox_task, "delay", lambda *a, **kw: sent.append(a))
@@ -95,7 +95,7 @@ def test_others_conflicts_are_invisible_and_rights_still_apply(sally, make_user,
     # An administrator sees it; a reader without write rights on the record may not apply it.
     reader = make_user("rita")
     role_upsert(name="Reader", levels={("contact", "read"): "organization"}, users=[reader])
-    from fieldsync.conflicts import conflict_apply_losing_value
+    from fieldsync.mailboxes.conflicts import conflict_apply_losing_value
 
     with pytest.raises(Exception, match="may read this contact but not change it"):
         conflict_apply_losing_value(conflict=conflict, actor=reader)

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from connectors.dav import DavConnector
 from connectors.dav.radicale import RadicaleServer
 from crm.models import Contact
-from fieldsync.mailbox_models import EmailServerProfile
+from fieldsync.models.mailboxes import EmailServerProfile
 
 pytestmark = pytest.mark.django_db
 RIGHTS = ("create", "read", "write", "delete", "sync")
@@ -32,7 +32,7 @@ def admin(make_user):
 
 @pytest.fixture
 def dav_mailbox(radicale, make_user):
-    from fieldsync.mailboxes import mailbox_create, server_profile_create
+    from fieldsync.mailboxes.services import mailbox_create, server_profile_create
     from security.services import role_upsert
 
     owner = make_user("mona", email="mona@dav.test")
@@ -90,8 +90,8 @@ def test_the_profile_form_saves_the_kind(client, admin):
 
 
 def test_a_caldav_mailbox_syncs_through_the_dav_connector(dav_mailbox, radicale):
-    from fieldsync.mailboxes import connector_for, mailbox_test_connection
-    from fieldsync.sync import sync_mailbox
+    from fieldsync.mailboxes.connection import connector_for, mailbox_test_connection
+    from fieldsync.service.sync import sync_mailbox
 
     connector = connector_for(dav_mailbox)
     assert isinstance(connector, DavConnector)
@@ -133,8 +133,8 @@ def test_exchange_mailboxes_show_no_such_list(client, admin, make_mailbox):
 def test_the_demo_offers_one_mailbox_of_each_kind():
     from django.core.management import call_command
 
-    from fieldsync.mailbox_models import Mailbox
     from fieldsync.management.commands.run_demo import demo_processes
+    from fieldsync.models.mailboxes import Mailbox
 
     call_command("seed_demo", "--contacts", "1", verbosity=0)
     call_command("seed_demo", "--contacts", "1", verbosity=0)
@@ -147,7 +147,8 @@ def test_the_demo_offers_one_mailbox_of_each_kind():
 
 
 def test_test_connection_says_in_words_what_a_dav_server_refused(dav_mailbox, radicale):
-    from fieldsync.mailboxes import mailbox_test_connection, mailbox_update
+    from fieldsync.mailboxes.connection import mailbox_test_connection
+    from fieldsync.mailboxes.services import mailbox_update
 
     # A sign-in Radicale does not know, then a Server URL where mona has no collections.
     mailbox_update(mailbox=dav_mailbox, username="nobody-here", password="x")

@@ -20,11 +20,11 @@ from django.db import connection
 from django.utils import timezone
 
 from crm.models import Contact
-from fieldsync.mailbox_models import Mailbox, MailboxStatus, RunStatus, SyncRun
-from fieldsync.mailboxes import connector_for, mailbox_create, server_profile_create
-from fieldsync.scheduling import schedule_due_mailboxes
-from fieldsync.services import catalog_sync
-from fieldsync.tasks import sync_mailbox_task
+from fieldsync.fields.services import catalog_sync
+from fieldsync.mailboxes.connection import connector_for
+from fieldsync.mailboxes.services import mailbox_create, server_profile_create
+from fieldsync.mailboxes.tasks import schedule_due_mailboxes, sync_mailbox_task
+from fieldsync.models.mailboxes import Mailbox, MailboxStatus, RunStatus, SyncRun
 from security.services import role_upsert
 
 from .e2e import EwsProcess, start_beat, start_worker, wait_until

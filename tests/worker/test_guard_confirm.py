@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from fieldsync.sync_models import MailboxSyncState
+from fieldsync.models.sync import MailboxSyncState
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def stopped(make_mailbox):
 
 @pytest.fixture
 def queued(monkeypatch):
-    from fieldsync.tasks import sync_mailbox_task
+    from fieldsync.mailboxes.tasks import sync_mailbox_task
 
     sent = []
     monkeypatch.setattr(sync_mailbox_task, "delay", lambda *a, **kw: sent.append(a))

@@ -6,16 +6,15 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import override_settings
 
-from fieldsync import credentials
-from fieldsync.mailbox_models import Mailbox, MailboxStatus
-from fieldsync.mailboxes import (
-    connector_for,
+from fieldsync.mailboxes import credentials
+from fieldsync.mailboxes.connection import connector_for, mailbox_test_connection
+from fieldsync.mailboxes.services import (
     mailbox_create,
-    mailbox_test_connection,
     mailbox_update,
     server_profile_create,
     server_profile_update,
 )
+from fieldsync.models.mailboxes import Mailbox, MailboxStatus
 
 from .conftest import SERVICE
 

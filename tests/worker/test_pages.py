@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from fieldsync.mailbox_models import Mailbox, MailboxStatus, SyncRun
+from fieldsync.models.mailboxes import Mailbox, MailboxStatus, SyncRun
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def admin(make_user):
 
 @pytest.fixture
 def queued(monkeypatch):
-    from fieldsync.tasks import sync_mailbox_task
+    from fieldsync.mailboxes.tasks import sync_mailbox_task
 
     sent = []
     monkeypatch.setattr(sync_mailbox_task, "delay", lambda *a, **kw: sent.append((a, kw)))
@@ -172,8 +172,8 @@ def test_history_lists_runs_with_counts_and_filters(client, admin, make_mailbox)
 
 
 def test_preview_shows_changes_per_field_and_an_estimate(client, make_mailbox, monkeypatch):
-    from fieldsync import mailbox_sync
     from fieldsync.engine.model import RecordEvent, RecordPlan
+    from fieldsync.mailboxes import run as mailbox_sync
 
     class Report:
         def __init__(self):
@@ -201,7 +201,7 @@ def test_preview_shows_changes_per_field_and_an_estimate(client, make_mailbox, m
         return Report()
 
     monkeypatch.setattr(mailbox_sync, "_engine_sync", lambda: engine)
-    monkeypatch.setattr("fieldsync.preview._engine_sync", lambda: engine)
+    monkeypatch.setattr("fieldsync.mailboxes.preview._engine_sync", lambda: engine)
     mailbox = make_mailbox("sally", sync_appointments=False, sync_tasks=False)
     login(client, mailbox.owner)
     page = client.post(reverse("fieldsync:sync_mailbox_preview", args=[mailbox.pk])).content
@@ -216,7 +216,7 @@ def test_preview_shows_changes_per_field_and_an_estimate(client, make_mailbox, m
 
 def test_preview_runs_the_real_engine_without_writing(client, make_mailbox, ews):
     from crm.models import Contact
-    from fieldsync.mailboxes import connector_for
+    from fieldsync.mailboxes.connection import connector_for
     from security.services import role_upsert
 
     mailbox = make_mailbox("prev", sync_appointments=False, sync_tasks=False)
@@ -240,7 +240,7 @@ def test_preview_runs_the_real_engine_without_writing(client, make_mailbox, ews)
 
 
 def test_the_estimate_learns_the_cost_per_item_from_past_runs(make_mailbox):
-    from fieldsync.sync_selectors import DEFAULT_SECONDS_PER_ITEM, cost_model
+    from fieldsync.mailboxes.selectors import DEFAULT_SECONDS_PER_ITEM, cost_model
 
     assert cost_model("contact").per_item == DEFAULT_SECONDS_PER_ITEM  # nothing measured yet
     mailbox = make_mailbox()

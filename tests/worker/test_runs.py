@@ -7,9 +7,10 @@ import pytest
 from django.utils import timezone
 
 from connectors.base import AuthError, ThrottledError, TransientError
-from fieldsync.mailbox_models import Mailbox, MailboxStatus, RunStatus, SyncRun
-from fieldsync.mailbox_sync import RetryLater, mailbox_sync_run
-from fieldsync.scheduling import mailbox_lock, retry_countdown, schedule_due_mailboxes
+from fieldsync.mailboxes.run import RetryLater, mailbox_sync_run
+from fieldsync.mailboxes.scheduling import mailbox_lock, retry_countdown
+from fieldsync.mailboxes.tasks import schedule_due_mailboxes
+from fieldsync.models.mailboxes import Mailbox, MailboxStatus, RunStatus, SyncRun
 
 
 class FakeEngine:
@@ -134,7 +135,7 @@ def test_runs_left_running_by_a_dead_worker_are_marked_abandoned(make_mailbox):
 
 @pytest.fixture
 def published(monkeypatch):
-    from fieldsync.tasks import sync_mailbox_task
+    from fieldsync.mailboxes.tasks import sync_mailbox_task
 
     sent = []
     monkeypatch.setattr(
@@ -164,8 +165,8 @@ def test_the_tick_queues_due_mailboxes_once_and_skips_backing_off_and_disabled(
 def test_sync_now_is_queued_only_after_the_transaction_commits(
     make_mailbox, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from fieldsync.mailboxes import mailbox_sync_request
-    from fieldsync.tasks import sync_mailbox_task
+    from fieldsync.mailboxes.services import mailbox_sync_request
+    from fieldsync.mailboxes.tasks import sync_mailbox_task
 
     sent = []
     monkeypatch.setattr(sync_mailbox_task, "delay", lambda *a, **kw: sent.append((a, kw)))

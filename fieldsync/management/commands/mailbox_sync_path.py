@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from fieldsync.mailbox_models import Mailbox, SyncPath
+from fieldsync.models.mailboxes import Mailbox, SyncPath
 
 # Appointments and recurring appointments share one calendar, so they share one path.
 _COLUMN = {

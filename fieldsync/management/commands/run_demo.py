@@ -15,15 +15,13 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-# The demo's Exchange: the EWS test server with one mailbox per demo salesperson and a
-# service account that impersonates them (as server-side sync does).
-DEMO_EWS_PORT = 8765
-DEMO_MAILBOXES = ("sally@contoso.test", "sam@contoso.test")
-DEMO_SERVICE_ACCOUNT = ("syncsvc@contoso.test", "demo")
-# The demo's CalDAV/CardDAV server: Radicale with one user, whose mailbox syncs through the
-# DAV connector (address -> sign-in name, password).
-DEMO_DAV_PORT = 5232
-DEMO_DAV_MAILBOXES = {"mona@contoso.test": ("mona", "demo")}
+from fieldsync.mailboxes.demo import (
+    DEMO_DAV_MAILBOXES,
+    DEMO_DAV_PORT,
+    DEMO_EWS_PORT,
+    DEMO_MAILBOXES,
+    DEMO_SERVICE_ACCOUNT,
+)
 
 
 def demo_radicale():  # type: ignore[no-untyped-def]

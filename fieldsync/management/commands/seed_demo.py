@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from crm.demo import seed_records
-from fieldsync.mailboxes import demo_mailboxes_seed
+from fieldsync.mailboxes.demo import demo_mailboxes_seed
 from security.models import BusinessUnit, User
 from security.services import seed_security_demo
 

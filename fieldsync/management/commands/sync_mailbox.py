@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from fieldsync.sync import ENTITIES, SyncReport, sync_mailbox
+from fieldsync.service.sync import ENTITIES, SyncReport, sync_mailbox
 
 ENV_HELP = """
 The connector: the mailbox's server profile when EMAIL has a mailbox (Settings > Server-side
@@ -37,8 +37,8 @@ def connector_from_env(email: str) -> Any:
 
 
 def owner_and_connector(email: str) -> tuple[Any, Any]:
-    from fieldsync.mailbox_models import Mailbox
-    from fieldsync.mailboxes import connector_for
+    from fieldsync.mailboxes.connection import connector_for
+    from fieldsync.models.mailboxes import Mailbox
     from security.models import User
 
     mailbox = (
@@ -99,7 +99,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from fieldsync.sync import confirm_mass_change
+        from fieldsync.service.sync import confirm_mass_change
 
         owner, connector = owner_and_connector(options["email"])
         entities = options["entity"] or list(ENTITIES)

@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from connectors.dav.radicale import RadicaleServer
+from connectors.dav.xandikos import XandikosServer
 from connectors.ewsserver import EwsServer
 from connectors.exchange import ExchangeConnector
 from tests.conftest import EWS_SERVICE
 
-from .mailboxes import DavMailbox, ExchangeMailbox, MemoryMailbox
+from .mailboxes import DavMailbox, ExchangeMailbox, MemoryMailbox, XandikosMailbox
 
 SERVICE = EWS_SERVICE
 _counter = itertools.count(1)
@@ -63,14 +64,25 @@ def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServe
         yield server
 
 
-@pytest.fixture(params=["memory", "exchange", "dav"])
+@pytest.fixture(scope="session")
+def xandikos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XandikosServer]:
+    """One Xandikos for the session; each mailbox has collections of its own in its homes."""
+    with XandikosServer(tmp_path_factory.mktemp("xandikos")) as server:
+        yield server
+
+
+@pytest.fixture(params=["memory", "exchange", "dav", "xandikos"])
 def mailbox(request):
     """Sally's mailbox: in memory, on the EWS test server through exchangelib, or her address
-    book and calendars on Radicale through the DAV connector."""
+    book and calendars on Radicale or on Xandikos through the DAV connector (kind "dav")."""
     if request.param == "memory":
         return MemoryMailbox()
-    if request.param == "dav":
-        mailbox = DavMailbox(request.getfixturevalue("radicale"), f"sally{next(_counter)}")
+    if request.param in ("dav", "xandikos"):
+        if request.param == "dav":
+            mailbox = DavMailbox(request.getfixturevalue("radicale"), f"sally{next(_counter)}")
+        else:
+            server = request.getfixturevalue("xandikos")
+            mailbox = XandikosMailbox(server, f"sally{next(_counter)}")
         request.addfinalizer(mailbox.close)
         return mailbox
     ews = request.getfixturevalue("ews")
@@ -81,7 +93,7 @@ def mailbox(request):
 
 @pytest.fixture
 def sync(sally, mailbox):
-    from fieldsync.sync import sync_mailbox
+    from fieldsync.service.sync import sync_mailbox
 
     def run(entity: str = "contact", *, owner=None, connector=None, **kw):
         report = sync_mailbox(
@@ -98,7 +110,7 @@ def sync(sally, mailbox):
 
 @pytest.fixture
 def set_direction(admin):
-    from fieldsync.services import field_directions_update, settings_version
+    from fieldsync.fields.services import field_directions_update, settings_version
 
     def set_(entity: str, crm_field: str, direction: str) -> None:
         field_directions_update(

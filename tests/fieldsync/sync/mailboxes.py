@@ -13,8 +13,9 @@ import vobject
 from connectors.base import ItemRef, ItemUpdate, NewItem
 from connectors.dav import DavConnector, vcard
 from connectors.dav.radicale import RadicaleServer
+from connectors.dav.xandikos import XandikosServer
 from connectors.memory import MemoryConnector
-from fieldsync.sync_values import FOLDERS, _text_like, entity_fields
+from fieldsync.service.values import FOLDERS, _text_like, entity_fields
 
 TRACKED = ("Tracked to CRM",)
 _CALLS = {
@@ -142,10 +143,10 @@ class DavMailbox:
 
     kind = "dav"
 
-    def __init__(self, radicale: RadicaleServer, user: str) -> None:
-        self.connector = self._connect(radicale, user)
+    def __init__(self, server: RadicaleServer | XandikosServer, user: str) -> None:
+        self.connector = self._connect(server, user)
         self.connector.ensure_collections()
-        self.user = self._connect(radicale, user)
+        self.user = self._connect(server, user)
         self.sent: Counter = Counter()
         send = self.connector.dav.request
 
@@ -156,9 +157,13 @@ class DavMailbox:
         self.connector.dav.request = counted  # type: ignore[method-assign]
 
     @staticmethod
-    def _connect(radicale: RadicaleServer, user: str) -> DavConnector:
+    def _connect(server: RadicaleServer | XandikosServer, user: str) -> DavConnector:
         return DavConnector(
-            url=f"{radicale.url}{user}/", username=user, password="pw", timezone="Europe/Berlin"
+            url=f"{server.url}{user}/",
+            username=user,
+            password="pw",
+            timezone="Europe/Berlin",
+            organizer=f"{user}@sync.test",
         )
 
     def close(self) -> None:
@@ -181,7 +186,7 @@ class DavMailbox:
         href = f"{coll.path}{uid}.{coll.ext}"
         self.user.dav.request(
             "PUT",
-            href,
+            coll.resolve(href),
             body=body,
             headers={"Content-Type": coll.content_type, "If-None-Match": "*"},
         )
@@ -209,6 +214,23 @@ class DavMailbox:
 
     def requests(self) -> Counter:
         return Counter(self.sent)
+
+
+class XandikosMailbox(DavMailbox):
+    """The same on Xandikos, whose layout is not Radicale's: one principal, and the mailbox's
+    address book and calendars made in its homes (contacts/NAME/, calendars/NAME/...)."""
+
+    @staticmethod
+    def _connect(server: RadicaleServer | XandikosServer, user: str) -> DavConnector:
+        home = server.principal_url  # type: ignore[union-attr]
+        return DavConnector(
+            url=home,
+            addressbook=f"{home}contacts/{user}/",
+            calendar=f"{home}calendars/{user}/",
+            tasks=f"{home}calendars/{user}-tasks/",
+            timezone="Europe/Berlin",
+            organizer=f"{user}@sync.test",
+        )
 
 
 def _dav_call(method: str, kw: dict) -> str:

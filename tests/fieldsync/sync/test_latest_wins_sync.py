@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from crm.models import Contact
-from fieldsync.sync_models import SyncConflict, SyncLink, SyncPolicy
+from fieldsync.models.sync import SyncConflict, SyncLink, SyncPolicy
 
 pytestmark = [
     pytest.mark.django_db,

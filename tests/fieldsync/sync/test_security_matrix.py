@@ -16,8 +16,8 @@ import itertools
 import pytest
 
 from crm.models import Contact
-from fieldsync.sync import sync_mailbox
-from fieldsync.sync_models import RejectedChange, SyncPolicy
+from fieldsync.models.sync import RejectedChange, SyncPolicy
+from fieldsync.service.sync import sync_mailbox
 
 from .mailboxes import MemoryMailbox
 

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from connectors.base import ItemRef, ItemUpdate
 from crm.models import Contact
-from fieldsync.sync_models import MailboxSyncState, SyncConflict
+from fieldsync.models.sync import MailboxSyncState, SyncConflict
 
 from .conftest import SERVICE
 
@@ -22,7 +22,7 @@ _numbers = itertools.count(1)
 @pytest.fixture
 def sally_mailbox(ews, sally):
     """Sally's mailbox, a new one on the (session-wide) server for each test."""
-    from fieldsync.mailboxes import mailbox_create, server_profile_create
+    from fieldsync.mailboxes.services import mailbox_create, server_profile_create
 
     address = f"sally.{next(_numbers)}@contoso.test"
     ews.store.add_mailbox(address, "pw")
@@ -93,7 +93,7 @@ def test_dry_run_prints_what_it_would_do_and_changes_nothing(sally_mailbox, sall
 def test_guard_stop_is_printed_and_confirm_lets_the_run_go_ahead(
     sally_mailbox, sally, make_connector
 ):
-    from fieldsync.sync_models import SyncPolicy
+    from fieldsync.models.sync import SyncPolicy
 
     SyncPolicy.objects.update_or_create(pk=1, defaults={"mass_change_min_items": 2})
     for i in range(3):

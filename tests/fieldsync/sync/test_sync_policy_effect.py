@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from crm.models import Contact
-from fieldsync.sync_models import SyncPolicy
+from fieldsync.models.sync import SyncPolicy
 
 pytestmark = [
     pytest.mark.django_db,

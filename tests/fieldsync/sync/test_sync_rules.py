@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from crm.models import Appointment, Contact, Task
-from fieldsync.sync_models import (
+from fieldsync.models.sync import (
     MailboxSyncState,
     RejectedChange,
     SyncConflict,
@@ -338,7 +338,7 @@ def test_restore_policy_puts_an_item_deleted_in_outlook_back(sync, sally, mailbo
 
 
 def test_a_wiped_mailbox_stops_the_run_until_an_admin_confirms(sync, sally, mailbox):
-    from fieldsync.sync import confirm_mass_change
+    from fieldsync.service.sync import confirm_mass_change
 
     SyncPolicy.objects.update_or_create(pk=1, defaults={"mass_change_min_items": 3})
     records = [contact(sally, last_name=f"c{i}") for i in range(4)]
@@ -405,7 +405,7 @@ def test_multi_column_field_and_typed_values_round_trip(sync, sally, mailbox):
 
 
 def test_a_crash_between_batches_is_safe_to_rerun(sync, sally, mailbox, monkeypatch):
-    from fieldsync import sync_apply
+    from fieldsync.service import apply as sync_apply
 
     records = [contact(sally, last_name=f"c{i}") for i in range(8)]
     born = [outlook_contact(mailbox, first_name=f"o{i}") for i in range(3)]

@@ -1,9 +1,0 @@
-"""Routes of the Outlook client sync API (appended to fieldsync/api/urls.py, namespace "api")."""
-
-from django.urls import path
-
-from .client_views import ClientChangesView
-
-urlpatterns = [
-    path("sync/<str:entity>/changes/", ClientChangesView.as_view(), name="client-sync-changes"),
-]

@@ -1,0 +1,8 @@
+"""The *Outlook client path* over REST: a client pulls pages of changes since a signed cursor and
+pushes batches of its own changes, merged by the server-side sync's own per-field rules.
+
+Owns common.py (scope, rules, cursor), pull.py (GET), push.py (POST, idempotent), records.py
+(conflicts, rejected changes and runs written to the server-side sync's tables) and the API
+(api/). It may import fieldsync.service (rules and values), the engine, the models, crm and
+security; nothing in fieldsync imports it except the API routes.
+"""

@@ -1,0 +1,153 @@
+"""Connecting to a mailbox: the connector for it (Exchange or CalDAV/CardDAV, by its server
+profile), "Test connection" with the server's error in words, and the fields a kind of server
+cannot hold. Used by the pages, the preview and the worker's runs alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from connectors.base import AuthError, Connector, ConnectorError, ThrottledError, TransientError
+from connectors.dav import UNSUPPORTED, DavConnector
+from connectors.exchange import ExchangeConnector
+from fieldsync.catalog import get_catalog
+from fieldsync.mailboxes import credentials
+from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, ServerKind
+
+
+def connector_for(mailbox: Mailbox, *, max_wait: float | None = None) -> Connector:
+    """The connector for this mailbox (Exchange or CalDAV/CardDAV, by its server profile), with
+    its credentials decrypted in memory only."""
+    profile = mailbox.server_profile
+    if profile.use_impersonation:
+        username = profile.service_username
+        password = credentials.decrypt(profile.service_password_encrypted)
+        access = "impersonation"
+    else:
+        username = mailbox.username
+        password = credentials.decrypt(mailbox.password_encrypted)
+        access = "delegate"
+    if profile.kind == ServerKind.CALDAV:
+        # A DAV server has no impersonation: a service account reaches each user's
+        # collections through {user} (the mailbox's own sign-in name, else its address).
+        user = mailbox.username or mailbox.email_address
+        return DavConnector(
+            url=profile.ews_url.replace("{user}", user),
+            username=username,
+            password=password,
+            timezone=profile.timezone,
+            max_wait=float(profile.max_wait if max_wait is None else max_wait),
+        )
+    return ExchangeConnector(
+        ews_url=profile.ews_url,
+        username=username,
+        password=password,
+        primary_smtp_address=mailbox.email_address,
+        auth_type=profile.auth_type,
+        access_type=access,
+        timezone=profile.timezone,
+        max_wait=float(profile.max_wait if max_wait is None else max_wait),
+    )
+
+
+@dataclass(frozen=True)
+class FieldNotHeld:
+    entity: str  # the catalog entity's label
+    field: str  # the CRM field's label
+    reason: str
+
+
+def fields_not_held(*, kind: str, entity: str | None = None) -> list[FieldNotHeld]:
+    """The catalog fields a mailbox on a server of this kind cannot sync, and why: their columns
+    have no place in vCard/iCalendar (connectors.dav.UNSUPPORTED). The sync leaves them alone."""
+    if kind != ServerKind.CALDAV:
+        return []
+    out = []
+    for entity_ in get_catalog().entities:
+        if entity is not None and entity_.key != entity:
+            continue
+        reasons = UNSUPPORTED.get(entity_.key, {})
+        for f in entity_.fields:
+            why = [reasons[c] for c in f.crm_columns if c in reasons]
+            if why:
+                out.append(FieldNotHeld(entity_.label, f.crm_label, why[0]))
+    return out
+
+
+def describe_error(exc: BaseException, mailbox: Mailbox | None = None) -> tuple[str, str]:
+    """(code, a sentence an administrator can act on) for an error of a sync or a test."""
+    address = mailbox.email_address if mailbox else "the mailbox"
+    profile = mailbox.server_profile if mailbox else None
+    url = profile.ews_url if profile else "the server"
+    if isinstance(exc, credentials.CredentialsUnreadable):
+        return "CredentialsUnreadable", str(exc)
+    if not isinstance(exc, ConnectorError):
+        return type(exc).__name__, f"Unexpected error: {exc}"
+    code = exc.code
+    if (
+        profile is not None
+        and profile.kind == ServerKind.CALDAV
+        and not isinstance(exc, ThrottledError | TransientError)
+    ):
+        return code, _dav_error(exc, mailbox, profile)
+    if isinstance(exc, AuthError):
+        if code == "ErrorImpersonateUserDenied":
+            who = profile.service_username if profile else "The service account"
+            return code, (
+                f"{who} may not impersonate {address}: give it the ApplicationImpersonation "
+                "role in Exchange, or use per-mailbox credentials."
+            )
+        if code == "ErrorAccessDenied":
+            return code, f"Exchange denied access to {address}: {exc}"
+        return code, (
+            f"{url} refused the user name or password (HTTP 401). Check the "
+            f"{'service account' if profile and profile.use_impersonation else 'mailbox'} "
+            "credentials."
+        )
+    if isinstance(exc, ThrottledError):
+        wait = f" for {exc.wait:.0f} s" if exc.wait else ""
+        return code, f"Exchange is throttling requests (server busy) and asked to wait{wait}."
+    if isinstance(exc, TransientError):
+        return code, f"Could not complete the request to {url} ({code}): {exc}"
+    if code == "ErrorNonExistentMailbox":
+        return code, f"Exchange has no mailbox {address}: check the e-mail address."
+    return code, f"Exchange answered {code}: {exc}"
+
+
+def _dav_error(exc: ConnectorError, mailbox: Mailbox | None, profile: EmailServerProfile) -> str:
+    user = (mailbox.username or mailbox.email_address) if mailbox else "{user}"
+    url = profile.ews_url.replace("{user}", user)
+    if exc.code == "ErrorUnauthorized":
+        return f"{url} refused the user name or password (HTTP 401). Check the credentials."
+    if exc.code == "ErrorAccessDenied":
+        return f"The CalDAV/CardDAV server denied {user} access to {url} (HTTP 403): {exc}"
+    if exc.code == "ErrorFolderNotFound":
+        return (
+            f"The CalDAV/CardDAV server has no contacts/, calendar/ or tasks/ collection at "
+            f"{url}: create them for {user}, or check the profile's Server URL."
+        )
+    return f"The CalDAV/CardDAV server answered {exc.code}: {exc}"
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    ok: bool
+    code: str
+    message: str
+
+
+def mailbox_test_connection(*, mailbox: Mailbox) -> ConnectionCheck:
+    """Sign in and open the mailbox's contacts folder; say in words what went wrong."""
+    try:
+        connector = connector_for(mailbox, max_wait=min(5, mailbox.server_profile.max_wait))
+        try:
+            # GetFolder then a FindItem that matches nothing: cheap, and proves read access.
+            connector.find_by_crm_ids("contacts", ["00000000-connection-test"])
+        finally:
+            connector.close()
+    except (ConnectorError, credentials.CredentialsUnreadable) as exc:
+        code, message = describe_error(exc, mailbox)
+        return ConnectionCheck(False, code, message)
+    return ConnectionCheck(
+        True, "", f"Connected to {mailbox.server_profile.ews_url} and opened {mailbox}."
+    )

@@ -1,0 +1,1 @@
+"""REST API of the sync policy: GET/PATCH /api/v1/sync-policy/ and its change log."""

@@ -1,0 +1,286 @@
+"""The plan sink of the Django side: conflicts and rejected changes to their tables, Exchange
+writes through the connector in bulk, then CRM writes and statuses in one transaction a batch.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from connectors.base import NOT_FOUND, Connector, ItemRef, ItemResult, ItemUpdate, NewItem
+from crm.models import reserve_change_numbers
+from fieldsync.engine import Link, RecordPlan, RemoteResult, Rules, seal_private
+from fieldsync.models.sync import RejectedChange, SyncConflict, SyncLink, UnconfirmedItems
+from fieldsync.service.values import EntityFields, digest, encode_base, json_value
+
+
+def _problem(ef: EntityFields, columns: Mapping[str, Any]) -> str:
+    """Why these values cannot be saved in the CRM ("" if they can): checked before writing,
+    so one bad item does not roll back its whole batch."""
+    for column, value in columns.items():
+        field = ef.model_field(column)
+        limit = getattr(field, "max_length", None)
+        if limit and isinstance(value, str) and len(value) > limit:
+            return f"{column} is longer than {limit} characters"
+    start, end = columns.get("scheduled_start"), columns.get("scheduled_end")
+    if isinstance(start, datetime.datetime) and isinstance(end, datetime.datetime) and end < start:
+        return "the end is before the start"
+    percent = columns.get("percent_complete")
+    if isinstance(percent, int) and not 0 <= percent <= 100:
+        return "% complete must be between 0 and 100"
+    return ""
+
+
+def _result(answer: ItemResult) -> RemoteResult:
+    return RemoteResult(answer.ok, answer.item_id, answer.change_key, answer.error_code)
+
+
+class DjangoSink:
+    """Applies one entity's plan for one mailbox owner (see fieldsync.engine.apply)."""
+
+    def __init__(
+        self,
+        *,
+        owner: Any,
+        ef: EntityFields,
+        rules: Rules,
+        connector: Connector,
+        folder: str,
+        link_pks: dict[str, int],
+        crm_change_numbers: Mapping[str, int],
+        cursor: int,
+    ) -> None:
+        self.owner = owner
+        self.ef = ef
+        self.rules = rules
+        self.entity = ef.entity
+        self.connector = connector
+        self.folder = folder
+        self.link_pks = link_pks
+        # The change number each CRM side was read at: a record changed since is not written.
+        self.crm_change_numbers = crm_change_numbers
+        self.cursor = cursor
+        self.blanks = ef.blanks
+        self.stale: list[str] = []
+        self.invalid: list[str] = []
+        self.listed_new: set[str] = set()  # items the change list reported as created
+        self.run_started = timezone.now()
+
+    # -- 1. conflicts and rejected changes -----------------------------------------------------
+    def record(self, batch: Sequence[RecordPlan]) -> None:
+        conflicts = [c for p in batch for c in p.conflicts]
+        rejected = [r for p in batch for r in p.rejected]
+        if conflicts:
+            SyncConflict.objects.bulk_create(
+                [
+                    SyncConflict(
+                        owner=self.owner,
+                        entity=self.entity,
+                        crm_id=c.crm_id,
+                        item_id=c.item_id or "",
+                        field=c.field,
+                        base_value=json_value(c.base),
+                        crm_value=json_value(c.crm_value),
+                        exchange_value=json_value(c.remote_value),
+                        outcome=c.outcome.value,
+                        reason=str(c.reason)[:100],
+                        digest=SyncConflict.digest_of(self.owner.pk, self.entity, c),
+                    )
+                    for c in conflicts
+                ],
+                ignore_conflicts=True,
+            )
+        if rejected:
+            self._reject(rejected)
+
+    def _reject(self, rejected: Sequence[Any]) -> None:
+        RejectedChange.objects.bulk_create(
+            [
+                RejectedChange(
+                    owner=self.owner,
+                    entity=self.entity,
+                    crm_id=r.crm_id,
+                    item_id=r.item_id,
+                    field=r.field,
+                    offered_value=json_value(r.offered),
+                    reason=str(r.reason)[:60],
+                    digest=RejectedChange.digest_of(self.owner.pk, self.entity, r),
+                )
+                for r in rejected
+            ],
+            ignore_conflicts=True,
+        )
+
+    # -- 2. Exchange -----------------------------------------------------------------------------
+    def remote(self, batch: Sequence[RecordPlan]) -> dict[int, RemoteResult]:
+        creates = [(i, p) for i, p in enumerate(batch) if p.remote_create is not None]
+        deletes = [(i, p) for i, p in enumerate(batch) if p.remote_delete]
+        updates = [
+            (i, p)
+            for i, p in enumerate(batch)
+            if p.remote_create is None
+            and not p.remote_delete
+            and (p.remote_update or p.stamp_crm_id)
+        ]
+        results: dict[int, RemoteResult] = {}
+        if creates:
+            answers = self.connector.create_items(
+                self.folder,  # type: ignore[arg-type]
+                [
+                    NewItem(
+                        str(p.crm_id),
+                        self.ef.columns_of(p.remote_create or {}),
+                        tuple(p.remote_categories),
+                    )
+                    for _, p in creates
+                ],
+            )
+            for a in answers:
+                results[creates[a.index][0]] = RemoteResult(
+                    a.ok, a.item_id, a.change_key, a.error_code
+                )
+        if updates:
+            answers = self.connector.update_items(
+                self.folder,  # type: ignore[arg-type]
+                [
+                    ItemUpdate(
+                        str(p.item_id),
+                        str(p.change_key),
+                        self.ef.columns_of(p.remote_update),
+                        str(p.crm_id) if p.stamp_crm_id else None,
+                    )
+                    for _, p in updates
+                ],
+            )
+            for a in answers:
+                results[updates[a.index][0]] = RemoteResult(
+                    a.ok, a.item_id, a.change_key, a.error_code
+                )
+        if deletes:
+            answers = self.connector.delete_items(
+                self.folder,  # type: ignore[arg-type]
+                [ItemRef(str(p.item_id), str(p.change_key or "")) for _, p in deletes],
+            )
+            for a in answers:
+                gone = a.ok or a.error_code == NOT_FOUND  # already deleted: what we wanted
+                results[deletes[a.index][0]] = RemoteResult(gone, a.item_id, None, a.error_code)
+        return results
+
+    # -- 3. CRM and statuses ---------------------------------------------------------------------
+    def commit(self, batch: Sequence[tuple[RecordPlan, Link | None]]) -> None:
+        model = self.ef.model
+        with transaction.atomic():
+            keep: list[tuple[RecordPlan, Link | None]] = []
+            creates: list[models.Model] = []
+            updates: list[tuple[RecordPlan, dict[str, Any]]] = []
+            refused = []
+            for plan, status in batch:
+                if plan.crm_create is not None:
+                    columns = self.ef.columns_of(plan.crm_create)
+                    problem = _problem(self.ef, columns)
+                    if problem:
+                        refused.append(self._invalid(plan, problem))
+                        continue
+                    creates.append(model(id=plan.crm_id, owner=self.owner, **columns))
+                elif plan.crm_update:
+                    columns = self.ef.columns_of(plan.crm_update)
+                    problem = _problem(self.ef, columns)
+                    if problem:
+                        refused.append(self._invalid(plan, problem))
+                        continue
+                    updates.append((plan, columns))
+                keep.append((plan, status))
+            if refused:
+                self._reject(refused)
+            if creates:
+                model.objects.bulk_create(creates)
+            written = self._update_crm(updates)
+            self._save_statuses(
+                [(p, s) for p, s in keep if not p.crm_update or p.crm_id in written]
+            )
+            # Items newer than the saved sync state (see UnconfirmedItems), with the statuses.
+            mine, listed = [], []
+            for p, s in batch:
+                if s is not None and p.remote_create is not None:
+                    mine.append(s.item_id)
+                elif s is not None and s.item_id in self.listed_new:
+                    listed.append(s.item_id)
+            rows = [
+                UnconfirmedItems(
+                    owner=self.owner,
+                    entity=self.entity,
+                    item_ids=ids,
+                    run_started=self.run_started,
+                    created_by_sync=ours,
+                )
+                for ids, ours in ((mine, True), (listed, False))
+                if ids
+            ]
+            if rows:
+                UnconfirmedItems.objects.bulk_create(rows)
+
+    def _invalid(self, plan: RecordPlan, problem: str) -> Any:
+        from fieldsync.engine import Rejected
+
+        self.invalid.append(str(plan.crm_id or plan.item_id))
+        return Rejected(plan.crm_id, plan.item_id or "", "*", None, f"invalid: {problem}")
+
+    def _update_crm(self, updates: list[tuple[RecordPlan, dict[str, Any]]]) -> set[str]:
+        if not updates:
+            return set()
+        model = self.ef.model
+        last = reserve_change_numbers(len(updates))
+        now = timezone.now()
+        written = set()
+        for offset, (plan, columns) in enumerate(updates):
+            crm_id = str(plan.crm_id)
+            seen = self.crm_change_numbers.get(crm_id, self.cursor)
+            rows = model.objects.filter(pk=crm_id, change_number__lte=seen)
+            # The plain QuerySet.update: the change number is already reserved above, and the
+            # CRM queryset's own update would open a savepoint per record to reserve another.
+            count = models.QuerySet.update(
+                rows,
+                change_number=last - len(updates) + 1 + offset,
+                modified_on=now,
+                **columns,
+            )
+            if count:
+                written.add(crm_id)
+            else:  # edited in the CRM meanwhile: the next run merges that edit first
+                self.stale.append(crm_id)
+        return written
+
+    def _save_statuses(self, done: Sequence[tuple[RecordPlan, Link | None]]) -> None:
+        gone, changed, new = [], [], []
+        for plan, status in done:
+            if plan.crm_id is None or not plan.status_changed:
+                continue
+            pk = self.link_pks.get(plan.crm_id)
+            if status is None:
+                if pk is not None:
+                    gone.append(pk)
+                    del self.link_pks[plan.crm_id]
+                continue
+            row = SyncLink(
+                pk=pk,
+                owner=self.owner,
+                entity=self.entity,
+                crm_id=status.crm_id,
+                item_id=status.item_id,
+                change_key=status.change_key,
+                state=status.state.value,
+                base=encode_base(seal_private(status, self.rules, digest).base, self.blanks),
+            )
+            (changed if pk is not None else new).append(row)
+        if gone:
+            SyncLink.objects.filter(pk__in=gone).delete()
+        if changed:
+            SyncLink.objects.bulk_update(changed, ["item_id", "change_key", "state", "base"])
+        if new:
+            for row in SyncLink.objects.bulk_create(new):
+                if row.pk is not None:
+                    self.link_pks[str(row.crm_id)] = row.pk

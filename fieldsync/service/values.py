@@ -1,0 +1,219 @@
+"""Field values between the CRM, the connectors and the engine: one canonical, JSON-safe,
+hashable form per catalog field (a scalar, or a tuple for a field that covers several columns).
+
+Both sides are compared in this form, so a date read back from Exchange equals the CRM's date,
+and statuses and conflicts store it as JSON without losing what the value was.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from crm.models import CRM_MODELS
+from fieldsync.catalog import get_catalog
+from fieldsync.engine import UNKNOWN, FieldBase, Sealed, Value
+
+# The calendar folder holds both entities: an item with a recurrence is a series master.
+FOLDERS = {
+    "contact": "contacts",
+    "appointment": "calendar",
+    "recurring_appointment": "calendar",
+    "task": "tasks",
+}
+
+# Fields Exchange sets itself: read from Exchange, never written to it.
+EXCHANGE_SETS = {("appointment", "organizer"), ("recurring_appointment", "organizer")}
+
+
+def _text_like(field: models.Field) -> bool:
+    return isinstance(field, models.CharField | models.TextField) and not field.null
+
+
+def canonical(field: models.Field, value: Any) -> Value:
+    """A column value in the engine's form. Datetimes are UTC to the second (Exchange keeps
+    no fractions), dates ISO strings, empty text ""."""
+    if value is None:
+        return "" if _text_like(field) else None
+    if isinstance(field, models.DateTimeField):
+        if isinstance(value, str):
+            value = field.to_python(value)
+        if isinstance(value, datetime.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=datetime.UTC)
+            value = value.astimezone(datetime.UTC).replace(microsecond=0)
+            return value.isoformat()
+        return None
+    if isinstance(field, models.DateField):
+        if isinstance(value, datetime.datetime):
+            value = value.date()
+        return value.isoformat() if isinstance(value, datetime.date) else str(value)
+    if isinstance(field, models.BooleanField):
+        return bool(value)
+    if isinstance(field, models.IntegerField):
+        return int(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if _text_like(field) or isinstance(field, models.CharField | models.TextField):
+        return str(value)
+    return value
+
+
+def converter(field: models.Field) -> Callable[[Any], Value]:
+    """`canonical` for one column, with the type dispatch done once (it runs per value)."""
+    if _text_like(field):
+        return lambda v: "" if v is None else str(v)
+    if isinstance(field, models.BooleanField) and not field.null:
+        return lambda v: False if v is None else bool(v)
+    if isinstance(field, models.IntegerField):
+        return lambda v: None if v is None else int(v)
+    return lambda v: canonical(field, v)
+
+
+def python(field: models.Field, value: Value) -> Any:
+    """Back from the engine's form to the column's Python type."""
+    if value is None or value == "":
+        return "" if _text_like(field) else None
+    return field.to_python(value)
+
+
+@dataclass(frozen=True)
+class EntityFields:
+    """The synchronized catalog fields of one entity and the model columns behind them."""
+
+    entity: str
+    model: type[models.Model]
+    columns: Mapping[str, tuple[str, ...]]  # catalog field -> columns
+    _readers: list = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, cols in self.columns.items():
+            convert = [converter(self.model_field(c)) for c in cols]
+            self._readers.append((name, cols, convert))
+
+    @property
+    def all_columns(self) -> list[str]:
+        return [c for cols in self.columns.values() for c in cols]
+
+    def model_field(self, column: str) -> models.Field:
+        return self.model._meta.get_field(column)  # type: ignore[return-value]
+
+    def _combine(self, name: str, parts: list[Value]) -> Value:
+        return parts[0] if len(self.columns[name]) == 1 else tuple(parts)
+
+    def values(self, row: Mapping[str, Any]) -> dict[str, Value]:
+        """Catalog field values from CRM column values (a model row or a connector's fields).
+        A field with a column the row lacks is left out: that side said nothing about it."""
+        out: dict[str, Value] = {}
+        for name, cols, convert in self._readers:
+            if len(cols) == 1:
+                if cols[0] in row:
+                    out[name] = convert[0](row[cols[0]])
+            elif all(c in row for c in cols):
+                out[name] = tuple(f(row[c]) for c, f in zip(cols, convert, strict=True))
+        return out
+
+    def columns_of(self, values: Mapping[str, Value]) -> dict[str, Any]:
+        """CRM-typed column values from catalog field values."""
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            cols = self.columns[name]
+            parts = (value,) if len(cols) == 1 else tuple(value)  # type: ignore[arg-type]
+            for column, part in zip(cols, parts, strict=True):
+                out[column] = python(self.model_field(column), part)
+        return out
+
+    @property
+    def blanks(self) -> dict[str, Value]:
+        return {name: self.blank(name) for name in self.columns}
+
+    def blank(self, name: str) -> Value:
+        return self._combine(
+            name, [canonical(self.model_field(c), None) for c in self.columns[name]]
+        )
+
+    def crm_default(self, name: str) -> Value:
+        parts = []
+        for column in self.columns[name]:
+            field = self.model_field(column)
+            parts.append(canonical(field, field.get_default()))
+        return self._combine(name, parts)
+
+
+@cache
+def entity_fields(entity: str) -> EntityFields:
+    catalog_entity = get_catalog().entity(entity)
+    model = CRM_MODELS[entity]
+    columns = {f.crm_field: f.crm_columns for f in catalog_entity.fields if f.crm_columns}
+    return EntityFields(entity, model, columns)
+
+
+# -- statuses in JSON ------------------------------------------------------------------------------
+
+_UNKNOWN_JSON = {"?": 1}
+
+
+def digest(value: Value) -> str:
+    """A keyed digest for a sealed (private) value: it tells a change, it does not tell the
+    value, and without the secret key a short value cannot be guessed from it either."""
+    raw = json.dumps(_to_json(value), sort_keys=True, default=str).encode()
+    return hmac.new(settings.SECRET_KEY.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def _to_json(value: Value) -> Any:
+    if value is UNKNOWN:
+        return _UNKNOWN_JSON
+    if isinstance(value, Sealed):
+        return {"#": value.digest}
+    if isinstance(value, tuple):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(value: Any) -> Value:
+    if value == _UNKNOWN_JSON:
+        return UNKNOWN
+    if isinstance(value, dict) and "#" in value:
+        return Sealed(value["#"])
+    if isinstance(value, list):
+        return tuple(_from_json(v) for v in value)
+    return value
+
+
+def encode_base(base: Mapping[str, FieldBase], blanks: Mapping[str, Value]) -> dict[str, list]:
+    """A status as JSON: a field blank on both sides and agreed is left out (most are);
+    [value] when both sides hold the agreed value; else [agreed, crm, exchange]."""
+    out = {}
+    for name, fb in base.items():
+        if fb.agreed == fb.crm == fb.remote and fb.agreed is not UNKNOWN:
+            if name in blanks and fb.agreed == blanks[name]:
+                continue
+            out[name] = [_to_json(fb.agreed)]
+        else:
+            out[name] = [_to_json(fb.agreed), _to_json(fb.crm), _to_json(fb.remote)]
+    return out
+
+
+def decode_base(data: Mapping[str, list], blanks: Mapping[str, Value]) -> dict[str, FieldBase]:
+    out = {name: FieldBase.same(blank) for name, blank in blanks.items()}
+    for name, parts in data.items():
+        if len(parts) == 1:
+            out[name] = FieldBase.same(_from_json(parts[0]))
+        else:
+            out[name] = FieldBase(*(_from_json(p) for p in parts))
+    return out
+
+
+def json_value(value: Value) -> Any:
+    """A value for a conflict or rejected-change column (an unknown base is stored as null)."""
+    return None if value is UNKNOWN else _to_json(value)
