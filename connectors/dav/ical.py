@@ -22,6 +22,9 @@ TASK_STATUS = "X-SYNCADMIN-TASK-STATUS"
 # The LAST-MODIFIED the task status refinement was written with: another client's later edit
 # (completing and reopening a task, say) leaves the refinement stale, and it is then ignored.
 STAMP = "X-SYNCADMIN-STAMP"
+# Which CRM activity a VTODO or VEVENT stands for (connectors.base.ACTIVITY_TYPE); clients keep
+# X- properties they do not know when they edit an item (RFC 5545 3.8.8.2).
+ACTIVITY_TYPE = "X-SYNCADMIN-ACTIVITY-TYPE"
 PRODID = "-//syncadmin//dav connector//EN"
 UTC = datetime.UTC
 
@@ -32,7 +35,7 @@ UNSUPPORTED_ACTIVITY: dict[str, str] = {
     ),
 }
 
-_ACTIVITY = ("subject", "description", "priority")
+_ACTIVITY = ("subject", "description", "priority", "activity_type")
 EVENT_COLUMNS: tuple[str, ...] = (
     *_ACTIVITY,
     "location",
@@ -508,6 +511,7 @@ _READERS: dict[str, _Reader] = {
     "start_date": Codec._read_day,
     "due_date": Codec._read_day,
     "actual_end": lambda c, comp, _col: c._utc(comp, "COMPLETED"),
+    "activity_type": lambda _c, comp, _col: _str(comp.get(ACTIVITY_TYPE)).lower(),
 }
 _WRITERS: dict[str, _Writer] = {
     **dict.fromkeys(_TEXT, Codec._write_text),
@@ -519,6 +523,7 @@ _WRITERS: dict[str, _Writer] = {
     "start_date": Codec._write_day,
     "due_date": Codec._write_day,
     "actual_end": Codec._write_completed,
+    "activity_type": lambda c, comp, _col, v: c._set(comp, ACTIVITY_TYPE, _str(v) or None),
 }
 
 

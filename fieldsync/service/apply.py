@@ -11,11 +11,25 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
-from connectors.base import NOT_FOUND, Connector, ItemRef, ItemResult, ItemUpdate, NewItem
+from connectors.base import (
+    ACTIVITY_TYPE,
+    NOT_FOUND,
+    Connector,
+    ItemRef,
+    ItemResult,
+    ItemUpdate,
+    NewItem,
+)
 from crm.models import reserve_change_numbers
 from fieldsync.engine import Link, RecordPlan, RemoteResult, Rules, seal_private
 from fieldsync.models.sync import RejectedChange, SyncConflict, SyncLink, UnconfirmedItems
-from fieldsync.service.values import EntityFields, digest, encode_base, json_value
+from fieldsync.service.values import (
+    ACTIVITY_TYPE_OF,
+    EntityFields,
+    digest,
+    encode_base,
+    json_value,
+)
 
 
 def _problem(ef: EntityFields, columns: Mapping[str, Any]) -> str:
@@ -69,6 +83,9 @@ class DjangoSink:
         self.invalid: list[str] = []
         self.listed_new: set[str] = set()  # items the change list reported as created
         self.run_started = timezone.now()
+        # What a new item carries to say which CRM activity it is (none for plain ones).
+        kind = ACTIVITY_TYPE_OF.get(self.entity)
+        self.marker: dict[str, object] = {ACTIVITY_TYPE: kind} if kind else {}
 
     # -- 1. conflicts and rejected changes -----------------------------------------------------
     def record(self, batch: Sequence[RecordPlan]) -> None:
@@ -133,7 +150,7 @@ class DjangoSink:
                 [
                     NewItem(
                         str(p.crm_id),
-                        self.ef.columns_of(p.remote_create or {}),
+                        self.ef.columns_of(p.remote_create or {}) | self.marker,
                         tuple(p.remote_categories),
                     )
                     for _, p in creates

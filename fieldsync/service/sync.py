@@ -46,14 +46,26 @@ from fieldsync.service.apply import DjangoSink
 from fieldsync.service.values import (
     EXCHANGE_SETS,
     FOLDERS,
+    ONE_WAY,
     EntityFields,
     decode_base,
     entity_fields,
+    item_entity,
 )
 from security import policy as security
 
 _EXCHANGE_SET = {Direction.BOTH: Direction.TO_CRM, Direction.TO_OUTLOOK: Direction.NONE}
-ENTITIES: tuple[str, ...] = ("contact", "appointment", "recurring_appointment", "task")
+ENTITIES: tuple[str, ...] = (
+    "contact",
+    "appointment",
+    "recurring_appointment",
+    "task",
+    "phone_call",
+    "letter",
+    "fax",
+    "service_activity",
+)
+APPOINTMENT_LIKE = ("appointment", "recurring_appointment", "service_activity")
 INVALID_SYNC_STATE = "ErrorInvalidSyncStateData"
 
 # progress(entity, records done, records in the plan)
@@ -132,7 +144,10 @@ def entity_rules(*, owner: Any, entity: str, held: frozenset[str] | None = None)
             blank=ef.blank(name),
             crm_default=ef.crm_default(name),
         )
-    can_create = security.has_privilege(owner, entity, security.Action.CREATE)
+    # A one-way entity is never created from the mailbox (an item carrying its type is a copy).
+    can_create = entity not in ONE_WAY and security.has_privilege(
+        owner, entity, security.Action.CREATE
+    )
     return Rules(fields, can_create_entity=can_create)
 
 
@@ -144,7 +159,7 @@ def scope_filter(*, owner: Any, entity: str, choice: str) -> Q:
         return Q(business_unit_id=owner.business_unit_id)
     q = Q(owner=owner)
     email = (owner.email or "").strip()
-    if entity in ("appointment", "recurring_appointment") and email:
+    if entity in APPOINTMENT_LIKE and email:
         q |= (
             Q(organizer__iexact=email)
             | Q(required_attendees__icontains=email)
@@ -280,10 +295,10 @@ class _EntityRun:
 
     # -- reading Exchange --------------------------------------------------------------------
     def _belongs(self, item: RemoteItem) -> bool:
-        if self.folder != "calendar":
+        """Whether a listed item is this entity's (a folder holds several: see item_entity)."""
+        if self.folder == "contacts":
             return True
-        recurring = bool(item.fields.get("recurrence_pattern"))
-        return recurring == (self.entity == "recurring_appointment")
+        return item_entity(self.folder, item.fields) == self.entity
 
     def _remote(self, item: RemoteItem) -> Remote:
         return Remote(

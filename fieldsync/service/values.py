@@ -20,20 +20,48 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from connectors.base import ACTIVITY_TYPE, ACTIVITY_TYPES
 from crm.models import CRM_MODELS
 from fieldsync.catalog import get_catalog
 from fieldsync.engine import UNKNOWN, FieldBase, Sealed, Value
 
-# The calendar folder holds both entities: an item with a recurrence is a series master.
+# The calendar folder holds appointments, series masters (an item with a recurrence) and service
+# activities; the tasks folder tasks, phone calls, letters and faxes. Within a folder, the item's
+# activity type (connectors.base.ACTIVITY_TYPE) tells the entities apart.
 FOLDERS = {
     "contact": "contacts",
     "appointment": "calendar",
     "recurring_appointment": "calendar",
+    "service_activity": "calendar",
     "task": "tasks",
+    "phone_call": "tasks",
+    "letter": "tasks",
+    "fax": "tasks",
 }
+# The activity type an entity's items carry ("": none, a plain task or appointment).
+ACTIVITY_TYPE_OF = {e: e for e in ACTIVITY_TYPES}
+# Entities written to the mailbox only, never read back into the CRM (catalog: every field
+# CRM to Outlook): an item in the mailbox never creates or changes such a record.
+ONE_WAY = frozenset({"service_activity"})
 
 # Fields Exchange sets itself: read from Exchange, never written to it.
-EXCHANGE_SETS = {("appointment", "organizer"), ("recurring_appointment", "organizer")}
+EXCHANGE_SETS = {
+    ("appointment", "organizer"),
+    ("recurring_appointment", "organizer"),
+    ("service_activity", "organizer"),
+}
+
+
+def item_entity(folder: str, fields: Mapping[str, Any]) -> str:
+    """The entity an item of `folder` stands for: by its activity type, else (an item that
+    says nothing, or names a type the folder does not hold) a plain task, appointment or
+    series master."""
+    kind = str(fields.get(ACTIVITY_TYPE) or "").strip().lower()
+    if kind in ACTIVITY_TYPE_OF and FOLDERS[kind] == folder:
+        return kind
+    if folder == "calendar":
+        return "recurring_appointment" if fields.get("recurrence_pattern") else "appointment"
+    return {"contacts": "contact", "tasks": "task"}[folder]
 
 
 def _text_like(field: models.Field) -> bool:

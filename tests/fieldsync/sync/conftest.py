@@ -13,6 +13,7 @@ from connectors.dav.radicale import RadicaleServer
 from connectors.dav.xandikos import XandikosServer
 from connectors.ewsserver import EwsServer
 from connectors.exchange import ExchangeConnector
+from security.entities import RECORD_ENTITIES
 from tests.conftest import EWS_SERVICE
 
 from .mailboxes import DavMailbox, ExchangeMailbox, MemoryMailbox, XandikosMailbox
@@ -20,7 +21,7 @@ from .mailboxes import DavMailbox, ExchangeMailbox, MemoryMailbox, XandikosMailb
 SERVICE = EWS_SERVICE
 _counter = itertools.count(1)
 
-ENTITIES = ("contact", "appointment", "recurring_appointment", "task")
+ENTITIES = RECORD_ENTITIES  # every record type, the four activities included
 RIGHTS = ("create", "read", "write", "delete", "sync")
 
 
