@@ -6,10 +6,12 @@ engine and the connectors can name CRM values without a translation table.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import itertools
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
 from dateutil.rrule import rrulestr
@@ -392,6 +394,20 @@ class ServiceActivity(AppointmentFields):
         ]
 
 
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("quiet_exceptions", default=False)
+
+
+@contextlib.contextmanager
+def quiet_exceptions() -> Iterator[None]:
+    """Write exceptions without giving their series a new change number: for the sync, which
+    writes a series and its exceptions together under the change number it reserved."""
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+
+
 class AppointmentException(models.Model):
     """One occurrence of a recurring series that differs from its pattern: moved or edited
     (an Outlook "exception"), or cancelled (a deleted occurrence).
@@ -472,7 +488,8 @@ class AppointmentException(models.Model):
 
     def touch_series(self) -> None:
         """Give the series a new change number (the sync's cursor sees the exception)."""
-        RecurringAppointment.objects.filter(pk=self.series_id).update()
+        if not _QUIET.get():
+            RecurringAppointment.objects.filter(pk=self.series_id).update()
 
     def effective(self, series: RecurringAppointment | None = None) -> dict[str, object]:
         """The occurrence as it takes place: overrides, else the series' values."""
