@@ -11,7 +11,8 @@ import pytest
 from crm.models import AppointmentException, RecurringAppointment
 from fieldsync.models.sync import SyncLink
 
-from .mailboxes import MemoryMailbox
+from .conftest import _counter
+from .mailboxes import DavMailbox, MemoryMailbox, XandikosMailbox
 
 pytestmark = pytest.mark.django_db
 
@@ -19,10 +20,19 @@ MONDAY = datetime.datetime(2026, 12, 7, 9, tzinfo=datetime.UTC)
 WEEK = datetime.timedelta(weeks=1)
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "dav", "xandikos"])
 def mailbox(request):  # type: ignore[no-untyped-def]
-    """The connectors that hold a series' exceptions (see the report for the others)."""
-    return MemoryMailbox()
+    """The connectors that hold a series' exceptions: in memory, and CalDAV (RECURRENCE-ID
+    overrides and EXDATE) on Radicale and Xandikos. EWS does not yet (see docs)."""
+    if request.param == "memory":
+        return MemoryMailbox()
+    if request.param == "dav":
+        made = DavMailbox(request.getfixturevalue("radicale"), f"series{next(_counter)}")
+    else:
+        server = request.getfixturevalue("xandikos")
+        made = XandikosMailbox(server, f"series{next(_counter)}")
+    request.addfinalizer(made.close)
+    return made
 
 
 @pytest.fixture
@@ -42,10 +52,21 @@ def item_id_of(record) -> str:  # type: ignore[no-untyped-def]
 
 
 def exceptions_in(mailbox, series) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """The occurrences the mailbox holds as changed or cancelled, as they take place: (original
+    start, cancelled, start, subject, location); a client may repeat the series' values in an
+    occurrence (CalDAV does) or leave them out (None here)."""
     got = mailbox.items("calendar")[item_id_of(series)].fields.get("exceptions") or []
-    return [
-        (e["original_start"], e["cancelled"], e["start"], e["subject"], e["location"]) for e in got
-    ]
+    series.refresh_from_db()
+    out = []
+    for e in got:
+        if e["cancelled"]:
+            out.append((e["original_start"], True, None, None, None))
+            continue
+        subject = None if e["subject"] in (None, series.subject) else e["subject"]
+        location = None if e["location"] in (None, series.location) else e["location"]
+        start = e["start"] if e["start"] != e["original_start"] else None
+        out.append((e["original_start"], False, start, subject, location))
+    return out
 
 
 def settled(sync) -> None:  # type: ignore[no-untyped-def]
