@@ -31,6 +31,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/lint-imports
+	$(BIN)/python tools/complexity_budget.py
 
 test: install browser lint
 	$(BIN)/pytest -q

@@ -171,7 +171,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
 
-# Server-side sync (fieldsync/scheduling.py): beat fans out every enabled mailbox this often.
+# Server-side sync (fieldsync/mailboxes/): beat fans out every enabled mailbox this often.
 SYNCADMIN_SYNC_INTERVAL = int(os.environ.get("SYNCADMIN_SYNC_INTERVAL", "300"))
 # The per-mailbox lock expires this long after its holder stops renewing it (a dead worker);
 # longer than a request the dead worker may have left in flight at the server.

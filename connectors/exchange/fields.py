@@ -347,33 +347,10 @@ class Writer:
         return list(dict.fromkeys(touched))
 
     def _convert(self, fm: FieldMap, value: object) -> object:
-        kind = fm.kind
-        if kind == "text":
-            return _text(value)
-        if kind == "list1":
-            return [str(value)] if value else None
-        if kind == "body":
-            return Body(str(value)) if value else None
-        if kind == "date":
-            return EWSDate(value.year, value.month, value.day) if value else None  # type: ignore[attr-defined]
-        if kind == "importance":
-            return _IMPORTANCE.get(int(value) if value is not None else 1, "Normal")  # type: ignore[call-overload]
-        if kind == "attendees":
-            emails = [e.strip() for e in re.split(r"[;,]", str(value or "")) if e.strip()]
-            return [
-                Attendee(mailbox=Mailbox(email_address=e), response_type="Unknown") for e in emails
-            ] or None
-        if kind == "free_busy":
-            return _FREE_BUSY.get(str(value or "busy"), "Busy")
-        if kind == "task_status":
-            return _TASK_STATUS.get(str(value or "not_started"), "NotStarted")
-        if kind == "percent":
-            return Decimal(int(value or 0))  # type: ignore[call-overload]
-        if kind == "completed":
-            return (
-                EWSDateTime.from_datetime(value).astimezone(EWSTimeZone("UTC")) if value else None
-            )  # type: ignore[arg-type]
-        raise ValueError(f"unknown conversion {kind}")
+        converter = _WRITERS.get(fm.kind)
+        if converter is None:
+            raise ValueError(f"unknown conversion {fm.kind}")
+        return converter(value)
 
     def _write_when(self, item: object, values: dict[str, object]) -> list[str]:
         start, end = values.get("scheduled_start"), values.get("scheduled_end")
@@ -406,6 +383,35 @@ class Writer:
 
 def _text(value: object) -> str | None:
     return None if value is None or value == "" else str(value)
+
+
+def _attendees(value: object) -> object:
+    emails = [e.strip() for e in re.split(r"[;,]", str(value or "")) if e.strip()]
+    return [
+        Attendee(mailbox=Mailbox(email_address=e), response_type="Unknown") for e in emails
+    ] or None
+
+
+def _completed(value: object) -> object:
+    if not value:
+        return None
+    return EWSDateTime.from_datetime(value).astimezone(EWSTimeZone("UTC"))  # type: ignore[arg-type]
+
+
+# One writer per field kind: CRM value -> exchangelib attribute value ("name", "indexed",
+# "address" and "when" are set by Writer.write itself: they touch several attributes).
+_WRITERS: dict[str, Callable[[object], object]] = {
+    "text": _text,
+    "list1": lambda value: [str(value)] if value else None,
+    "body": lambda value: Body(str(value)) if value else None,
+    "date": lambda value: EWSDate(value.year, value.month, value.day) if value else None,  # type: ignore[attr-defined]
+    "importance": lambda value: _IMPORTANCE.get(int(value) if value is not None else 1, "Normal"),  # type: ignore[call-overload]
+    "attendees": _attendees,
+    "free_busy": lambda value: _FREE_BUSY.get(str(value or "busy"), "Busy"),
+    "task_status": lambda value: _TASK_STATUS.get(str(value or "not_started"), "NotStarted"),
+    "percent": lambda value: Decimal(int(value or 0)),  # type: ignore[call-overload]
+    "completed": _completed,
+}
 
 
 def _merge_indexed(

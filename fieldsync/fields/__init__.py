@@ -4,5 +4,6 @@ Owns the FieldMapping rows (read in selectors.py, changed only through services.
 audited as a DirectionChange), the admin's arrows page and the end users' read-only copy
 (views.py, forms.py, urls.py) and the settings API under /api/v1/entities/ (api/). Named
 `fields`, not `settings`, so that it is never mistaken for Django's settings. It may import the
-catalog, the directions and fieldsync.models; no other feature imports its views or API.
+catalog, the directions, fieldsync.models and security; the server-side sync reads its
+selectors, and the sync policy's API reuses its permission class.
 """

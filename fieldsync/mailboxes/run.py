@@ -29,7 +29,7 @@ from fieldsync.models.mailboxes import Mailbox, MailboxStatus, RunStatus, RunTri
 
 log = logging.getLogger(__name__)
 
-# sync_mailbox(*, owner, connector, entities, dry_run) -> report (fieldsync/sync.py).
+# sync_mailbox(*, owner, connector, entities, dry_run) -> report (fieldsync/service/sync.py).
 SyncFunction = Callable[..., Any]
 
 # The engine's report figures -> SyncRun columns.

@@ -1,4 +1,4 @@
-"""Routes of the server-side sync pages; appended to fieldsync/urls.py (namespace fieldsync)."""
+"""Routes of the server-side sync pages; included by fieldsync/urls.py (namespace fieldsync)."""
 
 from django.urls import path
 

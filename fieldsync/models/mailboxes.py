@@ -1,6 +1,7 @@
 """Server-side sync data: email server profiles, one mailbox per user, and the history of runs.
 
-Credentials are stored only encrypted (fieldsync/credentials.py); workflows live in mailboxes.py.
+Credentials are stored only encrypted (fieldsync/mailboxes/credentials.py); workflows live in
+fieldsync/mailboxes/.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Routes of the server-side sync API (appended to fieldsync/api/urls.py, namespace "api")."""
+"""Routes of the server-side sync API (included by fieldsync/api/urls.py, namespace "api")."""
 
 from django.urls import path
 

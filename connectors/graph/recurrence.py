@@ -1,0 +1,140 @@
+"""RFC 5545 RRULE strings (the CRM's recurrence_pattern) to and from Graph's patternedRecurrence.
+
+The RRULE read back is the same canonical text the EWS connector produces (connectors.recurrence),
+so a series reads the same through either connector.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+
+
+class RecurrenceError(ValueError):
+    """An RRULE Outlook cannot represent (e.g. FREQ=HOURLY)."""
+
+
+def _parse(rrule: str) -> dict[str, str]:
+    text = rrule.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[6:]
+    parts: dict[str, str] = {}
+    for chunk in filter(None, text.split(";")):
+        key, sep, value = chunk.partition("=")
+        if not sep:
+            raise RecurrenceError(f"Malformed RRULE part {chunk!r}")
+        parts[key.strip().upper()] = value.strip().upper()
+    if "FREQ" not in parts:
+        raise RecurrenceError("RRULE needs FREQ")
+    return parts
+
+
+def _nth_weekday(value: str, setpos: str | None) -> tuple[int, int]:
+    """'2TU' or ('TU', BYSETPOS=2) -> (weekday 1..7, week number 1..5 with 5 = last)."""
+    day = value[-2:]
+    num_text = value[:-2] or (setpos or "")
+    if day not in DAYS or not num_text:
+        raise RecurrenceError(f"Unsupported BYDAY {value!r}")
+    num = -1 if int(num_text) == -1 else int(num_text)
+    num = 5 if num == -1 else num
+    if not 1 <= num <= 5:
+        raise RecurrenceError(f"Unsupported week number {num}")
+    return DAYS.index(day) + 1, num
+
+
+GRAPH_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_INDEX = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "last"}
+_INDEX_BACK = {v: k for k, v in _INDEX.items()}
+
+
+def to_graph(rrule: str, start: datetime.date, tz_name: str) -> dict:
+    """A patternedRecurrence; `start` is the first occurrence's local date."""
+    p = _parse(rrule)
+    freq, interval = p["FREQ"], int(p.get("INTERVAL", "1"))
+    pattern: dict = {"interval": interval}
+    if freq == "DAILY":
+        pattern["type"] = "daily"
+    elif freq == "WEEKLY":
+        days = p.get("BYDAY", DAYS[start.weekday()]).split(",")
+        if any(d not in DAYS for d in days):
+            raise RecurrenceError(f"Unsupported BYDAY {p.get('BYDAY')!r}")
+        pattern |= {
+            "type": "weekly",
+            "daysOfWeek": [GRAPH_DAYS[DAYS.index(d)] for d in sorted(days, key=DAYS.index)],
+            "firstDayOfWeek": GRAPH_DAYS[DAYS.index(p.get("WKST", "MO"))],
+        }
+    elif freq in ("MONTHLY", "YEARLY"):
+        if freq == "YEARLY":
+            if interval != 1:
+                raise RecurrenceError("Outlook repeats yearly patterns every year only")
+            pattern["month"] = int(p.get("BYMONTH", str(start.month)))
+        kind = "Monthly" if freq == "MONTHLY" else "Yearly"
+        if "BYDAY" in p:
+            weekday, week = _nth_weekday(p["BYDAY"], p.get("BYSETPOS"))
+            pattern |= {
+                "type": f"relative{kind}",
+                "daysOfWeek": [GRAPH_DAYS[weekday - 1]],
+                "index": _INDEX[week],
+            }
+        else:
+            pattern |= {
+                "type": f"absolute{kind}",
+                "dayOfMonth": int(p.get("BYMONTHDAY", str(start.day))),
+            }
+    else:
+        raise RecurrenceError(f"Outlook cannot repeat {freq}")
+    rng: dict = {"startDate": start.isoformat(), "recurrenceTimeZone": tz_name}
+    if "COUNT" in p:
+        rng |= {"type": "numbered", "numberOfOccurrences": int(p["COUNT"])}
+    elif "UNTIL" in p:
+        until = datetime.datetime.strptime(p["UNTIL"][:8], "%Y%m%d").date()
+        rng |= {"type": "endDate", "endDate": until.isoformat()}
+    else:
+        rng["type"] = "noEnd"
+    return {"pattern": pattern, "range": rng}
+
+
+def _day(name: str) -> str:
+    return DAYS[GRAPH_DAYS.index(name)]
+
+
+def to_rrule(recurrence: dict) -> str:
+    """The canonical RRULE of a patternedRecurrence (RecurrenceError if it is not one)."""
+    try:
+        pattern, rng = recurrence["pattern"], recurrence["range"]
+        kind = pattern["type"]
+        interval = int(pattern.get("interval") or 1)
+        step = [] if interval == 1 else [f"INTERVAL={interval}"]
+        parts: list[str]
+        if kind == "daily":
+            parts = ["FREQ=DAILY", *step]
+        elif kind == "weekly":
+            days = sorted((_day(d) for d in pattern.get("daysOfWeek") or []), key=DAYS.index)
+            parts = ["FREQ=WEEKLY", *step, f"BYDAY={','.join(days)}"]
+            first = _day(pattern.get("firstDayOfWeek") or "monday")
+            if first != "MO":
+                parts.append(f"WKST={first}")
+        elif kind == "absoluteMonthly":
+            parts = ["FREQ=MONTHLY", *step, f"BYMONTHDAY={pattern['dayOfMonth']}"]
+        elif kind == "relativeMonthly":
+            nth = _INDEX_BACK[pattern.get("index") or "first"]
+            day = _day(pattern["daysOfWeek"][0])
+            parts = ["FREQ=MONTHLY", *step, f"BYDAY={-1 if nth == 5 else nth}{day}"]
+        elif kind == "absoluteYearly":
+            parts = ["FREQ=YEARLY", f"BYMONTH={pattern['month']}"]
+            parts.append(f"BYMONTHDAY={pattern['dayOfMonth']}")
+        elif kind == "relativeYearly":
+            nth = _INDEX_BACK[pattern.get("index") or "first"]
+            day = _day(pattern["daysOfWeek"][0])
+            parts = ["FREQ=YEARLY", f"BYMONTH={pattern['month']}"]
+            parts.append(f"BYDAY={-1 if nth == 5 else nth}{day}")
+        else:
+            raise RecurrenceError(f"Unsupported pattern {kind}")
+        if rng.get("type") == "numbered":
+            parts.append(f"COUNT={rng['numberOfOccurrences']}")
+        elif rng.get("type") == "endDate":
+            parts.append(f"UNTIL={rng['endDate'].replace('-', '')}")
+        return ";".join(parts)
+    except (KeyError, IndexError, ValueError, TypeError) as e:
+        raise RecurrenceError(f"Unreadable recurrence {recurrence!r}: {e}") from e

@@ -1,0 +1,251 @@
+"""The Graph test server's store: mailboxes, each with one contact folder, one calendar and one
+To Do list; items kept as Graph JSON plus bookkeeping (sequence numbers for delta, change keys,
+single-value extended properties, linked resources), tombstones, and a JSON file across restarts.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from dateutil import rrule
+
+# Graph accepts Windows and IANA zone names; the test server knows these Windows ones.
+WINDOWS_ZONES = {
+    "UTC": "UTC",
+    "W. Europe Standard Time": "Europe/Berlin",
+    "GMT Standard Time": "Europe/London",
+    "Romance Standard Time": "Europe/Paris",
+    "Eastern Standard Time": "America/New_York",
+    "Pacific Standard Time": "America/Los_Angeles",
+    "Tokyo Standard Time": "Asia/Tokyo",
+}
+KINDS = ("contacts", "calendar", "tasks")
+
+
+def zone(name: str) -> ZoneInfo:
+    """The zone a Graph timeZone names (ValueError when unknown)."""
+    try:
+        return ZoneInfo(WINDOWS_ZONES.get(name, name))
+    except (KeyError, ValueError) as e:
+        raise ValueError(f"The time zone '{name}' is not supported.") from e
+    except Exception as e:  # ZoneInfoNotFoundError and malformed names
+        raise ValueError(f"The time zone '{name}' is not supported.") from e
+
+
+def new_id() -> str:
+    """An opaque, URL-safe id in the style of Exchange's immutable ids."""
+    return "AAMk" + base64.urlsafe_b64encode(uuid.uuid4().bytes * 2).decode().rstrip("=")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Record:
+    id: str
+    data: dict
+    ext: dict[str, str] = field(default_factory=dict)
+    links: list[dict] = field(default_factory=list)
+    seq: int = 0
+    change_key: str = ""
+    created: str = ""
+    modified: str = ""
+    transaction_id: str | None = None
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.change_key}"'
+
+
+@dataclass
+class Collection:
+    """One folder (contacts), the calendar, or a To Do list."""
+
+    kind: str
+    id: str
+    name: str
+    records: dict[str, Record] = field(default_factory=dict)
+    tombstones: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Mailbox:
+    address: str
+    seq: int = 0
+    generation: int = 0
+    collections: dict[str, Collection] = field(default_factory=dict)
+    categories: list[dict] = field(default_factory=list)
+    time_zone: str = "UTC"
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+
+class Store:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else None
+        self.lock = threading.RLock()
+        self.mailboxes: dict[str, Mailbox] = {}
+        self.dirty = False
+        if self.path and self.path.exists():
+            self._load()
+
+    def add_mailbox(self, address: str, time_zone: str = "UTC") -> Mailbox:
+        key = address.lower()
+        with self.lock:
+            if key in self.mailboxes:
+                return self.mailboxes[key]
+            box = Mailbox(address, time_zone=time_zone)
+            box.collections["contacts"] = Collection("contacts", new_id(), "Contacts")
+            box.collections["calendar"] = Collection("calendar", new_id(), "Calendar")
+            box.collections["tasks"] = Collection("tasks", new_id(), "Tasks")
+            self.mailboxes[key] = box
+            self.dirty = True
+            return box
+
+    def mailbox(self, address: str) -> Mailbox | None:
+        return self.mailboxes.get(address.lower())
+
+    def touch(self, box: Mailbox, record: Record) -> None:
+        record.seq = box.next_seq()
+        record.change_key = base64.b64encode(uuid.uuid4().bytes[:12]).decode()
+        record.modified = now_iso()
+        if not record.created:
+            record.created = record.modified
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.path:
+            return
+        with self.lock:
+            data = {k: asdict(v) for k, v in self.mailboxes.items()}
+            self.dirty = False
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def _load(self) -> None:
+        data = json.loads(self.path.read_text(encoding="utf-8"))  # type: ignore[union-attr]
+        for key, raw in data.items():
+            colls = {
+                k: Collection(
+                    c["kind"],
+                    c["id"],
+                    c["name"],
+                    {i: Record(**r) for i, r in c["records"].items()},
+                    dict(c["tombstones"]),
+                )
+                for k, c in raw.pop("collections").items()
+            }
+            self.mailboxes[key] = Mailbox(**raw, collections=colls)
+
+
+# -- events: time zones and recurrence expansion ------------------------------------------------
+def parse_local(value: dict) -> datetime:
+    """A dateTimeTimeZone as an aware datetime."""
+    text = value["dateTime"][:26]
+    naive = datetime.fromisoformat(text.rstrip("Z"))
+    return naive.replace(tzinfo=zone(value.get("timeZone") or "UTC"))
+
+
+def format_local(moment: datetime, tz_name: str) -> dict:
+    local = moment.astimezone(zone(tz_name))
+    return {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": tz_name}
+
+
+_DAYS = {
+    "monday": rrule.MO,
+    "tuesday": rrule.TU,
+    "wednesday": rrule.WE,
+    "thursday": rrule.TH,
+    "friday": rrule.FR,
+    "saturday": rrule.SA,
+    "sunday": rrule.SU,
+}
+_INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
+
+
+def occurrence_starts(data: dict, until: datetime, limit: int = 2000) -> list[datetime]:
+    """The starts of a series' occurrences (aware, in the event's zone) up to `until`."""
+    start = parse_local(data["start"])
+    pattern, rng = data["recurrence"]["pattern"], data["recurrence"]["range"]
+    kind = pattern.get("type")
+    interval = pattern.get("interval") or 1
+    first = date.fromisoformat(rng["startDate"])
+    dtstart = datetime.combine(first, start.timetz().replace(tzinfo=None)).replace(
+        tzinfo=start.tzinfo
+    )
+    days = [_DAYS[d] for d in pattern.get("daysOfWeek") or []]
+    kw: dict = {"interval": interval, "dtstart": dtstart}
+    if kind == "daily":
+        freq = rrule.DAILY
+    elif kind == "weekly":
+        freq = rrule.WEEKLY
+        kw["byweekday"] = days or None
+        kw["wkst"] = _DAYS[pattern.get("firstDayOfWeek") or "sunday"]
+    elif kind == "absoluteMonthly":
+        freq, kw["bymonthday"] = rrule.MONTHLY, pattern["dayOfMonth"]
+    elif kind == "relativeMonthly":
+        freq = rrule.MONTHLY
+        kw["byweekday"] = [d(_INDEX[pattern.get("index") or "first"]) for d in days]
+    elif kind == "absoluteYearly":
+        freq = rrule.YEARLY
+        kw["bymonth"], kw["bymonthday"] = pattern["month"], pattern["dayOfMonth"]
+    elif kind == "relativeYearly":
+        freq, kw["bymonth"] = rrule.YEARLY, pattern["month"]
+        kw["byweekday"] = [d(_INDEX[pattern.get("index") or "first"]) for d in days]
+    else:
+        raise ValueError(f"recurrence pattern type {kind!r} is not supported")
+    if rng.get("type") == "numbered":
+        kw["count"] = rng["numberOfOccurrences"]
+    elif rng.get("type") == "endDate":
+        end = date.fromisoformat(rng["endDate"])
+        kw["until"] = datetime.combine(end, datetime.max.time()).replace(tzinfo=start.tzinfo)
+    out = []
+    for moment in rrule.rrule(freq, **kw):
+        if moment > until or len(out) >= limit:
+            break
+        out.append(moment)
+    return out
+
+
+def occurrence_id(master_id: str, original: datetime) -> str:
+    """Opaque to clients; stable for one occurrence of one series."""
+    raw = uuid.uuid5(uuid.NAMESPACE_URL, f"{master_id}/{original.isoformat()}").bytes
+    return "AAMkOcc" + base64.urlsafe_b64encode(raw * 2).decode().rstrip("=")
+
+
+def instances(
+    record: Record, start: datetime, end: datetime, horizon: timedelta = timedelta(days=3650)
+) -> list[tuple[str, dict]]:
+    """(id, stored-shape data) of each instance of an event overlapping [start, end)."""
+    data = record.data
+    first = parse_local(data["start"])
+    length = parse_local(data["end"]) - first
+    if not data.get("recurrence"):
+        if first < end and first + length > start:
+            return [(record.id, data)]
+        return []
+    out = []
+    for moment in occurrence_starts(data, min(end, first + horizon)):
+        if moment + length <= start or moment >= end:
+            continue
+        occ = {k: v for k, v in data.items() if k != "recurrence"}
+        tz_name = data["start"].get("timeZone") or "UTC"
+        occ["start"] = format_local(moment, tz_name)
+        occ["end"] = format_local(moment + length, data["end"].get("timeZone") or tz_name)
+        occ["type"] = "occurrence"
+        occ["seriesMasterId"] = record.id
+        occ["originalStart"] = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.append((occurrence_id(record.id, moment), occ))
+    return out
