@@ -490,9 +490,9 @@ class GraphConnector:
             body["categories"] = list(new.categories)
         if folder == "tasks":
             body.setdefault("title", "")
-            if new.crm_id:
-                kind = str(new.fields.get("activity_type") or "")
-                body["linkedResources"] = [self._link(new.crm_id, kind)]
+            kind = str(new.fields.get("activity_type") or "")
+            if new.crm_id or kind:  # an untracked typed task: the link says the type only
+                body["linkedResources"] = [self._link(new.crm_id or "", kind)]
         else:
             if new.crm_id:
                 body.setdefault("singleValueExtendedProperties", []).append(

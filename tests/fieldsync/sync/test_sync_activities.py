@@ -24,8 +24,18 @@ from crm.models import (
 )
 from fieldsync.models.sync import SyncLink, SyncPolicy
 from fieldsync.service.sync import ENTITIES
+from tests.connectors.graph_fixtures import graph, graph_server, make_graph  # noqa: F401
+
+from .conftest import make_mailbox
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(params=["memory", "exchange", "dav", "xandikos", "graph"])
+def mailbox(request):  # type: ignore[no-untyped-def]
+    """Every connector, Microsoft Graph included (To Do tasks, Outlook calendar events)."""
+    return make_mailbox(request, request.param)
+
 
 TASK_LIKE = {"task": Task, "phone_call": PhoneCall, "letter": Letter, "fax": Fax}
 START = datetime.datetime(2026, 12, 7, 9, tzinfo=datetime.UTC)
