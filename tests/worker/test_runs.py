@@ -124,7 +124,11 @@ def test_one_failing_entity_does_not_stop_the_others(make_mailbox):
         "contact": "succeeded",
         "appointment": "failed",
         "recurring_appointment": "succeeded",
+        "service_activity": "succeeded",
         "task": "succeeded",
+        "phone_call": "succeeded",
+        "letter": "succeeded",
+        "fax": "succeeded",
     }
     assert "bad recurrence" in SyncRun.objects.get(entity="appointment").error
 
