@@ -206,3 +206,60 @@ def test_a_series_created_in_outlook_brings_its_exceptions(sync, sally, mailbox)
         (MONDAY + datetime.timedelta(days=2), True)
     ]
     settled(sync)
+
+
+@pytest.fixture(params=["dav", "xandikos"])
+def caldav(request):  # type: ignore[no-untyped-def]
+    kind = request.param
+    if kind == "dav":
+        made = DavMailbox(request.getfixturevalue("radicale"), f"raw{next(_counter)}")
+    else:
+        made = XandikosMailbox(request.getfixturevalue("xandikos"), f"raw{next(_counter)}")
+    request.addfinalizer(made.close)
+    return made
+
+
+def test_an_occurrence_another_caldav_client_moved_or_cancelled_reaches_the_crm(
+    sally, series, caldav
+):
+    """As Thunderbird or Apple Calendar write it: an EXDATE on the master, and a VEVENT of the
+    same UID with a RECURRENCE-ID (the master untouched but for that)."""
+    from fieldsync.service.sync import sync_mailbox
+
+    def run() -> None:
+        sync_mailbox(owner=sally, connector=caldav.connector, entities=["recurring_appointment"])
+
+    run()
+    item_id = item_id_of(series)
+    coll = caldav.user.collections["calendar"]
+    (fetched,) = caldav.user._multiget("calendar", [item_id]).values()
+    text = fetched.data.replace("\r\n", "\n")
+    master_end = text.rindex("END:VEVENT")
+    uid = next(ln[4:] for ln in text.splitlines() if ln.startswith("UID:"))
+    override = (
+        f"BEGIN:VEVENT\nUID:{uid}\nRECURRENCE-ID:20261221T090000Z\nDTSTAMP:20261201T000000Z\n"
+        "DTSTART:20261221T130000Z\nDTEND:20261221T133000Z\nSUMMARY:Weekly pipeline\n"
+        "LOCATION:Room 9\nEND:VEVENT\n"
+    )
+    text = text[:master_end].replace("RRULE:", "EXDATE:20261228T090000Z\nRRULE:", 1) + text[
+        master_end:
+    ].replace("END:VEVENT\n", "END:VEVENT\n" + override, 1)
+    caldav.user.dav.request(
+        "PUT",
+        coll.resolve(item_id),
+        body=text.replace("\n", "\r\n").encode(),
+        headers={"Content-Type": coll.content_type},
+    )
+    run()
+    rows = [
+        (e.original_start, e.is_cancelled, e.scheduled_start, e.subject, e.location)
+        for e in series.exceptions.order_by("original_start")
+    ]
+    assert rows == [
+        (MONDAY + 2 * WEEK, False, MONDAY + 2 * WEEK + datetime.timedelta(hours=4), None, "Room 9"),
+        (MONDAY + 3 * WEEK, True, None, None, None),
+    ]
+    run()  # the echo of this run's own writes
+    before = RecurringAppointment.objects.get(pk=series.pk).change_number
+    run()  # settled: a further run changes nothing in the CRM
+    assert RecurringAppointment.objects.get(pk=series.pk).change_number == before
