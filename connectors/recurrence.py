@@ -7,6 +7,7 @@ with an interval and an end by count, by date, or none.
 from __future__ import annotations
 
 import datetime
+from zoneinfo import ZoneInfo
 
 from exchangelib.recurrence import (
     AbsoluteMonthlyPattern,
@@ -20,6 +21,8 @@ from exchangelib.recurrence import (
     RelativeYearlyPattern,
     WeeklyPattern,
 )
+
+from . import localdates
 
 DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]  # exchangelib numbers them 1..7 in this order
 
@@ -57,8 +60,10 @@ def _nth_weekday(value: str, setpos: str | None) -> tuple[int, int]:
     return DAYS.index(day) + 1, num
 
 
-def to_exchange(rrule: str, start: datetime.date) -> Recurrence:
-    """Build an exchangelib Recurrence; `start` is the first occurrence's local date."""
+def to_exchange(rrule: str, start: datetime.date, tz: ZoneInfo | None = None) -> Recurrence:
+    """Build an exchangelib Recurrence; `start` is the first occurrence's local date. Outlook
+    keeps the last occurrence's local date: a UTC UNTIL is taken to `tz` first (its UTC date is
+    a day early for a series at 00:30 in Berlin)."""
     p = _parse(rrule)
     freq, interval = p["FREQ"], int(p.get("INTERVAL", "1"))
     if freq == "DAILY":
@@ -95,7 +100,7 @@ def to_exchange(rrule: str, start: datetime.date) -> Recurrence:
     if "COUNT" in p:
         boundary = NumberedPattern(start=start, number=int(p["COUNT"]))
     elif "UNTIL" in p:
-        until = datetime.datetime.strptime(p["UNTIL"][:8], "%Y%m%d").date()
+        until = localdates.until_date(p["UNTIL"], tz or ZoneInfo("UTC"))
         boundary = EndDatePattern(start=start, end=until)
     else:
         boundary = NoEndPattern(start=start)
@@ -111,8 +116,16 @@ def _interval(pattern: object) -> list[str]:
     return [] if interval == 1 else [f"INTERVAL={interval}"]
 
 
-def to_rrule(recurrence: Recurrence) -> str:
-    """The canonical RRULE for an exchangelib Recurrence (keys in a fixed order)."""
+def to_rrule(
+    recurrence: Recurrence,
+    start: datetime.datetime | None = None,
+    tz: ZoneInfo | None = None,
+    *,
+    all_day: bool = False,
+) -> str:
+    """The canonical RRULE for an exchangelib Recurrence (keys in a fixed order). With the
+    series' `start` and zone, a timed series ends with a UTC date-time UNTIL (RFC 5545 forbids a
+    date there): its last day at its start time."""
     pat, bound = recurrence.pattern, recurrence.boundary
     parts: list[str] = []
     if isinstance(pat, DailyPattern):
@@ -140,7 +153,9 @@ def to_rrule(recurrence: Recurrence) -> str:
     if isinstance(bound, NumberedPattern):
         parts.append(f"COUNT={bound.number}")
     elif isinstance(bound, EndDatePattern):
-        parts.append(f"UNTIL={bound.end:%Y%m%d}")
+        last = datetime.date(bound.end.year, bound.end.month, bound.end.day)
+        zone = tz or ZoneInfo("UTC")
+        parts.append(f"UNTIL={localdates.until_value(last, start, zone, all_day=all_day)}")
     return ";".join(parts)
 
 

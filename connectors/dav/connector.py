@@ -24,6 +24,7 @@ from .discovery import Discovery, discover
 from .state import SyncState, etag_digest
 from .store import COLUMNS, UNSUPPORTED, Collection, DavStore, Fetched
 from .webdav import (
+    CollectionInfo,
     Entry,
     SyncUnsupported,
     TokenRefused,
@@ -121,35 +122,20 @@ class DavConnector(DavStore):
             by_url.setdefault(coll.url, []).append((folder, coll))
         return by_url
 
-    def check_collections(self) -> list[CollectionProblem]:
-        """Every collection this connector uses: there, of the right resource type, taking the
-        components it will hold. [] when all is well."""
+    def check_collections(self, folders: Sequence[str] | None = None) -> list[CollectionProblem]:
+        """Every collection this connector uses (or those of `folders`): there, of the right
+        resource type, taking the components it will hold. [] when all is well. The messages
+        name the collection as an administrator chose it ("The tasks collection ...")."""
         problems: list[CollectionProblem] = []
         for url, users in self._by_url().items():
+            users = [(f, c) for f, c in users if folders is None or f in folders]
+            if not users:
+                continue
             info = self.dav.collection(url)
             for folder, coll in users:
-                resource, article = _KIND_NAMES[coll.kind]
-                if info is None:
-                    problems.append(
-                        CollectionProblem(folder, url, "missing", f"No collection at {url}")
-                    )
-                elif resource not in info.types:
-                    kinds = ", ".join(sorted(info.types - {"collection"})) or "a plain collection"
-                    problems.append(
-                        CollectionProblem(
-                            folder, url, "wrong_type", f"{url} is {kinds}, not {article}"
-                        )
-                    )
-                elif coll.kind == "C" and not info.takes(coll.component):
-                    problems.append(
-                        CollectionProblem(
-                            folder,
-                            url,
-                            "component",
-                            f"The calendar {url} does not take {coll.component} "
-                            f"(it takes {', '.join(info.components)})",
-                        )
-                    )
+                problem = _problem(folder, coll, url, info)
+                if problem is not None:
+                    problems.append(problem)
         return problems
 
     def ensure_collections(self) -> None:
@@ -346,6 +332,41 @@ class DavConnector(DavStore):
 
     def delete_items(self, folder: Folder, refs: Sequence[ItemRef]) -> list[ItemResult]:
         return writes.delete_items(self, folder, refs)
+
+
+_FOLDER_LABELS = {"contacts": "contacts", "calendar": "events", "tasks": "tasks"}
+_COMPONENT_WORDS = {"VEVENT": "events", "VTODO": "tasks", "VJOURNAL": "journal entries"}
+
+
+def _what(types: frozenset[str]) -> str:
+    if "addressbook" in types:
+        return "an address book"
+    if "calendar" in types:
+        return "a calendar"
+    return "a plain collection"
+
+
+def _problem(
+    folder: str, coll: Collection, url: str, info: CollectionInfo | None
+) -> CollectionProblem | None:
+    resource, article = _KIND_NAMES[coll.kind]
+    name = f"The {_FOLDER_LABELS[folder]} collection {url}"
+    if info is None:
+        return CollectionProblem(folder, url, "missing", f"{name} does not exist")
+    if resource not in info.types:
+        return CollectionProblem(
+            folder, url, "wrong_type", f"{name} is {_what(info.types)}, not {article}"
+        )
+    if coll.kind == "C" and not info.takes(coll.component):
+        takes = ", ".join(f"{_COMPONENT_WORDS.get(c, c)} ({c})" for c in info.components)
+        return CollectionProblem(
+            folder,
+            url,
+            "component",
+            f"{name} is a calendar that does not take {coll.component} "
+            f"({_COMPONENT_WORDS[coll.component]}); it takes {takes}",
+        )
+    return None
 
 
 def _refused_in(status: int, content: bytes, what: str) -> None:

@@ -303,6 +303,9 @@ class WebDav:
                     headers=all_headers,
                     timeout=self.timeout,
                     allow_redirects=redirects,
+                    # Given on each request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE
+                    # override a session's own `verify` (a CA bundle, or False).
+                    verify=self.verify,
                 )
             except requests.exceptions.SSLError as e:
                 raise self._tls_error(href, e) from e

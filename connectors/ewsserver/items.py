@@ -378,11 +378,14 @@ def _compute_task(item_elem: etree._Element) -> None:
             "ErrorInvalidPercentCompleteValue", "PercentComplete must be between 0 and 100."
         )
     status = _text(item_elem, "Status") or "NotStarted"
-    # Outlook keeps status and percent consistent: Completed means 100, 100 means Completed.
+    # Outlook keeps status and percent consistent: Completed means 100, 100 means Completed,
+    # and a task not started is 0 % done (Exchange resets the percent it was given).
     if status == "Completed":
         percent = Decimal(100)
     elif percent == 100:
         status = "Completed"
+    elif status == "NotStarted":
+        percent = Decimal(0)
     _set_text(item_elem, "Status", status)
     _set_text(item_elem, "PercentComplete", format(percent.normalize(), "f"))
     complete = status == "Completed"

@@ -18,9 +18,34 @@ from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAd
 from exchangelib.items import CalendarItem, Contact, Task
 from exchangelib.properties import Attendee, Mailbox
 
-from .. import recurrence
+from .. import localdates, recurrence
 from ..base import Folder
 from .props import register_extended_properties  # noqa: F401 (re-export)
+
+
+def _all_day_from_xml(cls: type, elem: object, account: object) -> object:
+    """CalendarItem.from_xml with the all-day dates read in the item's zone: the inclusive last
+    day is the local date of the exclusive end minus one day. exchangelib takes the date of
+    "end minus 24 hours", one day early when the last day is the 23-hour spring day (an event
+    on 27-28 March in Berlin came back ending on the 27th); this replaces that reading."""
+    item = super(CalendarItem, cls).from_xml(elem=elem, account=account)  # type: ignore[misc]
+    if not item.is_all_day:
+        return item
+    for name in ("start", "end"):
+        value = getattr(item, name)
+        if not isinstance(value, datetime.datetime):
+            continue
+        zone = getattr(item, f"_{name}_timezone", None) or EWSTimeZone("UTC")
+        day = (
+            localdates.all_day_last_day(value, zone)
+            if name == "end"
+            else value.astimezone(zone).date()
+        )
+        setattr(item, name, day)
+    return item
+
+
+CalendarItem.from_xml = classmethod(_all_day_from_xml)  # type: ignore[assignment,method-assign]
 
 
 # -- the mapping table --------------------
@@ -254,7 +279,11 @@ class Reader:
             return all_day
         if column == "recurrence_pattern":
             rec = getattr(item, "recurrence", None)
-            return recurrence.to_rrule(rec) if rec is not None else ""
+            if rec is None:
+                return ""
+            start = getattr(item, "start", None)
+            start = _aware(start) if isinstance(start, datetime.datetime) else None
+            return recurrence.to_rrule(rec, start, self.tz, all_day=all_day)
         value = getattr(item, "start" if column == "scheduled_start" else "end", None)
         if value is None:
             return None
@@ -365,7 +394,7 @@ class Writer:
         local_start = start.astimezone(self.tz)
         if all_day:
             # The CRM's end is exclusive midnight; exchangelib wants the last day, inclusive.
-            last = end.astimezone(self.tz).date() - datetime.timedelta(days=1)
+            last = localdates.all_day_last_day(end, self.tz)
             item.start = EWSDate.from_date(local_start.date())  # type: ignore[attr-defined]
             item.end = EWSDate.from_date(max(last, local_start.date()))  # type: ignore[attr-defined]
         else:
@@ -375,7 +404,7 @@ class Writer:
         if "recurrence_pattern" in values:
             rrule = values.get("recurrence_pattern") or ""
             item.recurrence = (
-                recurrence.to_exchange(str(rrule), local_start.date()) if rrule else None
+                recurrence.to_exchange(str(rrule), local_start.date(), self.tz) if rrule else None
             )  # type: ignore[attr-defined]
             touched.append("recurrence")
         return touched

@@ -3,7 +3,7 @@
 No Django and no I/O may be imported here (an import-linter contract checks it).
 """
 
-from .apply import ApplyReport, PlanSink, RemoteResult, apply_plan, final_status
+from .apply import ApplyReport, PlanSink, RemoteResult, apply_plan, final_status, normalized
 from .merge import crm_id_for_item, decide_field, decide_record, is_blank
 from .model import (
     UNKNOWN,
@@ -29,6 +29,8 @@ from .model import (
     Rules,
     Sealed,
     Value,
+    refused,
+    tracked,
 )
 from .plan import (
     crm_from_status,
@@ -77,7 +79,10 @@ __all__ = [
     "is_blank",
     "mass_change_guard",
     "needs_reading",
+    "normalized",
     "plan_sync",
+    "refused",
     "remote_from_status",
     "seal_private",
+    "tracked",
 ]

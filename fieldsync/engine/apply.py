@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from .model import Link, Plan, RecordPlan
+from .model import FieldBase, Link, Plan, RecordPlan, Value
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,14 @@ class RemoteResult:
     item_id: str | None = None
     change_key: str | None = None
     error: str | None = None
+    # Fields the server stored otherwise than they were written (it normalized them): what it
+    # holds. The status records that, so the difference is decided next run, never hidden.
+    stored: Mapping[str, Value] | None = None
+
+
+def normalized(sent: Mapping[str, Value], stored: Mapping[str, Value]) -> dict[str, Value]:
+    """The written fields the server holds otherwise (a field it did not answer is left out)."""
+    return {n: stored[n] for n, v in sent.items() if n in stored and stored[n] != v}
 
 
 class PlanSink(Protocol):
@@ -44,10 +52,18 @@ def final_status(plan: RecordPlan, result: RemoteResult | None) -> Link | None:
     status = plan.status
     if status is None or result is None or plan.remote_delete:
         return status
+    base = status.base
+    if result.stored:
+        base = dict(base)
+        for name, value in result.stored.items():
+            fb = base.get(name)
+            if fb is not None:
+                base[name] = FieldBase(fb.agreed, fb.crm, value)
     return replace(
         status,
         item_id=result.item_id or status.item_id,
         change_key=result.change_key or status.change_key,
+        base=base,
     )
 
 

@@ -33,6 +33,8 @@ from .model import (
     RemoteDeletePolicy,
     Rules,
     Value,
+    refused,
+    tracked,
 )
 
 # CRM ids of records created from Exchange derive from the item id, so a re-run after a crash
@@ -115,6 +117,16 @@ def decide_field(
 
     if not rule.accepts:
         return FieldDecision(base=keep)  # to_outlook: the Exchange edit stays in Exchange
+    problem = refused(rule, remote)
+    if problem:
+        # A value the CRM refuses from a user (an Exchange legacy address as an e-mail): it is
+        # not written, nor put back over in Outlook; recorded once, when new.
+        new = remote != base.remote
+        why = f"{RejectReason.INVALID.value}: {problem}"
+        return FieldDecision(
+            rejected=Rejected(crm_id, item_id or "", name, remote, why) if new else None,
+            base=keep,
+        )
     if rule.can_update and record_writable:
         return FieldDecision(
             take=True, conflict=conflict(Outcome.EXCHANGE), base=FieldBase.same(remote)
@@ -184,7 +196,8 @@ def decide_record(record: RecordInput, rules: Rules, policy: Policy) -> RecordPl
     if link.state == LinkState.UNTRACKED:
         if not present and crm != Absence.OUT_OF_SCOPE:
             return _drop(link, RecordEvent.DROPPED)
-        if present and remote is not None:  # the item came back (restored from Deleted Items)
+        # The item came back (restored from Deleted Items), or was tracked again.
+        if present and remote is not None and tracked(remote, policy) is not False:
             return _merge(record.crm_id, link, crm, remote, rules, policy, RecordEvent.RESUMED)
         if remote is not None and remote.item_id != link.item_id:
             return _status_only(link, replace(link, item_id=remote.item_id))
@@ -201,6 +214,8 @@ def decide_record(record: RecordInput, rules: Rules, policy: Policy) -> RecordPl
         return _status_only(link, _observe_remote(link, remote))
 
     # ACTIVE
+    if remote is not None and tracked(remote, policy) is False:
+        return _untrack_removed_category(link, remote)
     if present and remote is not None:
         return _merge(record.crm_id, link, crm, remote, rules, policy, RecordEvent.MERGED)
     if present:  # deleted in Exchange
@@ -218,6 +233,20 @@ def decide_record(record: RecordInput, rules: Rules, policy: Policy) -> RecordPl
     if remote is None:
         return _drop(link, RecordEvent.DROPPED)
     return _remove_copy(link, crm, remote, rules, policy)
+
+
+def _untrack_removed_category(link: Link, remote: Remote) -> RecordPlan:
+    """The user took the tracked category off the item: it stops syncing, as Dynamics does. The
+    CRM record stays as it is (nothing is deleted or cleared on either side); putting the
+    category back resumes the sync, merging what changed meanwhile."""
+    return RecordPlan(
+        crm_id=link.crm_id,
+        item_id=remote.item_id,
+        change_key=remote.change_key,
+        event=RecordEvent.UNTRACKED,
+        status=replace(link, item_id=remote.item_id, state=LinkState.UNTRACKED),
+        ends_sync=True,
+    )
 
 
 def _remove_copy(
@@ -403,10 +432,9 @@ def _unlinked(record: RecordInput, rules: Rules, policy: Policy) -> RecordPlan:
         # stopped before saving its status. The rules for such copies apply to it.
         orphan = Link(remote.crm_id, remote.item_id, remote.change_key)
         return _remove_copy(orphan, crm, remote, rules, policy)
-    tracked = bool(policy.tracked_category) and policy.tracked_category in remote.categories
     # A tracked item naming a record that does not exist yet is a create from Exchange that
     # stopped between its two steps; an untracked one is not the sync's business.
-    if not tracked:
+    if not tracked(remote, policy):
         return RecordPlan(
             remote.crm_id,
             remote.item_id,
@@ -424,6 +452,14 @@ def _create_crm(remote: Remote, rules: Rules) -> RecordPlan:
         for name, rule in rules.fields.items()
         if rule.accepts and name in remote.values and not is_blank(remote.values[name], rule)
     }
+    # Values the CRM refuses are left out of the new record, each a rejected change.
+    invalid = [
+        Rejected(None, remote.item_id, name, value, f"{RejectReason.INVALID.value}: {problem}")
+        for name, value in values.items()
+        if (problem := refused(rules.fields[name], value))
+    ]
+    for r in invalid:
+        del values[r.field]
     rejected = []
     if not rules.can_create_entity:
         rejected.append(Rejected(None, remote.item_id, "*", None, RejectReason.NO_CREATE.value))
@@ -455,6 +491,7 @@ def _create_crm(remote: Remote, rules: Rules) -> RecordPlan:
         item_id=remote.item_id,
         change_key=remote.change_key,
         event=RecordEvent.CREATED_IN_CRM,
+        rejected=tuple(replace(r, crm_id=new_id) for r in invalid),
         crm_create=values,
         stamp_crm_id=remote.crm_id != new_id,
         status=Link(new_id, remote.item_id, remote.change_key, LinkState.ACTIVE, base),

@@ -4,7 +4,7 @@ plan it returns. Plain frozen dataclasses; field values are opaque hashables.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -52,6 +52,9 @@ class FieldRule:
     can_update: bool = True
     blank: Value = ""
     crm_default: Value = ""
+    # Why the CRM would refuse a value from a user ("" : it accepts it): the same rule for an
+    # Outlook value, which is then a rejected change (never a record the CRM cannot edit).
+    check: Callable[[Value], str] | None = field(default=None, compare=False, repr=False)
     # Derived once: the decision step asks these for every field of every record.
     sends: bool = field(init=False, repr=False, compare=False)
     accepts: bool = field(init=False, repr=False, compare=False)
@@ -107,11 +110,28 @@ class Policy:
     conflict: ConflictPolicy = ConflictPolicy.CRM_WINS
     remote_delete: RemoteDeletePolicy = RemoteDeletePolicy.UNTRACK
     keep_copy_on_lost_access: bool = False
-    tracked_category: str = "Tracked to CRM"
+    tracked_category: str = "Tracked to CRM"  # matched whatever its case, as Outlook does
     # The guard trips when a run would end more than this share of the synced items...
     mass_change_share: float = 0.5
     # ... but only in a mailbox with at least this many synced items.
     mass_change_min_items: int = 10
+
+
+def tracked(remote: Remote, policy: Policy) -> bool | None:
+    """Whether an item carries the tracked category, whatever the case of its name (Outlook
+    treats "tracked to crm" and "Tracked to CRM" as one category); None: its categories were
+    not read, or the organization tracks no category."""
+    if remote.categories is None or not policy.tracked_category:
+        return None
+    wanted = policy.tracked_category.casefold()
+    return any(c.casefold() == wanted for c in remote.categories)
+
+
+def refused(rule: FieldRule, value: Value) -> str:
+    """Why the CRM refuses `value` for this field ("" when it accepts it; a blank always)."""
+    if rule.check is None or value is None or value == rule.blank:
+        return ""
+    return rule.check(value)
 
 
 @dataclass(frozen=True)
@@ -181,7 +201,8 @@ class Remote:
     change_key: str
     crm_id: str | None
     values: Mapping[str, Value]
-    categories: tuple[str, ...] = ()
+    # None: not read (a side taken from the status, or a client that does not send them).
+    categories: tuple[str, ...] | None = None
     modified: float | None = None
 
 
@@ -235,6 +256,7 @@ class RejectReason(StrEnum):
     NO_WRITE = "no_record_write_permission"
     NO_FIELD_CREATE = "no_field_create_permission"
     NO_CREATE = "no_create_permission"
+    INVALID = "invalid_value"  # the CRM refuses the value itself (a user's edit would be a 400)
 
 
 class RecordEvent(StrEnum):

@@ -1,11 +1,18 @@
 """Connecting to a mailbox: the connector for it (Exchange or CalDAV/CardDAV, by its server
-profile), "Test connection" with the server's error in words, and the fields a kind of server
-cannot hold. Used by the pages, the preview and the worker's runs alike.
+profile: the mailbox's collections, the profile's TLS setting, the mailbox's address as
+ORGANIZER), "Test connection" checking every collection the mailbox uses, discovery of the
+collections a DAV server has, the server's errors in words, and the fields a kind of server
+cannot hold. Used by the pages, the API, the preview, the command and the worker's runs alike.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from connectors.base import AuthError, Connector, ConnectorError, ThrottledError, TransientError
 from connectors.dav import UNSUPPORTED, DavConnector
@@ -30,13 +37,19 @@ def connector_for(mailbox: Mailbox, *, max_wait: float | None = None) -> Connect
     if profile.kind == ServerKind.CALDAV:
         # A DAV server has no impersonation: a service account reaches each user's
         # collections through {user} (the mailbox's own sign-in name, else its address).
-        user = mailbox.username or mailbox.email_address
         return DavConnector(
-            url=profile.ews_url.replace("{user}", user),
+            url=dav_url(mailbox),
             username=username,
             password=password,
+            # Blank: the fixed names under the URL, as before collections could be chosen.
+            addressbook=mailbox.contacts_collection or "contacts/",
+            calendar=mailbox.events_collection or "calendar/",
+            tasks=mailbox.tasks_collection or "tasks/",
             timezone=profile.timezone,
             max_wait=float(profile.max_wait if max_wait is None else max_wait),
+            verify=tls_verify(profile),
+            # The calendar owner: ORGANIZER of an event with attendees that names none.
+            organizer=mailbox.email_address,
         )
     return ExchangeConnector(
         ews_url=profile.ews_url,
@@ -48,6 +61,34 @@ def connector_for(mailbox: Mailbox, *, max_wait: float | None = None) -> Connect
         timezone=profile.timezone,
         max_wait=float(profile.max_wait if max_wait is None else max_wait),
     )
+
+
+def dav_url(mailbox: Mailbox) -> str:
+    """The profile's CalDAV/CardDAV URL for this mailbox ({user}: its sign-in name, else its
+    address)."""
+    user = mailbox.username or mailbox.email_address
+    return mailbox.server_profile.ews_url.replace("{user}", user)
+
+
+def tls_verify(profile: EmailServerProfile) -> bool | str:
+    """The connector's `verify`: False when the profile turns verification off, the path of a
+    file holding the profile's CA certificates when it has some, else True (the system CAs).
+
+    requests wants a path: the PEM text is written once per content to a private folder of the
+    temporary directory, named by its hash, so every worker process makes its own copy."""
+    if not profile.verify_tls:
+        return False
+    pem = profile.ca_certificates.strip()
+    if not pem:
+        return True
+    folder = Path(tempfile.gettempdir()) / f"syncadmin-ca-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / f"{hashlib.sha256(pem.encode()).hexdigest()[:32]}.pem"
+    if not path.exists():
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(pem + "\n", encoding="ascii")
+        partial.replace(path)
+    return str(path)
 
 
 @dataclass(frozen=True)
@@ -74,8 +115,12 @@ def fields_not_held(*, kind: str, entity: str | None = None) -> list[FieldNotHel
     return out
 
 
-def describe_error(exc: BaseException, mailbox: Mailbox | None = None) -> tuple[str, str]:
-    """(code, a sentence an administrator can act on) for an error of a sync or a test."""
+def describe_error(
+    exc: BaseException, mailbox: Mailbox | None = None, connector: Any = None
+) -> tuple[str, str]:
+    """(code, a sentence an administrator can act on) for an error of a sync or a test. Given
+    the DAV connector that met a missing collection, it checks the mailbox's collections and
+    says which one is missing or wrong."""
     address = mailbox.email_address if mailbox else "the mailbox"
     profile = mailbox.server_profile if mailbox else None
     url = profile.ews_url if profile else "the server"
@@ -89,6 +134,10 @@ def describe_error(exc: BaseException, mailbox: Mailbox | None = None) -> tuple[
         and profile.kind == ServerKind.CALDAV
         and not isinstance(exc, ThrottledError | TransientError)
     ):
+        if code == "ErrorFolderNotFound" and isinstance(connector, DavConnector) and mailbox:
+            words = _collection_words(mailbox, connector)
+            if words:
+                return code, words
         return code, _dav_error(exc, mailbox, profile)
     if isinstance(exc, AuthError):
         if code == "ErrorImpersonateUserDenied":
@@ -126,7 +175,52 @@ def _dav_error(exc: ConnectorError, mailbox: Mailbox | None, profile: EmailServe
             f"The CalDAV/CardDAV server has no contacts/, calendar/ or tasks/ collection at "
             f"{url}: create them for {user}, or check the profile's Server URL."
         )
+    if exc.code == "ErrorCertificate":
+        against = (
+            "the profile's CA certificates"
+            if profile.ca_certificates.strip()
+            else "the system's trusted CAs"
+        )
+        return (
+            f"The TLS certificate of {url} could not be verified against {against}: paste the "
+            "certificate of the authority that signed it (or the server's own self-signed one) "
+            "into the profile's CA certificates, or fix the server's certificate chain. This "
+            "is a setting to fix, not retried. Details: " + str(exc).rpartition("Details: ")[2]
+        )
     return f"The CalDAV/CardDAV server answered {exc.code}: {exc}"
+
+
+_FOLDERS = {
+    "contact": "contacts",
+    "appointment": "calendar",
+    "recurring_appointment": "calendar",
+    "task": "tasks",
+}
+
+
+def used_folders(mailbox: Mailbox) -> list[str]:
+    """The connector folders of the entities the worker syncs for this mailbox (contacts when
+    it syncs none, so a test still proves the sign-in)."""
+    return list(dict.fromkeys(_FOLDERS[e] for e in mailbox.entities)) or ["contacts"]
+
+
+def _collection_words(mailbox: Mailbox, connector: DavConnector) -> str:
+    """What is missing or wrong with the collections the mailbox uses, in sentences; '' when
+    all are fine (or checking them fails too)."""
+    try:
+        problems = connector.check_collections(used_folders(mailbox))
+    except ConnectorError:
+        return ""
+    return _problem_words(problems)
+
+
+def _problem_words(problems: list[Any]) -> str:
+    if not problems:
+        return ""
+    return (
+        ". ".join(p.message for p in problems)
+        + ". Choose the collections on the mailbox (Discover collections), or create them."
+    )
 
 
 @dataclass(frozen=True)
@@ -137,10 +231,14 @@ class ConnectionCheck:
 
 
 def mailbox_test_connection(*, mailbox: Mailbox) -> ConnectionCheck:
-    """Sign in and open the mailbox's contacts folder; say in words what went wrong."""
+    """Sign in and open the mailbox; on a CalDAV/CardDAV server, check every collection the
+    mailbox uses (there, an address book or a calendar, taking events or tasks). Says in words
+    what went wrong."""
     try:
         connector = connector_for(mailbox, max_wait=min(5, mailbox.server_profile.max_wait))
         try:
+            if isinstance(connector, DavConnector):
+                return _dav_check(mailbox, connector)
             # GetFolder then a FindItem that matches nothing: cheap, and proves read access.
             connector.find_by_crm_ids("contacts", ["00000000-connection-test"])
         finally:
@@ -151,3 +249,101 @@ def mailbox_test_connection(*, mailbox: Mailbox) -> ConnectionCheck:
     return ConnectionCheck(
         True, "", f"Connected to {mailbox.server_profile.ews_url} and opened {mailbox}."
     )
+
+
+_FOLDER_WORDS = {"contacts": "contacts", "calendar": "events", "tasks": "tasks"}
+
+
+def _dav_check(mailbox: Mailbox, connector: DavConnector) -> ConnectionCheck:
+    folders = used_folders(mailbox)
+    problems = connector.check_collections(folders)
+    if problems:
+        return ConnectionCheck(False, "ErrorFolderNotFound", _problem_words(problems))
+    found = ", ".join(f"{_FOLDER_WORDS[f]} {connector.collections[f].url}" for f in folders)
+    return ConnectionCheck(
+        True, "", f"Connected to {dav_url(mailbox)} as {mailbox}; collections checked: {found}."
+    )
+
+
+# ---- discovery ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FoundCollection:
+    url: str
+    name: str  # the display name ('' when the server gives none)
+    kind: str  # addressbook | calendar
+    components: tuple[str, ...]  # a calendar's components; () = not said (all)
+
+    @property
+    def label(self) -> str:
+        """How a person picks it: the display name, what it holds, where it is."""
+        if self.kind == "addressbook":
+            holds = "address book"
+        else:
+            words = [_COMPONENTS.get(c, c) for c in self.components] or ["events", "tasks"]
+            holds = "calendar for " + " and ".join(words)
+        return f"{self.name or self.url.rstrip('/').rpartition('/')[2]} ({holds}) {self.url}"
+
+    def takes(self, component: str) -> bool:
+        if self.kind == "addressbook":
+            return component == "VCARD"
+        return not self.components or component in self.components
+
+
+_COMPONENTS = {"VEVENT": "events", "VTODO": "tasks", "VJOURNAL": "journal entries"}
+
+
+@dataclass(frozen=True)
+class DiscoveredCollections:
+    ok: bool
+    code: str = ""
+    message: str = ""
+    collections: tuple[FoundCollection, ...] = ()
+    # contacts_collection / events_collection / tasks_collection -> the URL discovery proposes
+    proposed: dict[str, str] = field(default_factory=dict)
+
+    def offered(self, name: str) -> list[FoundCollection]:
+        """The collections fit for one of the mailbox's collection fields."""
+        component = {
+            "contacts_collection": "VCARD",
+            "events_collection": "VEVENT",
+            "tasks_collection": "VTODO",
+        }[name]
+        return [c for c in self.collections if c.takes(component)]
+
+
+def mailbox_discover_collections(*, mailbox: Mailbox) -> DiscoveredCollections:
+    """The address books and calendars the mailbox's CalDAV/CardDAV server has for it (RFC 6764
+    discovery from the profile's URL, with the mailbox's sign-in), and the ones it proposes."""
+    if not mailbox.server_profile.is_dav:
+        return DiscoveredCollections(
+            False,
+            "NotDav",
+            f"{mailbox} is on an Exchange server: only a CalDAV/CardDAV server has collections "
+            "to discover.",
+        )
+    try:
+        connector = connector_for(mailbox, max_wait=min(5, mailbox.server_profile.max_wait))
+        try:
+            found = connector.discover()  # type: ignore[attr-defined]
+        finally:
+            connector.close()
+    except (ConnectorError, credentials.CredentialsUnreadable) as exc:
+        code, message = describe_error(exc, mailbox)
+        return DiscoveredCollections(False, code, message)
+    collections = tuple(
+        FoundCollection(c.url, c.name, c.kind, tuple(c.components)) for c in found.collections
+    )
+    proposed = {
+        "contacts_collection": found.choice["contacts"],
+        "events_collection": found.choice["calendar"],
+        "tasks_collection": found.choice["tasks"],
+    }
+    books = sum(c.kind == "addressbook" for c in collections)
+    message = (
+        f"{dav_url(mailbox)} has {books} address book{'s' if books != 1 else ''} and "
+        f"{len(collections) - books} calendar{'s' if len(collections) - books != 1 else ''} "
+        f"for {mailbox}."
+    )
+    return DiscoveredCollections(True, "", message, collections, proposed)

@@ -113,9 +113,11 @@ def mailbox_sync_run(
     max_retries: int = MAX_RETRIES,
     worker: str = "",
     sync: SyncFunction | None = None,
+    entities: list[str] | None = None,
 ) -> RunOutcome:
-    """Sync one mailbox now, one SyncRun per entity. Returns "skipped" when another worker
-    holds the mailbox; raises RetryLater for a transient error with retries left."""
+    """Sync one mailbox now, one SyncRun per entity (the mailbox's, or `entities`). Returns
+    "skipped" when another worker holds the mailbox; raises RetryLater for a transient error
+    with retries left."""
     mailbox = (
         Mailbox.objects.select_related("owner", "server_profile").filter(pk=mailbox_id).first()
     )
@@ -129,7 +131,7 @@ def mailbox_sync_run(
             Mailbox.objects.filter(pk=mailbox.pk).update(queued_at=None)
             log.info("%s is being synced by another worker; skipped", mailbox)
             return RunOutcome("skipped", message=f"{mailbox} is being synced by another worker.")
-        return _run_locked(mailbox, trigger, retry, max_retries, worker, sync)
+        return _run_locked(mailbox, trigger, retry, max_retries, worker, sync, entities)
 
 
 @dataclass
@@ -144,6 +146,7 @@ class _Attempt:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     runs: list[SyncRun] = field(default_factory=list)
     failure: BaseException | None = None  # a mailbox-level error: the attempt stops
+    failure_words: tuple[str, str] | None = None  # (code, message) of `failure`, if said yet
     entity_errors: list[str] = field(default_factory=list)
 
 
@@ -154,6 +157,7 @@ def _run_locked(
     max_retries: int,
     worker: str,
     sync: SyncFunction | None,
+    entities: list[str] | None = None,
 ) -> RunOutcome:
     attempt = _Attempt(mailbox, trigger, retry, worker, began=timezone.now())
     _start(mailbox, attempt.began)
@@ -161,7 +165,7 @@ def _run_locked(
     try:
         sync = sync or _engine_sync()
         connector = connector_for(mailbox)
-        for entity in mailbox.entities:
+        for entity in mailbox.entities if entities is None else entities:
             if not _sync_entity(attempt, entity, sync, connector):
                 break
     except Exception as exc:  # connector_for, or the engine failing to load
@@ -199,11 +203,13 @@ def _sync_entity(attempt: _Attempt, entity: str, sync: SyncFunction, connector: 
     try:
         report = sync(owner=mailbox.owner, connector=connector, entities=[entity])
     except Exception as exc:
-        code, message = describe_error(exc, mailbox)
+        # The connector too: a missing DAV collection is named (checked while it is open).
+        code, message = describe_error(exc, mailbox, connector)
         run.error_code, run.error = code, message
         run.finished_at = timezone.now()
         if _mailbox_level(exc):
             attempt.failure = exc
+            attempt.failure_words = (code, message)
             return False
         # One entity's bug or bad data must not keep the others from syncing.
         log.exception("sync of %s %s failed", mailbox, entity)
@@ -246,7 +252,9 @@ def _failed(attempt: _Attempt, max_retries: int) -> RunOutcome:
     """A failed attempt: retried later (RetryLater) when the error is transient, else the
     mailbox backs off and the history says why."""
     mailbox, failure, runs = attempt.mailbox, attempt.failure, attempt.runs
-    if failure is not None:
+    if attempt.failure_words is not None:
+        code, message = attempt.failure_words
+    elif failure is not None:
         code, message = describe_error(failure, mailbox)
     else:
         code, message = "EntityFailed", "; ".join(attempt.entity_errors)

@@ -31,8 +31,11 @@ _PROFILE_CONNECTION_FIELDS = {
     "auth_type",
     "use_impersonation",
     "service_username",
+    "verify_tls",
+    "ca_certificates",
 }
-_MAILBOX_CONNECTION_FIELDS = {"email_address", "server_profile", "username"}
+COLLECTION_FIELDS = ("contacts_collection", "events_collection", "tasks_collection")
+_MAILBOX_CONNECTION_FIELDS = {"email_address", "server_profile", "username", *COLLECTION_FIELDS}
 _MAILBOX_FIELDS = {
     "email_address",
     "server_profile",
@@ -41,6 +44,7 @@ _MAILBOX_FIELDS = {
     "sync_appointments",
     "sync_tasks",
     "enabled",
+    *COLLECTION_FIELDS,
 }
 _PROFILE_FIELDS = {
     "name",
@@ -51,6 +55,8 @@ _PROFILE_FIELDS = {
     "service_username",
     "timezone",
     "max_wait",
+    "verify_tls",
+    "ca_certificates",
 }
 
 
@@ -95,6 +101,8 @@ def server_profile_create(
     service_password: str = "",
     timezone_name: str = "UTC",
     max_wait: int = 60,
+    verify_tls: bool = True,
+    ca_certificates: str = "",
 ) -> EmailServerProfile:
     profile = EmailServerProfile(
         name=name,
@@ -105,6 +113,8 @@ def server_profile_create(
         service_username=service_username,
         timezone=timezone_name,
         max_wait=max_wait,
+        verify_tls=verify_tls,
+        ca_certificates=ca_certificates.strip(),
     )
     if use_impersonation and not service_password:
         raise ValidationError({"service_password": "Impersonation needs the service password."})
@@ -122,6 +132,8 @@ def server_profile_update(
     unknown = set(changes) - _PROFILE_FIELDS
     if unknown:
         raise TypeError(f"Unknown profile fields: {', '.join(sorted(unknown))}")
+    if "ca_certificates" in changes:
+        changes["ca_certificates"] = (changes["ca_certificates"] or "").strip()
     fixed = any(
         getattr(profile, k) != v for k, v in changes.items() if k in _PROFILE_CONNECTION_FIELDS
     )
@@ -151,7 +163,13 @@ def mailbox_create(
     sync_appointments: bool = True,
     sync_tasks: bool = True,
     enabled: bool = True,
+    contacts_collection: str = "",
+    events_collection: str = "",
+    tasks_collection: str = "",
 ) -> Mailbox:
+    """Add a user's mailbox. On a CalDAV/CardDAV server, the collections are absolute URLs
+    (Discover collections offers them); blank ones are contacts/, calendar/ and tasks/ under
+    the profile's URL."""
     mailbox = Mailbox(
         owner=owner,
         email_address=email_address.strip().lower(),
@@ -162,6 +180,9 @@ def mailbox_create(
         sync_appointments=sync_appointments,
         sync_tasks=sync_tasks,
         enabled=enabled,
+        contacts_collection=contacts_collection.strip(),
+        events_collection=events_collection.strip(),
+        tasks_collection=tasks_collection.strip(),
     )
     _check_credentials(mailbox)
     _full_clean(mailbox)
@@ -180,6 +201,9 @@ def mailbox_update(*, mailbox: Mailbox, password: str | None = None, **changes: 
         raise TypeError(f"Unknown mailbox fields: {', '.join(sorted(unknown))}")
     if "email_address" in changes:
         changes["email_address"] = changes["email_address"].strip().lower()
+    for name in COLLECTION_FIELDS:
+        if name in changes:
+            changes[name] = (changes[name] or "").strip()
     fixed = any(
         getattr(mailbox, k) != v for k, v in changes.items() if k in _MAILBOX_CONNECTION_FIELDS
     )

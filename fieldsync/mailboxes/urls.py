@@ -12,6 +12,7 @@ urlpatterns = [
     path("sync/mailboxes/<int:pk>/edit/", v.mailbox_edit, name="sync_mailbox_edit"),
     path("sync/mailboxes/<int:pk>/sync/", v.mailbox_sync_now, name="sync_mailbox_sync"),
     path("sync/mailboxes/<int:pk>/test/", v.mailbox_test, name="sync_mailbox_test"),
+    path("sync/mailboxes/<int:pk>/verify/", v.mailbox_verify_view, name="sync_mailbox_verify"),
     path(
         "sync/mailboxes/<int:pk>/confirm-mass-change/",
         v.mailbox_guard_confirm_view,

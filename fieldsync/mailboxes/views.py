@@ -5,25 +5,34 @@ a mailbox you may not see answers 404.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from connectors.base import ConnectorError
 from fieldsync.mailboxes.charts import runs_chart
 from fieldsync.mailboxes.conflicts import (
     conflict_apply_losing_value,
     conflicts_visible_to,
+    crm_value_after,
+    current_value,
     losing_side,
     losing_value,
     rejected_changes_visible_to,
 )
-from fieldsync.mailboxes.connection import fields_not_held, mailbox_test_connection
+from fieldsync.mailboxes.connection import (
+    fields_not_held,
+    mailbox_discover_collections,
+    mailbox_test_connection,
+)
 from fieldsync.mailboxes.forms import HistoryFilterForm, MailboxForm, ServerProfileForm
 from fieldsync.mailboxes.preview import mailbox_preview
 from fieldsync.mailboxes.selectors import BUSY, dashboard_mailboxes, recent_attempts
@@ -39,6 +48,7 @@ from fieldsync.mailboxes.services import (
     server_profile_create,
     server_profile_update,
 )
+from fieldsync.mailboxes.verify import latest_reports, mailbox_verify
 from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, RunTrigger
 
 HISTORY_PAGE_SIZE = 50
@@ -95,6 +105,7 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "chart": runs_chart(attempts),
             "not_held": fields_not_held(kind=mailbox.server_profile.kind),
             "guard_stops": mailbox_guard_stops(mailbox=mailbox),
+            "verify_reports": latest_reports(mailbox),
             "busy": busy,
             "refresh": REFRESH_SECONDS if busy else None,
             "can_manage": can_manage_mailboxes(request.user),
@@ -141,6 +152,29 @@ def mailbox_test(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def mailbox_verify_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """*Verify*: compare both sides of the mailbox now; the page shows the report."""
+    mailbox = _visible_mailbox(request, pk)
+    try:
+        reports = mailbox_verify(mailbox=mailbox)
+    except ConnectorError as exc:
+        messages.error(request, f"Verify failed: {exc}")
+        return redirect("fieldsync:sync_mailbox", mailbox.pk)
+    drift = sum(r.drift_count for r in reports)
+    failed = [r for r in reports if r.error]
+    if failed:
+        messages.error(request, "Verify could not read the mailbox: " + failed[0].error)
+    elif drift:
+        messages.error(
+            request, f"Verify found {drift} unexplained difference{'s' if drift != 1 else ''}."
+        )
+    else:
+        messages.success(request, "Verify: both sides agree (every difference is explained).")
+    return redirect("fieldsync:sync_mailbox", mailbox.pk)
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def mailbox_preview_page(request: HttpRequest, pk: int) -> HttpResponse:
     """Test your configuration before deploying: what a sync would change, and how long."""
@@ -180,9 +214,20 @@ def mailbox_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 "sync_appointments",
                 "sync_tasks",
                 "enabled",
+                "contacts_collection",
+                "events_collection",
+                "tasks_collection",
             )
         }
-    form = MailboxForm(request.POST or None, initial=initial, mailbox=mailbox)
+    discovered = None
+    if request.method == "GET" and mailbox is not None and request.GET.get("discover"):
+        # Discover collections: what the server has fills the collection choices.
+        discovered = mailbox_discover_collections(mailbox=mailbox)
+        if not discovered.ok:
+            messages.error(request, f"Discover collections failed: {discovered.message}")
+    form = MailboxForm(
+        request.POST or None, initial=initial, mailbox=mailbox, discovered=discovered
+    )
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         password = data.pop("password")
@@ -205,6 +250,8 @@ def mailbox_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             "form": form,
             "title": f"Edit {mailbox}" if mailbox else "Add a mailbox",
             "has_password": bool(mailbox and mailbox.has_password),
+            "discovered": discovered if discovered and discovered.ok else None,
+            "discover_mailbox": mailbox if mailbox and mailbox.server_profile.is_dav else None,
         },
         status=400 if form.errors else 200,
     )
@@ -238,8 +285,10 @@ def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 "service_username",
                 "timezone",
                 "max_wait",
+                "ca_certificates",
             )
         }
+        initial["verify_tls"] = "on" if profile.verify_tls else "off"
     form = ServerProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -308,15 +357,23 @@ def conflicts(request: HttpRequest) -> HttpResponse:
     if show == "open":
         rows = rows.filter(resolved_on__isnull=True)
     page = Paginator(rows, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    entries = [
-        {
-            "c": c,
-            "losing_side": "Exchange" if losing_side(c) == "exchange" else "CRM",
-            "losing_value": losing_value(c),
-            "winning_value": c.crm_value if losing_side(c) == "exchange" else c.exchange_value,
-        }
-        for c in page.object_list
-    ]
+    entries = []
+    for c in page.object_list:
+        shown, now = current_value(c, request.user) if c.resolved_on is None else (False, None)
+        entries.append(
+            {
+                "c": c,
+                "losing_side": "Exchange" if losing_side(c) == "exchange" else "CRM",
+                "losing_value": losing_value(c),
+                "winning_value": c.crm_value if losing_side(c) == "exchange" else c.exchange_value,
+                # The field's value now: applying replaces it (the page sends it back, so a
+                # value changed after the page was shown is refused, not overwritten).
+                "shown": shown,
+                "current": now,
+                "current_json": json.dumps(now, cls=DjangoJSONEncoder) if shown else "",
+                "changed": shown and now != crm_value_after(c),
+            }
+        )
     return render(
         request,
         "fieldsync/sync_conflicts.html",
@@ -328,8 +385,15 @@ def conflicts(request: HttpRequest) -> HttpResponse:
 @require_POST
 def conflict_apply(request: HttpRequest, pk: int) -> HttpResponse:
     conflict = get_object_or_404(conflicts_visible_to(request.user), pk=pk)
+    seen: dict[str, Any] = {}
+    if request.POST.get("current"):
+        try:
+            seen["current"] = json.loads(request.POST["current"])
+        except ValueError:
+            messages.error(request, "Not applied: the value shown on the page was unreadable.")
+            return redirect("fieldsync:sync_conflicts")
     try:
-        conflict_apply_losing_value(conflict=conflict, actor=request.user)
+        conflict_apply_losing_value(conflict=conflict, actor=request.user, **seen)
     except (ValidationError, PermissionDenied) as exc:
         text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         messages.error(request, f"Not applied: {text}")

@@ -15,7 +15,7 @@ from fieldsync.models.client import (
     ClientSyncSession,
 )
 from fieldsync.models.fields import DirectionChange, EntitySyncSettings, FieldMapping
-from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, SyncRun
+from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, SyncRun, VerifyReport
 from fieldsync.models.policy import SyncPolicyChange
 from fieldsync.models.sync import (
     MailboxSyncState,
@@ -44,4 +44,5 @@ __all__ = [
     "SyncPolicyChange",
     "SyncRun",
     "UnconfirmedItems",
+    "VerifyReport",
 ]

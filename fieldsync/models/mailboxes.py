@@ -6,6 +6,7 @@ fieldsync/mailboxes/.
 
 from __future__ import annotations
 
+import ssl
 import uuid
 
 from django.conf import settings
@@ -54,6 +55,23 @@ class EmailServerProfile(models.Model):
         help_text="Seconds the connector waits out a throttling server before giving the "
         "mailbox back to the scheduler, which retries later.",
     )
+    # TLS of a CalDAV/CardDAV server. The CA certificates are kept as PEM text in the database
+    # (not a path): an administrator pastes them into the form, and every worker has them
+    # without a file to deploy on each host. They are public, so they are not encrypted.
+    verify_tls = models.BooleanField(
+        "Verify the server's TLS certificate",
+        default=True,
+        help_text="CalDAV/CardDAV: off only for a test server; the connection is then open "
+        "to interception.",
+    )
+    ca_certificates = models.TextField(
+        "CA certificates (PEM)",
+        blank=True,
+        help_text="CalDAV/CardDAV: the certificate(s) of the authority that signed the server's "
+        "certificate (or the server's self-signed certificate), pasted as "
+        "-----BEGIN CERTIFICATE----- blocks. They replace the system's trusted CAs for this "
+        "profile. Empty: the system's trusted CAs.",
+    )
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)
 
@@ -74,6 +92,21 @@ class EmailServerProfile(models.Model):
             raise ValidationError(
                 {"auth_type": "A CalDAV/CardDAV server profile signs in with Basic authentication."}
             )
+        if self.ca_certificates.strip():
+            if self.kind != ServerKind.CALDAV:
+                raise ValidationError(
+                    {"ca_certificates": "CA certificates are used by CalDAV/CardDAV profiles only."}
+                )
+            try:
+                ssl.create_default_context(cadata=self.ca_certificates.strip())
+            except (ssl.SSLError, ValueError) as exc:
+                raise ValidationError(
+                    {
+                        "ca_certificates": "These are not PEM certificates: paste the "
+                        "-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE----- blocks "
+                        f"({exc.args[-1] if exc.args else exc})."
+                    }
+                ) from None
 
     @property
     def is_dav(self) -> bool:
@@ -121,6 +154,28 @@ class Mailbox(models.Model):
     appointments_path = models.CharField(max_length=10, choices=SyncPath.choices, default="server")
     tasks_path = models.CharField(max_length=10, choices=SyncPath.choices, default="server")
     enabled = models.BooleanField(default=True, db_index=True)
+    # CalDAV/CardDAV: the absolute URLs of the collections this mailbox syncs (events and tasks
+    # may be one calendar). Blank: contacts/, calendar/ and tasks/ under the profile's URL.
+    contacts_collection = models.URLField(
+        "Contacts collection",
+        max_length=500,
+        blank=True,
+        help_text="CalDAV/CardDAV: the address book's URL. Empty: contacts/ under the Server URL.",
+    )
+    events_collection = models.URLField(
+        "Events calendar",
+        max_length=500,
+        blank=True,
+        help_text="CalDAV/CardDAV: the calendar for appointments. Empty: calendar/ under the "
+        "Server URL.",
+    )
+    tasks_collection = models.URLField(
+        "Tasks calendar",
+        max_length=500,
+        blank=True,
+        help_text="CalDAV/CardDAV: the calendar for tasks (may be the events calendar). Empty: "
+        "tasks/ under the Server URL.",
+    )
 
     status = models.CharField(
         max_length=10, choices=MailboxStatus.choices, default=MailboxStatus.NEW, editable=False
@@ -150,6 +205,40 @@ class Mailbox(models.Model):
 
     def __str__(self) -> str:
         return self.email_address
+
+    def clean(self) -> None:
+        chosen = {
+            "contacts_collection": self.contacts_collection,
+            "events_collection": self.events_collection,
+            "tasks_collection": self.tasks_collection,
+        }
+        if not any(chosen.values()) or self.server_profile_id is None:
+            return
+        if not self.server_profile.is_dav:
+            raise ValidationError(
+                {
+                    name: "Only a mailbox on a CalDAV/CardDAV server has collections to choose."
+                    for name, value in chosen.items()
+                    if value
+                }
+            )
+        book = self.contacts_collection.rstrip("/")
+        if book and book in (self.events_collection.rstrip("/"), self.tasks_collection.rstrip("/")):
+            raise ValidationError(
+                {
+                    "contacts_collection": "The contacts collection is an address book: it "
+                    "cannot also be the events or tasks calendar."
+                }
+            )
+
+    @property
+    def collections(self) -> dict[str, str]:
+        """The connector's folder -> the collection URL chosen ('' = the fixed name)."""
+        return {
+            "contacts": self.contacts_collection,
+            "calendar": self.events_collection,
+            "tasks": self.tasks_collection,
+        }
 
     def _synced(self) -> list[tuple[str, str]]:
         out = []
@@ -198,6 +287,7 @@ class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
     MANUAL = "manual", "Sync now"
     API = "api", "API"
+    COMMAND = "command", "Command (manage.py sync_mailbox)"
 
 
 class SyncRun(models.Model):
@@ -251,4 +341,36 @@ class SyncRun(models.Model):
             + self.created_in_exchange
             + self.updated_in_exchange
             + self.deleted_in_exchange
+        )
+
+
+class VerifyReport(models.Model):
+    """One convergence check of one mailbox and entity (*Verify*, `manage.py verify_mailbox`):
+    both sides read and every synced field compared. A difference is explained (a direction,
+    field security, a rejected value, a run still to come: counted per reason in `explained`)
+    or drift, kept with the two values. Kept like a run."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    mailbox = models.ForeignKey(
+        Mailbox, null=True, blank=True, on_delete=models.CASCADE, related_name="verify_reports"
+    )
+    entity = models.CharField(max_length=40)
+    trigger = models.CharField(max_length=10, choices=RunTrigger.choices)
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    records = models.PositiveIntegerField(default=0, help_text="Synced records compared.")
+    fields_compared = models.PositiveIntegerField(default=0)
+    explained = models.JSONField(default=dict, blank=True, help_text="Differences per reason.")
+    drift = models.JSONField(
+        default=list, blank=True, help_text="Unexplained differences: record, field, both values."
+    )
+    drift_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.owner} {self.entity} {self.started_at:%Y-%m-%d %H:%M}: {self.drift_count} drift"
         )

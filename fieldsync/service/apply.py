@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import models, transaction
@@ -20,9 +20,21 @@ from connectors.base import (
     ItemResult,
     ItemUpdate,
     NewItem,
+    RemoteItem,
 )
 from crm.models import AppointmentException, quiet_exceptions, reserve_change_numbers
-from fieldsync.engine import Link, RecordPlan, RemoteResult, Rules, seal_private
+from fieldsync.engine import (
+    UNKNOWN,
+    Conflict,
+    Link,
+    Outcome,
+    RecordPlan,
+    RemoteResult,
+    Rules,
+    Value,
+    normalized,
+    seal_private,
+)
 from fieldsync.models.sync import RejectedChange, SyncConflict, SyncLink, UnconfirmedItems
 from fieldsync.service.values import (
     ACTIVITY_TYPE_OF,
@@ -74,6 +86,10 @@ def _replace_exceptions(series_id: Any, exceptions: Sequence[Mapping[str, Any]])
             )
             for e in exceptions
         )
+
+
+# The reason of a conflict whose CRM value the server did not keep as written.
+SERVER_NORMALIZED = "server_normalized"
 
 
 def _problem(ef: EntityFields, columns: Mapping[str, Any]) -> str:
@@ -134,6 +150,8 @@ class DjangoSink:
         self.blanks = ef.blanks
         self.stale: list[str] = []
         self.invalid: list[str] = []
+        self.normalized = 0  # values the server did not keep as written (conflicts)
+        self.revisit: list[str] = []  # their records: the next run decides them again
         self.listed_new: set[str] = set()  # items the change list reported as created
         self.run_started = timezone.now()
         # What a new item carries to say which CRM activity it is (none for plain ones).
@@ -145,27 +163,30 @@ class DjangoSink:
         conflicts = [c for p in batch for c in p.conflicts]
         rejected = [r for p in batch for r in p.rejected]
         if conflicts:
-            SyncConflict.objects.bulk_create(
-                [
-                    SyncConflict(
-                        owner=self.owner,
-                        entity=self.entity,
-                        crm_id=c.crm_id,
-                        item_id=c.item_id or "",
-                        field=c.field,
-                        base_value=json_value(c.base),
-                        crm_value=json_value(c.crm_value),
-                        exchange_value=json_value(c.remote_value),
-                        outcome=c.outcome.value,
-                        reason=str(c.reason)[:100],
-                        digest=SyncConflict.digest_of(self.owner.pk, self.entity, c),
-                    )
-                    for c in conflicts
-                ],
-                ignore_conflicts=True,
-            )
+            self._conflicts(conflicts)
         if rejected:
             self._reject(rejected)
+
+    def _conflicts(self, conflicts: Sequence[Conflict]) -> None:
+        SyncConflict.objects.bulk_create(
+            [
+                SyncConflict(
+                    owner=self.owner,
+                    entity=self.entity,
+                    crm_id=c.crm_id,
+                    item_id=c.item_id or "",
+                    field=c.field,
+                    base_value=json_value(c.base),
+                    crm_value=json_value(c.crm_value),
+                    exchange_value=json_value(c.remote_value),
+                    outcome=c.outcome.value,
+                    reason=str(c.reason)[:100],
+                    digest=SyncConflict.digest_of(self.owner.pk, self.entity, c),
+                )
+                for c in conflicts
+            ],
+            ignore_conflicts=True,
+        )
 
     def _reject(self, rejected: Sequence[Any]) -> None:
         RejectedChange.objects.bulk_create(
@@ -210,9 +231,7 @@ class DjangoSink:
                 ],
             )
             for a in answers:
-                results[creates[a.index][0]] = RemoteResult(
-                    a.ok, a.item_id, a.change_key, a.error_code
-                )
+                results[creates[a.index][0]] = _result(a)
         if updates:
             answers = self.connector.update_items(
                 self.folder,  # type: ignore[arg-type]
@@ -227,9 +246,7 @@ class DjangoSink:
                 ],
             )
             for a in answers:
-                results[updates[a.index][0]] = RemoteResult(
-                    a.ok, a.item_id, a.change_key, a.error_code
-                )
+                results[updates[a.index][0]] = _result(a)
         if deletes:
             answers = self.connector.delete_items(
                 self.folder,  # type: ignore[arg-type]
@@ -238,7 +255,56 @@ class DjangoSink:
             for a in answers:
                 gone = a.ok or a.error_code == NOT_FOUND  # already deleted: what we wanted
                 results[deletes[a.index][0]] = RemoteResult(gone, a.item_id, None, a.error_code)
+        if creates or updates:
+            self._read_back(batch, results)
         return results
+
+    def _read_back(self, batch: Sequence[RecordPlan], results: dict[int, RemoteResult]) -> None:
+        """Read what the server stored for the fields just written (one request a batch): a
+        server that keeps another value (Exchange resets a task not started to 0 %) is not a
+        silent difference. The status records what it holds and a conflict says what it did
+        not keep; the next run decides that field from there."""
+        written: dict[str, tuple[int, Mapping[str, Value]]] = {}
+        for index, plan in enumerate(batch):
+            result = results.get(index)
+            sent = plan.remote_create if plan.remote_create is not None else plan.remote_update
+            if result is not None and result.ok and result.item_id and sent:
+                written[result.item_id] = (index, sent)
+        if not written:
+            return
+        columns = sorted({c for _, sent in written.values() for c in self.ef.columns_of(sent)})
+        answers = self.connector.get_items(self.folder, list(written), columns)  # type: ignore[arg-type]
+        conflicts = []
+        for answer in answers:
+            if not isinstance(answer, RemoteItem) or answer.item_id not in written:
+                continue
+            index, sent = written[answer.item_id]
+            result = results[index]
+            if result.change_key and answer.change_key != result.change_key:
+                continue  # changed again since: the next run's change list has it
+            stored = normalized(sent, self.ef.values(answer.fields))
+            if not stored:
+                continue
+            results[index] = replace(result, stored=stored)
+            plan = batch[index]
+            if plan.crm_id:
+                self.revisit.append(str(plan.crm_id))
+            conflicts += [
+                Conflict(
+                    plan.crm_id,
+                    answer.item_id,
+                    name,
+                    UNKNOWN,
+                    sent[name],
+                    value,
+                    Outcome.EXCHANGE,
+                    SERVER_NORMALIZED,
+                )
+                for name, value in stored.items()
+            ]
+        if conflicts:
+            self._conflicts(conflicts)
+            self.normalized += len(conflicts)
 
     # -- 3. CRM and statuses ---------------------------------------------------------------------
     def _crm_writes(self, batch: Sequence[tuple[RecordPlan, Link | None]]) -> _CrmWrites:

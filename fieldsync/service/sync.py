@@ -68,6 +68,7 @@ ENTITIES: tuple[str, ...] = (
 )
 APPOINTMENT_LIKE = ("appointment", "recurring_appointment", "service_activity")
 INVALID_SYNC_STATE = "ErrorInvalidSyncStateData"
+_ITEM = "item:"  # an item id among MailboxSyncState.retry_ids (the rest are CRM ids)
 
 # progress(entity, records done, records in the plan)
 Progress = Callable[[str, int, int], None]
@@ -166,6 +167,7 @@ def entity_rules(
             can_update=all(access.can_update(c) for c in columns),
             blank=ef.blank(name),
             crm_default=ef.crm_default(name),
+            check=ef.check(name),
         )
     # A one-way entity is never created from the mailbox (an item carrying its type is a copy).
     can_create = entity not in ONE_WAY and security.has_privilege(
@@ -269,6 +271,7 @@ class _EntityRun:
         self.columns = [
             c for c in self.ef.all_columns if self.held is None or c in self.held or c == EXCEPTIONS
         ]
+        self.failed_items: list[str] = []
 
     # -- reading the CRM ---------------------------------------------------------------------
     def _scope(self) -> Any:
@@ -395,6 +398,7 @@ class _EntityRun:
         by_item = {v[1]: k for k, v in light.items()}
         crm = self._crm_side(state, cursor, light)
         seen = self._exchange_side(state, light, by_item)
+        self._reread_failed(state, light, seen)
         revisit = bool(light) and fingerprint != state.rules_fingerprint
         records = self._records(light, by_item, crm, seen, rules, revisit)
         active = sum(1 for v in light.values() if v[3] == LinkState.ACTIVE)
@@ -478,6 +482,23 @@ class _EntityRun:
         ]
         return _Seen(items, deleted, new_state, vanished, remote, unconfirmed)
 
+    def _reread_failed(self, state: MailboxSyncState, light: dict[str, tuple], seen: _Seen) -> None:
+        """The items whose write failed last run, as they are now. The change list has moved
+        past them (it may even have reported the edit that made the write fail), so their
+        status no longer tells what they hold: deciding from it would fail again for good and
+        lose the Outlook edit."""
+        want = {i.removeprefix(_ITEM) for i in state.retry_ids if i.startswith(_ITEM)}
+        want.update(light[i][1] for i in state.retry_ids if i in light and light[i][1])
+        want -= {r.item_id for r in seen.remote}
+        if not want:
+            return
+        listed = [i for i in seen.items if i.item_id in want]
+        seen.remote += [self._remote(i) for i in listed]
+        want -= {i.item_id for i in listed}
+        got, gone = self._read(sorted(want))
+        seen.remote += got
+        seen.deleted += gone
+
     def _records(
         self,
         light: dict[str, tuple],
@@ -541,10 +562,14 @@ class _EntityRun:
         applied = apply_plan(plan, sink, batch_size=self.batch_size, progress=step)
         failed = [str(p.crm_id or p.item_id) for p, _ in applied.failed] + sink.stale
         report.failed = failed + sink.invalid
+        # The next run reads these items again (see _reread_failed).
+        self.failed_items = [f"{_ITEM}{p.item_id}" for p, _ in applied.failed if p.item_id]
         if failed or sink.invalid:
             report.counts = _applied_counts(plan, set(report.failed)) | {
                 "items_seen": report.counts["items_seen"]
             }
+        if sink.normalized:
+            report.counts["conflicts"] = report.counts.get("conflicts", 0) + sink.normalized
         return sink, failed
 
     def _save_state(
@@ -561,7 +586,10 @@ class _EntityRun:
         state.remote_sync_state = seen.new_state
         state.crm_change_number = cursor
         state.rules_fingerprint = fingerprint
-        state.retry_ids = [i for i in failed if _uuid_or_none(i)]
+        # Failed records are retried; normalized ones are decided again from what the server
+        # holds (the change list will not report them: the change was the sync's own write).
+        again = dict.fromkeys([*failed, *sink.revisit])
+        state.retry_ids = [i for i in again if _uuid_or_none(i)] + self.failed_items
         state.guard_reason = ""
         state.guard_confirmed = False
         state.last_run_on = timezone.now()

@@ -18,6 +18,8 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
+from django.core import validators
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from connectors.base import ACTIVITY_TYPE, ACTIVITY_TYPES
@@ -277,6 +279,36 @@ class EntityFields:
         return self._combine(
             name, [canonical(self.model_field(c), None) for c in self.columns[name]]
         )
+
+    def check(self, name: str) -> Callable[[Value], str] | None:
+        """The CRM's own validation of a field's value, as its API runs it on a user's input
+        (an e-mail column refuses an Exchange legacy address): why it refuses, or "". None when
+        the columns check nothing beyond their length (the sink checks that per record)."""
+        cols = self.columns[name]
+        checked = [
+            (i, self.model_field(c))
+            for i, c in enumerate(cols)
+            if any(
+                not isinstance(v, validators.MaxLengthValidator)
+                for v in self.model_field(c).validators
+            )
+        ]
+        if not checked:
+            return None
+
+        def check(value: Value) -> str:
+            parts = (value,) if len(cols) == 1 else tuple(value)  # type: ignore[arg-type]
+            for i, f in checked:
+                part = parts[i]
+                if part is None or part == "":
+                    continue
+                try:
+                    f.run_validators(python(f, part))
+                except ValidationError as e:
+                    return " ".join(str(m) for m in e.messages)
+            return ""
+
+        return check
 
     def crm_default(self, name: str) -> Value:
         parts = []

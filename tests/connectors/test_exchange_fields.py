@@ -174,7 +174,11 @@ def test_contact_fields_round_trip_on_create_and_update(connector):
             recurrence_pattern="FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10",
             appointment_status="out_of_office",
         ),
-        dict(recurrence_pattern="FREQ=DAILY;INTERVAL=2;UNTIL=20260331", appointment_status="busy"),
+        # A timed series' UNTIL is a UTC date-time (RFC 5545): its last start, 09:00 in Berlin.
+        dict(
+            recurrence_pattern="FREQ=DAILY;INTERVAL=2;UNTIL=20260331T070000Z",
+            appointment_status="busy",
+        ),
         dict(recurrence_pattern="FREQ=MONTHLY;BYDAY=-1FR", priority=1),
         dict(recurrence_pattern="FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=2"),
     ],

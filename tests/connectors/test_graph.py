@@ -295,7 +295,9 @@ def test_at_most_four_requests_in_flight_per_mailbox(make_graph, mailbox, graph)
     connector = make_graph(mailbox)
     graph.faults.delay(0.05, match="POST /v1.0/$batch", count=None)
     connector.create_items("contacts", [NewItem(f"c{i}", {"first_name": "N"}) for i in range(200)])
-    assert graph.max_in_flight[mailbox] == 4
+    # Requests overlap (more than one at a time) but never more than four; how many overlap
+    # at the peak depends on the machine's load, so the test does not ask for exactly four.
+    assert 2 <= graph.max_in_flight[mailbox] <= 4
     assert graph.count("concurrency_refused") == 0
 
 

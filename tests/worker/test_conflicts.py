@@ -122,3 +122,76 @@ def test_rejected_changes_are_listed_for_their_owner(client, sally, make_user):
     api.force_authenticate(sally.owner)
     (row,) = api.get("/api/v1/rejected-changes/").json()["results"]
     assert row["offered_value"] == "123-45"
+
+
+def test_applying_a_losing_value_over_a_newer_edit_shows_it_asks_again_and_keeps_it(
+    client, sally, queued
+):
+    """CRM Title won over Outlook Title; the job title became Buyer since, and synced."""
+    contact = Contact.objects.create(owner=sally.owner, last_name="Lee", job_title="CRM Title")
+    conflict = SyncConflict.objects.create(
+        owner=sally.owner,
+        entity="contact",
+        crm_id=contact.pk,
+        item_id="AAMk-item",
+        field="job_title",
+        base_value="Purchaser",
+        crm_value="CRM Title",
+        exchange_value="Outlook Title",
+        outcome="crm",
+        reason="crm_wins",
+        digest=f"buyer-{contact.pk}",
+    )
+    contact.job_title = "Buyer"
+    contact.save()
+    api = APIClient()
+    api.force_authenticate(sally.owner)
+    url = f"/api/v1/conflicts/{conflict.pk}/apply-losing-value/"
+    refused = api.post(url)  # without saying which value it replaces: asked again
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "changed_since_conflict"
+    assert "'Buyer'" in refused.json()["error"]["message"]
+    stale = api.post(url, {"current": "CRM Title"}, format="json")  # not the value now
+    assert stale.status_code == 409
+    contact.refresh_from_db()
+    assert contact.job_title == "Buyer"
+
+    # The page shows the value now; applying from it replaces Buyer, which is kept.
+    client.force_login(sally.owner)
+    page = client.get(reverse("fieldsync:sync_conflicts")).content.decode()
+    assert "Buyer" in page and "changed since the conflict" in page
+    done = client.post(
+        reverse("fieldsync:sync_conflict_apply", args=[conflict.pk]),
+        {"current": '"Buyer"'},
+        follow=True,
+    )
+    assert "Applied the losing value" in done.content.decode()
+    contact.refresh_from_db()
+    assert contact.job_title == "Outlook Title"
+    kept = SyncConflict.objects.get(resolved_on__isnull=True)
+    assert (kept.field, kept.crm_value, kept.exchange_value) == (
+        "job_title",
+        "Buyer",
+        "Outlook Title",
+    )
+    assert "applied a losing value" in kept.reason
+
+
+def test_a_page_shown_before_a_newer_edit_does_not_overwrite_it(client, sally, queued):
+    contact = Contact.objects.create(owner=sally.owner, last_name="Lee", job_title="Head buyer")
+    conflict = _conflict(sally.owner, contact)
+    client.force_login(sally.owner)
+    page = client.get(reverse("fieldsync:sync_conflicts")).content.decode()
+    assert 'name="current" value="&quot;Head buyer&quot;"' in page
+    contact.job_title = "Buyer"  # edited after the page was shown
+    contact.save()
+    answer = client.post(
+        reverse("fieldsync:sync_conflict_apply", args=[conflict.pk]),
+        {"current": '"Head buyer"'},
+        follow=True,
+    )
+    assert "changed in the CRM since you looked: it is now &#x27;Buyer&#x27;" in (
+        answer.content.decode()
+    )
+    contact.refresh_from_db()
+    assert contact.job_title == "Buyer"

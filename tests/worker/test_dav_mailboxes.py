@@ -160,5 +160,7 @@ def test_test_connection_says_in_words_what_a_dav_server_refused(dav_mailbox, ra
     dav_mailbox.server_profile.save()
     check = mailbox_test_connection(mailbox=dav_mailbox)
     assert not check.ok and check.code == "ErrorFolderNotFound"
-    assert "no contacts/, calendar/ or tasks/ collection" in check.message
-    assert f"{radicale.url}mona/elsewhere/" in check.message
+    # Each collection the mailbox uses, named, in words.
+    for label, name in (("contacts", "contacts"), ("events", "calendar"), ("tasks", "tasks")):
+        url = f"{radicale.url}mona/elsewhere/{name}/"
+        assert f"The {label} collection {url} does not exist" in check.message

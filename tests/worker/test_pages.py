@@ -256,3 +256,32 @@ def test_the_estimate_learns_the_cost_per_item_from_past_runs(make_mailbox):
     assert model.measured_runs == 3
     assert model.per_item == pytest.approx(0.01, rel=0.01)
     assert model.estimate(1000) == pytest.approx(10.5, rel=0.01)
+
+
+def test_verify_on_the_mailbox_page_shows_agreement_then_drift_with_both_values(
+    client, make_mailbox
+):
+    from django.db import models
+
+    from crm.models import Contact
+    from fieldsync.mailboxes.run import mailbox_sync_run
+    from fieldsync.models.mailboxes import VerifyReport
+    from security.services import role_upsert
+
+    sally = make_mailbox("sally", sync_appointments=False, sync_tasks=False)
+    role_upsert(
+        name="Seller",
+        levels={("contact", a): "user" for a in ("create", "read", "write", "delete", "sync")},
+        users=[sally.owner],
+    )
+    ann = Contact.objects.create(owner=sally.owner, last_name="Lee", job_title="CFO")
+    assert mailbox_sync_run(mailbox_id=sally.pk).status == "succeeded"
+    login(client, sally.owner)
+    url = reverse("fieldsync:sync_mailbox_verify", args=[sally.pk])
+    page = client.post(url, follow=True).content.decode()
+    assert "Verify: both sides agree" in page and "none: both sides agree" in page
+    models.QuerySet.update(Contact.objects.filter(pk=ann.pk), job_title="Sneaked in")
+    page = client.post(url, follow=True).content.decode()
+    assert "Verify found 1 unexplained difference." in page
+    assert "job_title" in page and "CRM Sneaked in, mailbox CFO" in page
+    assert VerifyReport.objects.filter(mailbox=sally).count() == 2

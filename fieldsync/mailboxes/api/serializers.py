@@ -29,6 +29,13 @@ class ServerProfileOutputSerializer(serializers.Serializer):
     has_service_password = serializers.BooleanField()
     timezone = serializers.CharField()
     max_wait = serializers.IntegerField()
+    verify_tls = serializers.BooleanField(
+        help_text="CalDAV/CardDAV: whether the server's TLS certificate is verified."
+    )
+    ca_certificates = serializers.CharField(
+        help_text="CalDAV/CardDAV: PEM certificates that replace the system's trusted CAs; "
+        "empty: the system's."
+    )
 
 
 class ServerProfileInputSerializer(serializers.Serializer):
@@ -48,6 +55,16 @@ class ServerProfileInputSerializer(serializers.Serializer):
     )
     timezone = serializers.CharField(max_length=64, default="UTC")
     max_wait = serializers.IntegerField(min_value=1, max_value=3600, default=60)
+    verify_tls = serializers.BooleanField(
+        default=True, help_text="CalDAV/CardDAV: false only for a test server."
+    )
+    ca_certificates = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=100_000,
+        help_text="CalDAV/CardDAV: PEM certificates (-----BEGIN CERTIFICATE----- blocks) of the "
+        "authority that signed the server's certificate; they replace the system's trusted CAs.",
+    )
 
 
 class MailboxOutputSerializer(serializers.Serializer):
@@ -62,6 +79,15 @@ class MailboxOutputSerializer(serializers.Serializer):
     sync_appointments = serializers.BooleanField()
     sync_tasks = serializers.BooleanField()
     enabled = serializers.BooleanField()
+    contacts_collection = serializers.CharField(
+        help_text="CalDAV/CardDAV: the address book's URL; empty: contacts/ under the URL."
+    )
+    events_collection = serializers.CharField(
+        help_text="CalDAV/CardDAV: the appointments' calendar; empty: calendar/ under the URL."
+    )
+    tasks_collection = serializers.CharField(
+        help_text="CalDAV/CardDAV: the tasks' calendar (may be the events one); empty: tasks/."
+    )
     status = serializers.ChoiceField(choices=MailboxStatus.choices)
     last_error = serializers.CharField()
     last_error_code = serializers.CharField()
@@ -94,6 +120,25 @@ class MailboxInputSerializer(serializers.Serializer):
     sync_appointments = serializers.BooleanField(default=True)
     sync_tasks = serializers.BooleanField(default=True)
     enabled = serializers.BooleanField(default=True)
+    contacts_collection = serializers.URLField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="CalDAV/CardDAV: the address book's absolute URL, as "
+        "GET mailboxes/{id}/collections/ lists them; empty: contacts/ under the profile's URL.",
+    )
+    events_collection = serializers.URLField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="CalDAV/CardDAV: the calendar for appointments; empty: calendar/.",
+    )
+    tasks_collection = serializers.URLField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="CalDAV/CardDAV: the calendar for tasks (may be the events one); empty: tasks/.",
+    )
 
 
 class ConfirmMassChangeInputSerializer(serializers.Serializer):
@@ -113,6 +158,28 @@ class ConnectionCheckOutputSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
     code = serializers.CharField(help_text="The EWS error code; empty when ok.")
     message = serializers.CharField()
+
+
+class FoundCollectionOutputSerializer(serializers.Serializer):
+    url = serializers.CharField(help_text="Absolute URL: what a collection field takes.")
+    name = serializers.CharField(help_text="The display name ('' when the server gives none).")
+    kind = serializers.ChoiceField(choices=["addressbook", "calendar"])
+    components = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="A calendar's components (VEVENT, VTODO); empty: not said (all).",
+    )
+
+
+class DiscoveredCollectionsOutputSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    code = serializers.CharField(help_text="The server's error code; empty when ok.")
+    message = serializers.CharField()
+    collections = FoundCollectionOutputSerializer(many=True)
+    proposed = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="contacts_collection, events_collection, tasks_collection -> the URL "
+        "discovery proposes (a fixed name under the home when none exists yet).",
+    )
 
 
 class SyncRunOutputSerializer(serializers.Serializer):

@@ -18,6 +18,11 @@ urlpatterns = [
         v.MailboxTestConnectionView.as_view(),
         name="mailbox-test-connection",
     ),
+    path(
+        "mailboxes/<int:pk>/collections/",
+        v.MailboxCollectionsView.as_view(),
+        name="mailbox-collections",
+    ),
     path("server-profiles/", v.ServerProfileListView.as_view(), name="server-profile-list"),
     path(
         "server-profiles/<int:pk>/",

@@ -10,20 +10,29 @@ from typing import Any
 import django_filters as filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import generics, status
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import generics, serializers, status
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from fieldsync.mailboxes.api import serializers as s
 from fieldsync.mailboxes.conflicts import (
+    ChangedSinceConflict,
     conflict_apply_losing_value,
     conflicts_visible_to,
     losing_side,
     rejected_changes_visible_to,
 )
-from fieldsync.mailboxes.connection import mailbox_test_connection
+from fieldsync.mailboxes.connection import (
+    mailbox_discover_collections,
+    mailbox_test_connection,
+)
 from fieldsync.mailboxes.services import (
     can_manage_mailboxes,
     mailbox_create,
@@ -60,6 +69,10 @@ class ManageOnly(BasePermission):
 
     def has_permission(self, request: Request, view: object) -> bool:
         return can_manage_mailboxes(request.user)
+
+
+class ManageCollections(ManageOnly):
+    message = "Only an administrator may discover and choose a mailbox's collections."
 
 
 def _mailbox_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +189,8 @@ class MailboxConfirmMassChangeView(generics.GenericAPIView):
 
 
 class MailboxTestConnectionView(generics.GenericAPIView):
-    """Sign in to the mailbox's server and open it; the EWS error in words if that fails."""
+    """Sign in to the mailbox's server and open it (on CalDAV/CardDAV: check each collection it
+    uses); the server's error, or what is missing or wrong, in words if that fails."""
 
     permission_classes = [IsAuthenticated]
     serializer_class = s.ConnectionCheckOutputSerializer
@@ -193,6 +207,30 @@ class MailboxTestConnectionView(generics.GenericAPIView):
     def post(self, request: Request, pk: int) -> Response:
         check = mailbox_test_connection(mailbox=self.get_object())
         return Response(s.ConnectionCheckOutputSerializer(check).data)
+
+
+class MailboxCollectionsView(generics.GenericAPIView):
+    """The address books and calendars the mailbox's CalDAV/CardDAV server has (discovery), and
+    the ones it proposes for the mailbox's contacts, events and tasks; PATCH the mailbox with
+    the URLs chosen."""
+
+    permission_classes = [IsAuthenticated, ManageCollections]
+    serializer_class = s.DiscoveredCollectionsOutputSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return mailboxes_visible_to(self.request.user)
+
+    @extend_schema(
+        operation_id="mailboxes_collections",
+        summary="Discover collections (CalDAV/CardDAV)",
+        responses={200: s.DiscoveredCollectionsOutputSerializer, 400: ErrorSerializer},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        mailbox = self.get_object()
+        found = mailbox_discover_collections(mailbox=mailbox)
+        if found.code == "NotDav":
+            raise ApiError(found.message, code="not_dav")
+        return Response(s.DiscoveredCollectionsOutputSerializer(found).data)
 
 
 @extend_schema_view(
@@ -334,7 +372,16 @@ class ConflictApplyView(generics.GenericAPIView):
     @extend_schema(
         operation_id="conflicts_apply_losing_value",
         summary="Apply the losing value",
-        request=None,
+        request=inline_serializer(
+            "ConflictApplyInput",
+            {
+                "current": serializers.JSONField(
+                    required=False,
+                    help_text="The field's value in the CRM as you saw it: confirms replacing "
+                    "it when it changed since the conflict (without it that is a 409).",
+                )
+            },
+        ),
         responses={200: s.ConflictOutputSerializer, 409: ErrorSerializer, 403: ErrorSerializer},
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -345,7 +392,13 @@ class ConflictApplyView(generics.GenericAPIView):
                 code="already_resolved",
                 status_code=409,
             )
-        conflict = conflict_apply_losing_value(conflict=conflict, actor=request.user)
+        seen = {"current": request.data["current"]} if "current" in request.data else {}
+        try:
+            conflict = conflict_apply_losing_value(conflict=conflict, actor=request.user, **seen)
+        except ChangedSinceConflict as exc:
+            raise ApiError(
+                " ".join(exc.messages), code="changed_since_conflict", status_code=409
+            ) from exc
         return Response(s.ConflictOutputSerializer(_with_losing_side(conflict)).data)
 
 

@@ -29,7 +29,7 @@ def both_edited(crm_time: float | None, remote_time: float | None) -> RecordInpu
         "c1", "i1", "k1", base={"job": FieldBase.same("Clerk"), "city": FieldBase.same("Oslo")}
     )
     crm = CrmSide({"job": "CRM title", "city": "Oslo"}, modified=crm_time)
-    remote = Remote("i1", "k2", "c1", {"job": "Outlook title", "city": "Oslo"}, (), remote_time)
+    remote = Remote("i1", "k2", "c1", {"job": "Outlook title", "city": "Oslo"}, None, remote_time)
     return RecordInput("c1", link, crm, remote)
 
 

@@ -19,6 +19,7 @@ from fieldsync.engine import (
     RemoteDeletePolicy,
     Rules,
 )
+from fieldsync.engine.verify import Pair, compare
 
 from .sim import Crash, CrashAt, World
 
@@ -254,6 +255,21 @@ class Checker:
         for crm_id, rec in w.crm.items():
             if rec.in_scope:
                 assert crm_id in w.links, "an in-scope record is not synced"
+        # And Verify, the same check the scenario suite ends with, finds no drift.
+        pairs = [
+            Pair(
+                crm_id,
+                link.item_id,
+                w.crm[crm_id].values,
+                w.remote[link.item_id].values,
+                writable=w.crm[crm_id].writable,
+            )
+            for crm_id, link in w.links.items()
+            if link.state == LinkState.ACTIVE
+        ]
+        offered = {(r.item_id, r.field, r.offered) for r in w.rejected}
+        verdict = compare(pairs, w.rules, rejected=lambda p, n, v: (p.item_id, n, v) in offered)
+        assert verdict.converged, f"unexplained drift: {verdict.drift}"
         refused = {r.item_id for r in w.rejected}
         for item_id, item in w.remote.items():
             if policy.tracked_category in item.categories and item.crm_id is None:

@@ -108,9 +108,21 @@ def mailbox(request):
     return make_mailbox(request, request.param)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
+    report = yield
+    if report.when == "call":
+        item.passed_call = report.passed
+    return report
+
+
 @pytest.fixture
-def sync(sally, mailbox):
+def sync(sally, mailbox, request):
+    """One sync of sally's mailbox. Every scenario that synced ends with *Verify* on the
+    entities it synced: both sides read, and no difference left unexplained (no drift)."""
     from fieldsync.service.sync import sync_mailbox
+
+    synced: list[str] = []
 
     def run(entity: str = "contact", *, owner=None, connector=None, **kw):
         report = sync_mailbox(
@@ -120,9 +132,17 @@ def sync(sally, mailbox):
             batch_size=kw.pop("batch_size", 3),
             **kw,
         )
+        if owner in (None, sally) and connector is None and entity not in synced:
+            synced.append(entity)
         return report.entities[entity]
 
-    return run
+    yield run
+    if synced and getattr(request.node, "passed_call", False):
+        from fieldsync.service.verify import verify_mailbox
+
+        for report in verify_mailbox(owner=sally, connector=mailbox.connector, entities=synced):
+            assert report.error == "", report.error
+            assert report.drift == [], f"{report.entity}: unexplained drift {report.drift}"
 
 
 @pytest.fixture

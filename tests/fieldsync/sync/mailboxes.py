@@ -58,12 +58,19 @@ class MemoryMailbox:
     def __init__(self) -> None:
         self.connector = MailboxLikeMemory(page_size=7)
 
-    def create(self, folder: str, fields: dict, *, tracked: bool = True) -> str:
+    def create(
+        self, folder: str, fields: dict, *, tracked: bool = True, categories: tuple = ()
+    ) -> str:
         (r,) = self.connector.create_items(
             folder,  # type: ignore[arg-type]
-            [NewItem(None, fields, TRACKED if tracked else ())],  # type: ignore[arg-type]
+            [NewItem(None, fields, categories or (TRACKED if tracked else ()))],  # type: ignore[arg-type]
         )
         return str(r.item_id)
+
+    def set_categories(self, folder: str, item_id: str, categories: tuple) -> None:
+        stored = self.connector.folders[folder][item_id]
+        stored.categories = tuple(categories)
+        self.connector._bump(stored)
 
     def edit(self, folder: str, item_id: str, **fields: object) -> None:
         self.connector.edit(folder, item_id, **fields)  # type: ignore[arg-type]
@@ -96,13 +103,21 @@ class ExchangeMailbox:
         self.connector = make_connector(address)
         self.user = make_connector(address)
 
-    def create(self, folder: str, fields: dict, *, tracked: bool = True) -> str:
+    def create(
+        self, folder: str, fields: dict, *, tracked: bool = True, categories: tuple = ()
+    ) -> str:
         (r,) = self.user.create_items(
             folder,
-            [NewItem(None, fields, TRACKED if tracked else ())],  # type: ignore[arg-type]
+            [NewItem(None, fields, categories or (TRACKED if tracked else ()))],  # type: ignore[arg-type]
         )
         assert r.ok, r.message
         return str(r.item_id)
+
+    def set_categories(self, folder: str, item_id: str, categories: tuple) -> None:
+        """The user sets the item's categories in Outlook (through exchangelib)."""
+        item = getattr(self.user.account, folder).get(id=item_id)
+        item.categories = list(categories) or None
+        item.save(update_fields=["categories"])
 
     def _key(self, folder: str, item_id: str) -> str:
         (got,) = self.user.get_items(
@@ -216,10 +231,12 @@ class DavMailbox:
         self.connector.close()
         self.user.close()
 
-    def create(self, folder: str, fields: dict, *, tracked: bool = True) -> str:
+    def create(
+        self, folder: str, fields: dict, *, tracked: bool = True, categories: tuple = ()
+    ) -> str:
         """An item made by a client that knows nothing of the CRM: no CRM id, a name of its own."""
         uid = str(uuid.uuid4())
-        categories = TRACKED if tracked else ()
+        categories = categories or (TRACKED if tracked else ())
         coll = self.user.collections[folder]
         if folder == "contacts":
             card = vobject.readOne(vcard.new(uid, "-", fields, categories))
@@ -247,6 +264,28 @@ class DavMailbox:
     def delete(self, folder: str, item_id: str) -> None:
         (r,) = self.user.delete_items(folder, [ItemRef(item_id, "")])  # type: ignore[arg-type]
         assert r.ok, r.message
+
+    def set_categories(self, folder: str, item_id: str, categories: tuple) -> None:
+        """Another client rewrites the CATEGORIES line of the card or event (raw GET and PUT)."""
+        dav = self.user.dav
+        url = dav.absolute(self.user.collections[folder].resolve(item_id))
+        got = dav.session.get(url)
+        lines = [ln for ln in got.text.splitlines() if not ln.upper().startswith("CATEGORIES")]
+        end = (
+            "END:VCARD"
+            if folder == "contacts"
+            else "END:VEVENT"
+            if folder == "calendar"
+            else "END:VTODO"
+        )
+        at = lines.index(end)
+        if categories:
+            lines.insert(at, "CATEGORIES:" + ",".join(categories))
+        body = ("\r\n".join(lines) + "\r\n").encode()
+        answer = dav.session.put(
+            url, data=body, headers={"Content-Type": got.headers.get("Content-Type", "text/plain")}
+        )
+        assert answer.status_code in (201, 204), answer.status_code
 
     def items(self, folder: str) -> dict[str, View]:
         out = {}
@@ -289,3 +328,38 @@ def _dav_call(method: str, kw: dict) -> str:
     if method == "PUT":
         return "CreateItem" if "If-None-Match" in (kw.get("headers") or {}) else "UpdateItem"
     return {"DELETE": "DeleteItem"}.get(method, method)
+
+
+# -- fault injection, the same scenario on every connector ----------------------------------------
+
+TRANSIENT = "ErrorInternalServerTransientError"
+
+
+def fail_next_update(mailbox, item_id: str) -> None:  # type: ignore[no-untyped-def]
+    """The sync's next write of `item_id` fails with a transient error (the item is untouched):
+    an injected per-item error on the EWS test server, a 503 answering the PUT on DAV."""
+    if mailbox.kind == "memory":
+        left = [1]
+
+        def once(operation: str, upd: object) -> bool:
+            hit = operation == "update" and getattr(upd, "item_id", None) == item_id and left[0]
+            if hit:
+                left[0] -= 1
+            return bool(hit)
+
+        mailbox.connector.fail_when(once, TRANSIENT)
+    elif mailbox.kind == "exchange":
+        mailbox.ews.faults.item_error(TRANSIENT, operation="UpdateItem", match=item_id)
+    else:
+        from connectors.base import ThrottledError
+
+        send = mailbox.connector.dav.request
+        left = [1]
+
+        def refuse_once(method: str, href: str, **kw: object):  # type: ignore[no-untyped-def]
+            if method == "PUT" and href.endswith(item_id) and left[0]:
+                left[0] -= 1
+                raise ThrottledError(f"PUT {href}: HTTP 503, retry after None s", "HTTP503")
+            return send(method, href, **kw)  # type: ignore[arg-type]
+
+        mailbox.connector.dav.request = refuse_once

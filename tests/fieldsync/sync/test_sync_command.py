@@ -113,3 +113,59 @@ def test_unknown_address_is_an_error_naming_what_to_set(db, monkeypatch):
     monkeypatch.delenv("SYNC_EWS_URL", raising=False)
     with pytest.raises(CommandError, match="No mailbox and no user"):
         run("nobody@contoso.test")
+
+
+def test_command_runs_are_in_the_history_and_the_mailbox_status_follows_them(
+    sally_mailbox, sally, make_connector
+):
+    from fieldsync.models.mailboxes import Mailbox, SyncRun
+    from fieldsync.models.sync import SyncPolicy
+
+    SyncPolicy.objects.update_or_create(pk=1, defaults={"mass_change_min_items": 2})
+    for i in range(3):
+        Contact.objects.create(owner=sally, first_name="C", last_name=str(i))
+    run(sally_mailbox.email_address, "--entity", "contact")
+    (first,) = SyncRun.objects.filter(mailbox=sally_mailbox)
+    assert (first.trigger, first.entity, first.status) == ("command", "contact", "succeeded")
+    assert first.created_in_exchange == 3
+    assert first.get_trigger_display() == "Command (manage.py sync_mailbox)"
+    assert Mailbox.objects.get(pk=sally_mailbox.pk).status == "ok"
+
+    user = outlook(make_connector, sally_mailbox)
+    (page,) = list(user.list_changes("contacts", None))
+    user.delete_items("contacts", [ItemRef(i.item_id, i.change_key) for i in page.created])
+    run(sally_mailbox.email_address, "--entity", "contact")
+    stopped = SyncRun.objects.filter(mailbox=sally_mailbox).latest("started_at")
+    assert (stopped.trigger, stopped.status, stopped.error_code) == (
+        "command",
+        "failed",
+        "MassChangeGuard",
+    )
+    assert Mailbox.objects.get(pk=sally_mailbox.pk).status == "failing"
+
+    run(sally_mailbox.email_address, "--entity", "contact", "--confirm")
+    assert SyncRun.objects.filter(mailbox=sally_mailbox).count() == 3
+    assert Mailbox.objects.get(pk=sally_mailbox.pk).status == "ok"
+
+
+def test_verify_mailbox_compares_both_sides_and_fails_on_drift(
+    sally_mailbox, sally, make_connector
+):
+    from django.db import models
+
+    from fieldsync.models.mailboxes import VerifyReport
+
+    ann = Contact.objects.create(owner=sally, first_name="Ann", last_name="Lee", job_title="CFO")
+    run(sally_mailbox.email_address, "--entity", "contact")
+    out = io.StringIO()
+    call_command("verify_mailbox", sally_mailbox.email_address, "--entity", "contact", stdout=out)
+    assert "contact: 1 records" in out.getvalue() and "both sides agree" in out.getvalue()
+    models.QuerySet.update(Contact.objects.filter(pk=ann.pk), job_title="Sneaked in")
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 unexplained difference"):
+        call_command(
+            "verify_mailbox", sally_mailbox.email_address, "--entity", "contact", stdout=out
+        )
+    assert "job_title: CRM 'Sneaked in', mailbox 'CFO'" in out.getvalue()
+    latest = VerifyReport.objects.filter(mailbox=sally_mailbox).first()
+    assert (latest.trigger, latest.drift_count) == ("command", 1)

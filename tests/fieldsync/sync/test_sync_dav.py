@@ -61,7 +61,8 @@ def test_a_stale_etag_is_refused_and_recorded_as_a_conflict_not_overwritten(sync
     # The PUT carried the ETag the sync had read: Radicale answered 412 and nothing was written.
     assert report.failed == [str(ann.pk)]
     assert mailbox.items("contacts")[item_id].fields["job_title"] == "Typed meanwhile"
-    assert MailboxSyncState.objects.get(owner=sally, entity="contact").retry_ids == [str(ann.pk)]
+    retry = MailboxSyncState.objects.get(owner=sally, entity="contact").retry_ids
+    assert retry == [str(ann.pk), f"item:{item_id}"]  # the record, and its item to read again
     assert not SyncConflict.objects.exists()
 
     sync()  # the next run sees both edits: the policy (crm_wins) decides, the loser is kept
