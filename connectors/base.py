@@ -13,6 +13,15 @@ from typing import Literal, Protocol, runtime_checkable
 Folder = Literal["contacts", "calendar", "tasks"]
 FOLDERS: tuple[Folder, ...] = ("contacts", "calendar", "tasks")
 
+# What kind of CRM activity an Outlook task or appointment is, when it is not a plain task or
+# appointment: a field every connector reads on every task and calendar item and writes when it
+# creates one ("phone_call", "letter", "fax", "service_activity"; "" or absent: a plain task or
+# appointment). It lives in a property of its own that Outlook and other clients keep untouched
+# when a user edits the item (EWS: the named property PublicStrings/SyncAdminActivityType;
+# iCalendar: X-SYNCADMIN-ACTIVITY-TYPE), and the sync never updates it.
+ACTIVITY_TYPE = "activity_type"
+ACTIVITY_TYPES: tuple[str, ...] = ("phone_call", "letter", "fax", "service_activity")
+
 # The error code a refused stale change key reports, as Exchange names it.
 CONFLICT = "ErrorIrresolvableConflict"
 NOT_FOUND = "ErrorItemNotFound"

@@ -51,6 +51,9 @@ class _Stored:
 class MemoryConnector:
     """Keeps items in dicts. `fail_when` lets a test make chosen items fail with an EWS code."""
 
+    # A series' changed and cancelled occurrences are kept as the field "exceptions" holds them.
+    holds_exceptions = True
+
     def __init__(self, page_size: int = PAGE_SIZE) -> None:
         self.page_size = page_size
         self.folders: dict[str, dict[str, _Stored]] = {f: {} for f in FOLDERS}

@@ -7,12 +7,25 @@ through crm.services, like the pages and the API: what the API refuses, the admi
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from security import policy
 from security.mixins import RestrictedAdminMixin
 
-from .models import Appointment, Contact, CrmRecord, RecurringAppointment, Task, Tombstone
+from .models import (
+    Appointment,
+    AppointmentException,
+    Contact,
+    CrmRecord,
+    Fax,
+    Letter,
+    PhoneCall,
+    RecurringAppointment,
+    ServiceActivity,
+    Task,
+    Tombstone,
+)
 from .services import record_create, record_delete, record_update
 
 RECORD_READONLY = ("id", "created_on", "modified_on", "change_number")
@@ -52,7 +65,7 @@ class ContactAdmin(RecordAdmin):
     list_select_related = ("owner", "business_unit")
 
 
-@admin.register(Appointment, RecurringAppointment)
+@admin.register(Appointment, ServiceActivity)
 class AppointmentAdmin(RecordAdmin):
     list_display = ("subject", "scheduled_start", "scheduled_end", "owner", "business_unit")
     list_filter = ("business_unit", "appointment_status")
@@ -61,9 +74,79 @@ class AppointmentAdmin(RecordAdmin):
     list_select_related = ("owner", "business_unit")
 
 
+class AppointmentExceptionInline(admin.TabularInline):
+    """The series' changed and cancelled occurrences, on the series' page. They follow the
+    series' rights; an override of a column the user may not read is left out."""
+
+    model = AppointmentException
+    extra = 0
+    fields = (
+        "original_start",
+        "is_cancelled",
+        "scheduled_start",
+        "scheduled_end",
+        "subject",
+        "location",
+        "description",
+    )
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        hidden = policy.field_access(request.user, RecurringAppointment.ENTITY).hidden()
+        return [f for f in self.fields if f not in hidden]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        access = policy.field_access(request.user, RecurringAppointment.ENTITY)
+        locked = (access.secured & access.readable) - access.updatable
+        return [f for f in self.fields if f in locked]
+
+    # The inline's rights are the series' rights (the records have none of their own).
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None or policy.can(request.user, policy.Action.READ, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is not None and policy.can(request.user, policy.Action.WRITE, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is not None and policy.can(request.user, policy.Action.WRITE, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is not None and policy.can(request.user, policy.Action.WRITE, obj)
+
+
+@admin.register(RecurringAppointment)
+class RecurringAppointmentAdmin(AppointmentAdmin):
+    list_display = (
+        "subject",
+        "recurrence_pattern",
+        "scheduled_start",
+        "exception_count",
+        "owner",
+        "business_unit",
+    )
+    inlines = [AppointmentExceptionInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(n_exceptions=Count("exceptions"))
+
+    @admin.display(description="changed or cancelled occurrences")
+    def exception_count(self, obj: RecurringAppointment) -> int:
+        return getattr(obj, "n_exceptions", 0)
+
+
 @admin.register(Task)
 class TaskAdmin(RecordAdmin):
     list_display = ("subject", "status", "percent_complete", "due_date", "owner")
+    list_filter = ("status", "business_unit")
+    search_fields = ("subject",)
+    readonly_fields = RECORD_READONLY
+    list_select_related = ("owner",)
+
+
+@admin.register(PhoneCall, Letter, Fax)
+class TaskLikeAdmin(RecordAdmin):
+    """Phone calls, letters and faxes: the activities Outlook shows as tasks."""
+
+    list_display = ("subject", "status", "due_date", "owner")
     list_filter = ("status", "business_unit")
     search_fields = ("subject",)
     readonly_fields = RECORD_READONLY

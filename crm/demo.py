@@ -10,9 +10,14 @@ from django.utils import timezone
 
 from .models import (
     Appointment,
+    AppointmentException,
     Contact,
+    Fax,
+    Letter,
+    PhoneCall,
     Priority,
     RecurringAppointment,
+    ServiceActivity,
     ShowTimeAs,
     Task,
     TaskStatus,
@@ -87,7 +92,9 @@ def _id(kind: str, owner: str, n: int) -> uuid.UUID:
     return uuid.uuid5(NS, f"{kind}:{owner}:{n}")
 
 
-def seed_records(owner, *, contacts: int = 120, appointments: int = 40, tasks: int = 40) -> int:  # type: ignore[no-untyped-def]
+def seed_records(  # type: ignore[no-untyped-def]
+    owner, *, contacts: int = 120, appointments: int = 40, tasks: int = 40, activities: int = 8
+) -> int:
     """Create the owner's demo records unless they exist (ids are deterministic). Returns count."""
     rng = random.Random(owner.username)
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
@@ -159,6 +166,7 @@ def seed_records(owner, *, contacts: int = 120, appointments: int = 40, tasks: i
             organizer=owner.email,
         )
         made += 1
+    made += _seed_exceptions(RecurringAppointment.objects.get(pk=pk))
 
     existing = set(Task.objects.filter(owner=owner).values_list("id", flat=True))
     new_tasks = []
@@ -179,4 +187,81 @@ def seed_records(owner, *, contacts: int = 120, appointments: int = 40, tasks: i
             )
         )
     made += len(Task.objects.bulk_create(new_tasks))
+    made += _seed_activities(owner, rng, now, activities)
+    return made
+
+
+def _seed_exceptions(series: RecurringAppointment) -> int:
+    """The weekly review's third occurrence moved an hour later, its fifth cancelled."""
+    if series.exceptions.exists():
+        return 0
+    starts = series.occurrence_starts(limit=5)
+    if len(starts) < 5:
+        return 0
+    duration = series.scheduled_end - series.scheduled_start
+    moved = starts[2] + dt.timedelta(hours=1)
+    AppointmentException.objects.create(
+        series=series,
+        original_start=starts[2],
+        scheduled_start=moved,
+        scheduled_end=moved + duration,
+        subject="Pipeline review (moved: quarter close)",
+    )
+    AppointmentException.objects.create(series=series, original_start=starts[4], is_cancelled=True)
+    return 2
+
+
+TASK_LIKE = {
+    PhoneCall: ("phone", ["Call back", "Check in with", "Confirm order by phone with"]),
+    Letter: ("letter", ["Send contract to", "Mail brochure to", "Thank-you letter to"]),
+    Fax: ("fax", ["Fax signed order to", "Fax price list to", "Fax delivery note to"]),
+}
+
+
+def _seed_activities(owner, rng: random.Random, now: dt.datetime, count: int) -> int:  # type: ignore[no-untyped-def]
+    """Phone calls, letters and faxes (Outlook tasks) and service activities (appointments)."""
+    made = 0
+    for model, (kind, verbs) in TASK_LIKE.items():
+        existing = set(model.objects.filter(owner=owner).values_list("id", flat=True))
+        new = []
+        for n in range(count):
+            pk = _id(kind, owner.username, n)
+            if pk in existing:
+                continue
+            status = rng.choice(TaskStatus.values)
+            new.append(
+                model(
+                    id=pk,
+                    owner=owner,
+                    subject=f"{rng.choice(verbs)} {rng.choice(COMPANIES)}",
+                    status=status,
+                    start_date=(now - dt.timedelta(days=rng.randint(0, 5))).date(),
+                    due_date=(now + dt.timedelta(days=rng.randint(-5, 20))).date(),
+                    actual_end=now if status == TaskStatus.COMPLETED else None,
+                    priority=rng.choice(Priority.values),
+                )
+            )
+        made += len(model.objects.bulk_create(new))
+    existing = set(ServiceActivity.objects.filter(owner=owner).values_list("id", flat=True))
+    new_services = []
+    for n in range(count):
+        pk = _id("service", owner.username, n)
+        if pk in existing:
+            continue
+        start = now + dt.timedelta(days=rng.randint(1, 30), hours=rng.randint(-3, 3))
+        new_services.append(
+            ServiceActivity(
+                id=pk,
+                owner=owner,
+                subject=f"{rng.choice(['Installation', 'Maintenance', 'Repair'])} at "
+                f"{rng.choice(COMPANIES)}",
+                location=rng.choice(["Customer site", "Workshop"]),
+                scheduled_start=start,
+                scheduled_end=start + dt.timedelta(hours=rng.choice([1, 2, 4])),
+                organizer=owner.email,
+                priority=rng.choice(Priority.values),
+                appointment_status=ShowTimeAs.BUSY,
+            )
+        )
+    made += len(ServiceActivity.objects.bulk_create(new_services))
     return made

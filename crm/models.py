@@ -6,10 +6,15 @@ engine and the connectors can name CRM values without a translation table.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import datetime as dt
+import itertools
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
+from dateutil.rrule import rrulestr
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -260,8 +265,8 @@ class Appointment(AppointmentFields):
 class RecurringAppointment(AppointmentFields):
     """A recurring appointment's series master: first occurrence times plus an RFC 5545 RRULE.
 
-    Occurrences are expanded by the calendar, not stored; edited single occurrences
-    (exceptions) are not synchronized yet.
+    Occurrences are expanded by the calendar, not stored; a single occurrence moved, edited
+    or cancelled is an AppointmentException of the series (`series.exceptions`).
     """
 
     ENTITY = "recurring_appointment"
@@ -283,17 +288,44 @@ class RecurringAppointment(AppointmentFields):
             )
         ]
 
+    def occurrence_starts(self, *, limit: int = 1000) -> list[dt.datetime]:
+        """The starts of the series' occurrences as the pattern puts them (at most `limit`;
+        an endless pattern is cut there). ValueError for a pattern that cannot be read."""
+        rule = rrulestr(
+            self.recurrence_pattern.removeprefix("RRULE:"), dtstart=self.scheduled_start
+        )
+        return list(itertools.islice(rule, limit))
 
-class Task(ActivityFields):
-    ENTITY = "task"
+    def has_occurrence(self, start: dt.datetime) -> bool:
+        """Whether the pattern puts an occurrence at `start`."""
+        try:
+            rule = rrulestr(
+                self.recurrence_pattern.removeprefix("RRULE:"), dtstart=self.scheduled_start
+            )
+        except (ValueError, TypeError):
+            return False
+        found = rule.before(start + dt.timedelta(seconds=1), inc=True)
+        return found is not None and found == start
+
+
+class TaskFields(ActivityFields):
+    """Columns of the activities Outlook shows as tasks: tasks, phone calls, letters, faxes."""
 
     status = models.CharField(
         max_length=20, choices=TaskStatus.choices, default=TaskStatus.NOT_STARTED
     )
-    percent_complete = models.PositiveSmallIntegerField(default=0)
     start_date = models.DateField(null=True, blank=True)
     due_date = models.DateField(null=True, blank=True)
     actual_end = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Task(TaskFields):
+    ENTITY = "task"
+
+    percent_complete = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["due_date"]
@@ -304,6 +336,194 @@ class Task(ActivityFields):
                 condition=models.Q(percent_complete__lte=100), name="task_percent_complete_0_100"
             )
         ]
+
+
+class PhoneCall(TaskFields):
+    """A phone call; Outlook shows it as a task (Dynamics tracks an Outlook task as one)."""
+
+    ENTITY = "phone_call"
+
+    class Meta:
+        ordering = ["due_date"]
+        verbose_name = "phone call"
+        indexes = [models.Index(fields=["owner", "change_number"])]
+        permissions = [("sync_phonecall", "Can sync phone call with Exchange/Outlook")]
+
+
+class Letter(TaskFields):
+    """A letter; Outlook shows it as a task."""
+
+    ENTITY = "letter"
+
+    class Meta:
+        ordering = ["due_date"]
+        indexes = [models.Index(fields=["owner", "change_number"])]
+        permissions = [("sync_letter", "Can sync letter with Exchange/Outlook")]
+
+
+class Fax(TaskFields):
+    """A fax; Outlook shows it as a task."""
+
+    ENTITY = "fax"
+
+    class Meta:
+        ordering = ["due_date"]
+        verbose_name = "fax"
+        verbose_name_plural = "faxes"
+        indexes = [models.Index(fields=["owner", "change_number"])]
+        permissions = [("sync_fax", "Can sync fax with Exchange/Outlook")]
+
+
+class ServiceActivity(AppointmentFields):
+    """A service activity (a scheduled service); Outlook shows it as an appointment, written
+    from the CRM only: every field of its catalog tab is fixed one way, CRM to Outlook."""
+
+    ENTITY = "service_activity"
+
+    class Meta:
+        ordering = ["scheduled_start"]
+        verbose_name = "service activity"
+        verbose_name_plural = "service activities"
+        indexes = [models.Index(fields=["owner", "change_number"])]
+        permissions = [("sync_serviceactivity", "Can sync service activity with Exchange/Outlook")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(scheduled_end__gte=models.F("scheduled_start")),
+                name="service_activity_end_after_start",
+            )
+        ]
+
+
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("quiet_exceptions", default=False)
+
+
+@contextlib.contextmanager
+def quiet_exceptions() -> Iterator[None]:
+    """Write exceptions without giving their series a new change number: for the sync, which
+    writes a series and its exceptions together under the change number it reserved."""
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+
+
+class AppointmentException(models.Model):
+    """One occurrence of a recurring series that differs from its pattern: moved or edited
+    (an Outlook "exception"), or cancelled (a deleted occurrence).
+
+    The occurrence is named by `original_start`, its start as the pattern puts it (Outlook's
+    OriginalStart, iCalendar's RECURRENCE-ID). An override column left empty (None) means "as
+    the series"; a cancelled occurrence carries no overrides. Exceptions belong to their
+    series: they have no owner, rights or change number of their own; saving or deleting one
+    gives the series a new change number, so the sync sends the series again with its
+    exceptions.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    series = models.ForeignKey(
+        RecurringAppointment, on_delete=models.CASCADE, related_name="exceptions"
+    )
+    original_start = models.DateTimeField(
+        help_text="The occurrence's start as the recurrence pattern puts it."
+    )
+    is_cancelled = models.BooleanField(
+        "cancelled", default=False, help_text="The occurrence was deleted: it does not take place."
+    )
+    scheduled_start = models.DateTimeField(
+        "moved start", null=True, blank=True, help_text="Empty: as the pattern puts it."
+    )
+    scheduled_end = models.DateTimeField(
+        "moved end", null=True, blank=True, help_text="Empty: the series' duration."
+    )
+    # None, not "": an override to an empty subject is a change of its own.
+    subject = models.CharField(  # noqa: DJ001
+        max_length=200, null=True, blank=True, help_text="Empty: the series' subject."
+    )
+    location = models.CharField(  # noqa: DJ001
+        max_length=200, null=True, blank=True, help_text="Empty: the series' location."
+    )
+    description = models.TextField(  # noqa: DJ001
+        null=True, blank=True, help_text="Empty: the series' description."
+    )
+    modified_on = models.DateTimeField(default=timezone.now, editable=False)
+
+    # The override columns, named as the series' columns (field security applies to them).
+    OVERRIDES: ClassVar[tuple[str, ...]] = (
+        "scheduled_start",
+        "scheduled_end",
+        "subject",
+        "location",
+        "description",
+    )
+
+    class Meta:
+        ordering = ["series", "original_start"]
+        verbose_name = "changed or cancelled occurrence"
+        verbose_name_plural = "changed or cancelled occurrences"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["series", "original_start"], name="appointment_exception_once"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(scheduled_end__isnull=True)
+                | models.Q(scheduled_start__isnull=True)
+                | models.Q(scheduled_end__gte=models.F("scheduled_start")),
+                name="appointment_exception_end_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "cancelled" if self.is_cancelled else "changed"
+        return f"{self.series}: occurrence of {self.original_start:%Y-%m-%d %H:%M} {state}"
+
+    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        with transaction.atomic():
+            if self.is_cancelled:
+                for column in self.OVERRIDES:
+                    setattr(self, column, None)
+            self.modified_on = timezone.now()
+            super().save(*args, **kwargs)
+            self.touch_series()
+
+    def touch_series(self) -> None:
+        """Give the series a new change number (the sync's cursor sees the exception)."""
+        if not _QUIET.get():
+            RecurringAppointment.objects.filter(pk=self.series_id).update()
+
+    def effective(self, series: RecurringAppointment | None = None) -> dict[str, object]:
+        """The occurrence as it takes place: overrides, else the series' values."""
+        series = series or self.series
+        start = self.scheduled_start or self.original_start
+        duration = series.scheduled_end - series.scheduled_start
+        return {
+            "start": start,
+            "end": self.scheduled_end or start + duration,
+            "subject": series.subject if self.subject is None else self.subject,
+            "location": series.location if self.location is None else self.location,
+            "description": series.description if self.description is None else self.description,
+            "cancelled": self.is_cancelled,
+        }
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if (
+            self.scheduled_start
+            and self.scheduled_end
+            and self.scheduled_end < self.scheduled_start
+        ):
+            raise ValidationError({"scheduled_end": "The end cannot be before the start."})
+        series = self.series if self.series_id else None
+        start = self.original_start
+        if series is not None and start is not None and not series.has_occurrence(start):
+            raise ValidationError(
+                {
+                    "original_start": "The series has no occurrence starting at "
+                    f"{start:%Y-%m-%d %H:%M %Z}: give the start of one of "
+                    "its occurrences as the pattern puts it."
+                }
+            )
 
 
 class Tombstone(models.Model):
@@ -324,5 +544,15 @@ class Tombstone(models.Model):
 
 
 CRM_MODELS: dict[str, type[CrmRecord]] = {
-    m.ENTITY: m for m in (Contact, Appointment, RecurringAppointment, Task)
+    m.ENTITY: m
+    for m in (
+        Contact,
+        Appointment,
+        RecurringAppointment,
+        Task,
+        PhoneCall,
+        Letter,
+        Fax,
+        ServiceActivity,
+    )
 }

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from security import policy
 
-from .models import CrmRecord
+from .models import AppointmentException, CrmRecord, RecurringAppointment
 
 
 class FieldSecurityDenied(PermissionDenied):
@@ -151,3 +151,40 @@ def _clean(record: CrmRecord) -> None:
 def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
     """The data columns of a write (owner is a record right, not a securable field)."""
     return {k: v for k, v in values.items() if k != "owner"}
+
+
+def exception_save(
+    *,
+    series: RecurringAppointment,
+    values: Mapping[str, Any],
+    actor,  # type: ignore[no-untyped-def]
+) -> AppointmentException:
+    """Change or cancel one occurrence of `series` (the one at values["original_start"]),
+    replacing what was recorded for it before. Needs write on the series; an override of a
+    secured column needs update on it (the series' field security covers its occurrences)."""
+    if not policy.can(actor, policy.Action.WRITE, series):
+        raise PermissionDenied("You may read this recurring appointment but not change it.")
+    access = policy.field_access(actor, series.ENTITY)
+    denied = [
+        c
+        for c in AppointmentException.OVERRIDES
+        if values.get(c) is not None and not (access.can_read(c) and access.can_update(c))
+    ]
+    if denied:
+        _deny(RecurringAppointment, denied, creating=False)
+    with transaction.atomic():
+        exception = AppointmentException.objects.filter(
+            series=series, original_start=values["original_start"]
+        ).first() or AppointmentException(series=series)
+        for name in ("original_start", "is_cancelled", *AppointmentException.OVERRIDES):
+            setattr(exception, name, values.get(name, False if name == "is_cancelled" else None))
+        exception.full_clean(validate_unique=False)
+        exception.save()
+    return exception
+
+
+def exception_delete(*, exception: AppointmentException, actor) -> None:  # type: ignore[no-untyped-def]
+    """Put an occurrence back to what the pattern says (needs write on the series)."""
+    if not policy.can(actor, policy.Action.WRITE, exception.series):
+        raise PermissionDenied("You may read this recurring appointment but not change it.")
+    exception.delete()

@@ -18,7 +18,7 @@ from rest_framework.authtoken.admin import TokenAdmin as DrfTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
 from . import policy, services
-from .entities import Entity, record_model, securable_columns
+from .entities import RECORD_ENTITIES, Entity, record_model, securable_columns
 from .models import (
     SHARE_MODELS,
     AccessLevel,
@@ -202,8 +202,7 @@ class SecuredFieldForm(forms.ModelForm):
         fields = ["entity", "column"]
         help_texts = {
             "column": "; ".join(
-                f"{Entity(e).label}: {', '.join(securable_columns(e))}"
-                for e in ("contact", "appointment", "recurring_appointment", "task")
+                f"{Entity(e).label}: {', '.join(securable_columns(e))}" for e in RECORD_ENTITIES
             )
         }
 

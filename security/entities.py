@@ -14,6 +14,10 @@ class Entity(models.TextChoices):
     APPOINTMENT = "appointment", "Appointment"
     RECURRING_APPOINTMENT = "recurring_appointment", "Recurring appointment"
     TASK = "task", "Task"
+    PHONE_CALL = "phone_call", "Phone call"
+    LETTER = "letter", "Letter"
+    FAX = "fax", "Fax"
+    SERVICE_ACTIVITY = "service_activity", "Service activity"
     SYNC_SETTINGS = "sync_settings", "Field synchronization settings"
 
 
@@ -23,6 +27,10 @@ RECORD_MODEL_LABELS: dict[str, str] = {
     Entity.APPOINTMENT: "crm.Appointment",
     Entity.RECURRING_APPOINTMENT: "crm.RecurringAppointment",
     Entity.TASK: "crm.Task",
+    Entity.PHONE_CALL: "crm.PhoneCall",
+    Entity.LETTER: "crm.Letter",
+    Entity.FAX: "crm.Fax",
+    Entity.SERVICE_ACTIVITY: "crm.ServiceActivity",
 }
 RECORD_ENTITIES: tuple[str, ...] = tuple(RECORD_MODEL_LABELS)
 

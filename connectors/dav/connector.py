@@ -61,6 +61,9 @@ class DavConnector(DavStore):
     on an event with attendees that has none.
     """
 
+    # A series' changed and cancelled occurrences: RECURRENCE-ID overrides and EXDATE.
+    holds_exceptions = True
+
     def __init__(
         self,
         *,

@@ -22,6 +22,9 @@ TASK_STATUS = "X-SYNCADMIN-TASK-STATUS"
 # The LAST-MODIFIED the task status refinement was written with: another client's later edit
 # (completing and reopening a task, say) leaves the refinement stale, and it is then ignored.
 STAMP = "X-SYNCADMIN-STAMP"
+# Which CRM activity a VTODO or VEVENT stands for (connectors.base.ACTIVITY_TYPE); clients keep
+# X- properties they do not know when they edit an item (RFC 5545 3.8.8.2).
+ACTIVITY_TYPE = "X-SYNCADMIN-ACTIVITY-TYPE"
 PRODID = "-//syncadmin//dav connector//EN"
 UTC = datetime.UTC
 
@@ -32,9 +35,10 @@ UNSUPPORTED_ACTIVITY: dict[str, str] = {
     ),
 }
 
-_ACTIVITY = ("subject", "description", "priority")
+_ACTIVITY = ("subject", "description", "priority", "activity_type")
 EVENT_COLUMNS: tuple[str, ...] = (
     *_ACTIVITY,
+    "exceptions",
     "location",
     "organizer",
     "required_attendees",
@@ -151,8 +155,94 @@ class Codec:
             categories += [str(c) for c in getattr(prop, "cats", [prop]) if str(c)]
         crm_id = _str(comp.get(CRM_ID)) or None
         modified = self._utc(comp, "LAST-MODIFIED") or self._utc(comp, "DTSTAMP")
-        fields = self.read_fields(comp, columns)
+        columns = list(columns)
+        fields = self.read_fields(comp, [c for c in columns if c != "exceptions"])
+        if "exceptions" in columns:
+            fields["exceptions"] = self.read_exceptions(cal, comp)
         return Parsed(comp.name, crm_id, tuple(categories), fields, modified)
+
+    # -- a series' changed and cancelled occurrences ---------------------------------------------
+    def read_exceptions(
+        self, cal: icalendar.Calendar, comp: icalendar.Component
+    ) -> list[dict[str, object]]:
+        """EXDATEs of the master (cancelled occurrences) and the components with its UID and a
+        RECURRENCE-ID (changed ones, or cancelled by STATUS:CANCELLED), in the CRM's terms."""
+        if comp.name != "VEVENT" or not _all(comp, "RRULE"):
+            return []
+        out: dict[datetime.datetime, dict[str, object]] = {}
+        for prop in _all(comp, "EXDATE"):
+            for entry in getattr(prop, "dts", []):
+                original = self._point(entry.dt)
+                out[original] = _exception(original, cancelled=True)
+        uid = _str(comp.get("UID"))
+        for other in cal.walk("VEVENT"):
+            if "RECURRENCE-ID" not in other or _str(other.get("UID")) != uid:
+                continue
+            original = self._point(other.decoded("RECURRENCE-ID"))
+            if _str(other.get("STATUS")).upper() == "CANCELLED":
+                out[original] = _exception(original, cancelled=True)
+                continue
+            when = self._when(other)
+            out[original] = _exception(
+                original,
+                cancelled=False,
+                start=when["scheduled_start"],
+                end=when["scheduled_end"],
+                subject=self._read_text(other, "subject"),
+                location=self._read_text(other, "location"),
+                description=self._read_text(other, "description"),
+            )
+        return [out[k] for k in sorted(out)]
+
+    def _point(self, value: object) -> datetime.datetime:
+        """An occurrence's instant in UTC (a date: its midnight in the user's zone)."""
+        if isinstance(value, datetime.datetime):
+            return self._instant(value)
+        day = value  # a date
+        return datetime.datetime(day.year, day.month, day.day, tzinfo=self.tz).astimezone(UTC)  # type: ignore[attr-defined]
+
+    def _like_start(self, comp: icalendar.Component, instant: datetime.datetime) -> object:
+        """An instant in the form of the master's DTSTART (date, zoned or UTC), as RFC 5545
+        wants RECURRENCE-ID and EXDATE."""
+        start = comp.decoded("DTSTART")
+        if not isinstance(start, datetime.datetime):
+            return instant.astimezone(self.tz).date()
+        if start.tzinfo is not None and start.tzinfo != UTC and self.tz.key != "UTC":
+            return instant.astimezone(self.tz)
+        return instant.astimezone(UTC)
+
+    def write_exceptions(
+        self, cal: icalendar.Calendar, comp: icalendar.Component, exceptions: object
+    ) -> None:
+        """Replace the master's EXDATEs and override components by `exceptions`."""
+        comp.pop("EXDATE", None)
+        uid = _str(comp.get("UID"))
+        for other in [c for c in cal.subcomponents if c is not comp]:
+            if other.name == "VEVENT" and _str(other.get("UID")) == uid:
+                cal.subcomponents.remove(other)
+        entries = list(exceptions or [])  # type: ignore[call-overload]
+        cancelled = [e for e in entries if e["cancelled"]]
+        if cancelled:
+            comp.add("EXDATE", [self._like_start(comp, e["original_start"]) for e in cancelled])
+        when = self._when(comp)
+        length = when["scheduled_end"] - when["scheduled_start"]  # type: ignore[operator]
+        now = datetime.datetime.now(UTC).replace(microsecond=0)
+        for e in entries:
+            if e["cancelled"]:
+                continue
+            start = e["start"] or e["original_start"]
+            end = e["end"] or start + length
+            override = icalendar.Event()
+            override.add("UID", uid)
+            override.add("RECURRENCE-ID", self._like_start(comp, e["original_start"]))
+            override.add("DTSTAMP", now)
+            override.add("DTSTART", self._like_start(comp, start))
+            override.add("DTEND", self._like_start(comp, end))
+            for column in ("subject", "location", "description"):
+                value = e[column] if e[column] is not None else _str(comp.get(_TEXT[column]))
+                if value:
+                    override.add(_TEXT[column], value)
+            cal.add_component(override)
 
     def read_fields(self, comp: icalendar.Component, columns: Iterable[str]) -> dict[str, object]:
         out: dict[str, object] = {}
@@ -347,6 +437,8 @@ class Codec:
             self._write_attendees(comp, fields)
         if any(c in fields for c in _WHEN):
             self._write_when(cal, comp, fields)
+        if "exceptions" in fields:
+            self.write_exceptions(cal, comp, fields["exceptions"])
         self._need_organizer(comp, fields)
 
     def _set_marker(self, comp: icalendar.Component, refined: str) -> None:
@@ -493,7 +585,30 @@ def _stamp_of(comp: icalendar.Component) -> str:
 
 _DAY_PROPS = {"start_date": "DTSTART", "due_date": "DUE"}
 _DAY_SIBLING = {"DTSTART": "DUE", "DUE": "DTSTART"}
-_DEFERRED = frozenset((*_WHEN, "required_attendees", "optional_attendees"))
+_DEFERRED = frozenset((*_WHEN, "required_attendees", "optional_attendees", "exceptions"))
+
+
+def _exception(
+    original: datetime.datetime,
+    *,
+    cancelled: bool,
+    start: object = None,
+    end: object = None,
+    subject: object = None,
+    location: object = None,
+    description: object = None,
+) -> dict[str, object]:
+    return {
+        "original_start": original,
+        "cancelled": cancelled,
+        "start": None if cancelled else start,
+        "end": None if cancelled else end,
+        "subject": None if cancelled else subject,
+        "location": None if cancelled else location,
+        "description": None if cancelled else description,
+    }
+
+
 _Reader = Callable[[Codec, icalendar.Component, str], object]
 _Writer = Callable[[Codec, icalendar.Component, str, object], None]
 _READERS: dict[str, _Reader] = {
@@ -508,6 +623,7 @@ _READERS: dict[str, _Reader] = {
     "start_date": Codec._read_day,
     "due_date": Codec._read_day,
     "actual_end": lambda c, comp, _col: c._utc(comp, "COMPLETED"),
+    "activity_type": lambda _c, comp, _col: _str(comp.get(ACTIVITY_TYPE)).lower(),
 }
 _WRITERS: dict[str, _Writer] = {
     **dict.fromkeys(_TEXT, Codec._write_text),
@@ -519,6 +635,7 @@ _WRITERS: dict[str, _Writer] = {
     "start_date": Codec._write_day,
     "due_date": Codec._write_day,
     "actual_end": Codec._write_completed,
+    "activity_type": lambda c, comp, _col, v: c._set(comp, ACTIVITY_TYPE, _str(v) or None),
 }
 
 

@@ -24,6 +24,8 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     "appointment": dict(ical.UNSUPPORTED_ACTIVITY),
     "recurring_appointment": dict(ical.UNSUPPORTED_ACTIVITY),
     "task": dict(ical.UNSUPPORTED_ACTIVITY),
+    **{e: dict(ical.UNSUPPORTED_ACTIVITY) for e in ("phone_call", "letter", "fax")},
+    "service_activity": dict(ical.UNSUPPORTED_ACTIVITY),
 }
 COLUMNS: dict[str, tuple[str, ...]] = {
     "contacts": vcard.COLUMNS,
@@ -32,8 +34,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 FOLDER_ENTITIES = {
     "contacts": ("contact",),
-    "calendar": ("appointment", "recurring_appointment"),
-    "tasks": ("task",),
+    "calendar": ("appointment", "recurring_appointment", "service_activity"),
+    "tasks": ("task", "phone_call", "letter", "fax"),
 }
 
 

@@ -124,6 +124,8 @@ _ACTIVITY: list[FieldMap] = [
     _m("description", "body", "body"),
     _m("priority", "importance", "importance"),
     _m("regarding", "crm_regarding"),
+    # Which CRM activity the item is (connectors.base.ACTIVITY_TYPE): written on create only.
+    _m("activity_type", "crm_activity_type"),
 ]
 
 CALENDAR_FIELDS: list[FieldMap] = [

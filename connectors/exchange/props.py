@@ -24,6 +24,19 @@ class RegardingProperty(ExtendedProperty):
     property_type = "String"
 
 
+class ActivityTypeProperty(ExtendedProperty):
+    """The CRM activity an Outlook task or appointment stands for (phone_call, letter, fax,
+    service_activity; absent: a plain task or appointment). A named property, as Dynamics' own
+    activity type code is: Outlook keeps named properties it does not know through a user's
+    edits, and no form or view shows it, so a user cannot change it by accident. ItemClass
+    (IPM.Task.PhoneCall) was not used: Outlook looks up a custom form for a derived class and
+    Graph and CalDAV have no item class at all."""
+
+    distinguished_property_set_id = "PublicStrings"
+    property_name = "SyncAdminActivityType"
+    property_type = "String"
+
+
 class GovernmentIdProperty(ExtendedProperty):
     """PidTagGovernmentIdNumber: Outlook's 'Government ID Number' (no EWS element)."""
 
@@ -65,6 +78,7 @@ class TaskDateCompletedProperty(ExtendedProperty):
 EXTENDED = {
     "crm_id": (CrmIdProperty, (Contact, CalendarItem, Task)),
     "crm_regarding": (RegardingProperty, (CalendarItem, Task)),
+    "crm_activity_type": (ActivityTypeProperty, (CalendarItem, Task)),
     "crm_government_id": (GovernmentIdProperty, (Contact,)),
     "crm_ftp_site": (FtpSiteProperty, (Contact,)),
     "crm_yomi_first_name": (YomiFirstNameProperty, (Contact,)),

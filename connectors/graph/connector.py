@@ -490,8 +490,9 @@ class GraphConnector:
             body["categories"] = list(new.categories)
         if folder == "tasks":
             body.setdefault("title", "")
-            if new.crm_id:
-                body["linkedResources"] = [self._link(new.crm_id)]
+            kind = str(new.fields.get("activity_type") or "")
+            if new.crm_id or kind:  # an untracked typed task: the link says the type only
+                body["linkedResources"] = [self._link(new.crm_id or "", kind)]
         else:
             if new.crm_id:
                 body.setdefault("singleValueExtendedProperties", []).append(
@@ -506,8 +507,9 @@ class GraphConnector:
         return body
 
     @staticmethod
-    def _link(crm_id: str) -> dict:
-        return {"applicationName": gf.LINK_APP, "displayName": "CRM record", "externalId": crm_id}
+    def _link(crm_id: str, kind: str = "") -> dict:
+        name = gf.LINK_NAMES.get(kind, gf.LINK_NAMES[""])
+        return {"applicationName": gf.LINK_APP, "displayName": name, "externalId": crm_id}
 
     def update_items(
         self, folder: Folder, updates: Sequence[ItemUpdate], *, overwrite: bool = False
@@ -592,10 +594,12 @@ class GraphConnector:
     def _retag_task(self, item_id: str, crm_id: str) -> str | None:
         path = f"{self._item('tasks', item_id)}/linkedResources"
         links = self.client.request("GET", path)
+        kind = ""  # the activity type the old link said, kept on the new one
         for link in (links.body or {}).get("value") or [] if isinstance(links.body, dict) else []:
             if link.get("applicationName") == gf.LINK_APP:
+                kind = gf.LINK_TYPES.get(str(link.get("displayName") or ""), kind)
                 self.client.request("DELETE", f"{path}/{link['id']}")
-        self.client.request("POST", path, body=self._link(crm_id))
+        self.client.request("POST", path, body=self._link(crm_id, kind))
         got = self.client.request("GET", self._item("tasks", item_id), params={"$select": "id"})
         return (
             str((got.body or {}).get("@odata.etag") or "") if isinstance(got.body, dict) else None

@@ -31,6 +31,17 @@ def tagged(tag: int, kind: str = "String") -> str:
 CRM_ID = named("SyncAdminCrmId")
 REGARDING = named("SyncAdminRegarding")
 LINK_APP = "SyncAdmin"  # linkedResource.applicationName of a To Do task's CRM id
+# Which CRM activity an item is (connectors.base.ACTIVITY_TYPE): on events the named property
+# the EWS connector writes; To Do tasks have no extended properties, so the CRM link's display
+# name says it (To Do shows it as the link's text; a user's edit of the task leaves it alone).
+ACTIVITY_TYPE = named("SyncAdminActivityType")
+LINK_NAMES = {
+    "": "CRM record",
+    "phone_call": "CRM phone call",
+    "letter": "CRM letter",
+    "fax": "CRM fax",
+}
+LINK_TYPES = {v: k for k, v in LINK_NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,7 @@ CALENDAR_FIELDS: list[FieldMap] = [
     _m("scheduled_end", "end", "when"),
     _m("is_all_day_event", "isAllDay", "when"),
     _m("recurrence_pattern", "recurrence", "when"),
+    _m("activity_type", ACTIVITY_TYPE, "ext"),
 ]
 
 TASK_FIELDS: list[FieldMap] = [
@@ -122,6 +134,8 @@ TASK_FIELDS: list[FieldMap] = [
     _m("start_date", "startDateTime", "task_date"),
     _m("due_date", "dueDateTime", "task_date"),
     _m("actual_end", "completedDateTime", "completed"),
+    # Written with the CRM link when the task is created (GraphConnector._link).
+    _m("activity_type", "linkedResources", "link_type", writable=False),
 ]
 
 MAPPINGS: dict[str, dict[str, FieldMap]] = {
@@ -140,6 +154,14 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
         "regarding": "Microsoft To Do tasks have no extended properties to hold the regarding "
         "record.",
     },
+    **{
+        e: {
+            "regarding": "Microsoft To Do tasks have no extended properties to hold the "
+            "regarding record."
+        }
+        for e in ("phone_call", "letter", "fax")
+    },
+    "service_activity": {},
 }
 
 # Columns a write must send together: a partial update is completed from the current item.
@@ -241,6 +263,9 @@ class Codec:
             return "" if raw is None else str(raw).replace("\r\n", "\n")
         if kind == "ext":
             return ext.get(fm.prop.lower(), "")
+        if kind == "link_type":
+            link = next((r for r in raw or [] if r.get("applicationName") == LINK_APP), None)
+            return LINK_TYPES.get(str((link or {}).get("displayName") or ""), "")
         if kind == "ext_date":
             value = ext.get(fm.prop.lower())
             return _utc(value).date() if value else None

@@ -13,7 +13,17 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 
-from crm.models import Appointment, Contact, RecurringAppointment, Task, TaskStatus
+from crm.models import (
+    Appointment,
+    Contact,
+    Fax,
+    Letter,
+    PhoneCall,
+    RecurringAppointment,
+    ServiceActivity,
+    Task,
+    TaskStatus,
+)
 from syncadmin.api import UtcIsoDateTimeFilter
 
 _MAX_BIGINT = 2**63 - 1
@@ -126,4 +136,28 @@ class TaskFilterSet(RecordFilterSet):
 
     class Meta:
         model = Task
+        fields: list[str] = []
+
+
+class ServiceActivityFilterSet(AppointmentFilterSet):
+    class Meta:
+        model = ServiceActivity
+        fields: list[str] = []
+
+
+class PhoneCallFilterSet(TaskFilterSet):
+    class Meta:
+        model = PhoneCall
+        fields: list[str] = []
+
+
+class LetterFilterSet(TaskFilterSet):
+    class Meta:
+        model = Letter
+        fields: list[str] = []
+
+
+class FaxFilterSet(TaskFilterSet):
+    class Meta:
+        model = Fax
         fields: list[str] = []

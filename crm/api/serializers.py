@@ -11,7 +11,18 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from crm.models import Appointment, Contact, CrmRecord, RecurringAppointment, Task
+from crm.models import (
+    Appointment,
+    AppointmentException,
+    Contact,
+    CrmRecord,
+    Fax,
+    Letter,
+    PhoneCall,
+    RecurringAppointment,
+    ServiceActivity,
+    Task,
+)
 
 # Columns that decide access or are kept by the CRM itself; never secured, never written here.
 STRUCTURAL_COLUMNS = ("id", "owner", "business_unit", "created_on", "modified_on", "change_number")
@@ -81,12 +92,64 @@ class AppointmentOutputSerializer(RecordOutputSerializer):
     Meta = _output_meta(Appointment)
 
 
+EXCEPTION_COLUMNS = ["id", "original_start", "is_cancelled", *AppointmentException.OVERRIDES]
+
+
+class AppointmentExceptionSerializer(serializers.ModelSerializer):
+    """A changed or cancelled occurrence of a series. An override left null is "as the
+    series"; an override of a column the caller may not read on the series is left out."""
+
+    class Meta:
+        model = AppointmentException
+        fields = [*EXCEPTION_COLUMNS, "modified_on"]
+        read_only_fields = ["id", "modified_on"]
+        extra_kwargs = {c: {"required": False} for c in AppointmentException.OVERRIDES}
+
+    def to_representation(self, instance: AppointmentException) -> dict[str, Any]:
+        out = super().to_representation(instance)
+        for column in self.context.get("hidden_columns", ()):
+            out.pop(column, None)
+        return out
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs.get("scheduled_start"), attrs.get("scheduled_end")
+        if start and end and end < start:
+            raise serializers.ValidationError(
+                {"scheduled_end": "The end cannot be before the start."}
+            )
+        return attrs
+
+
 class RecurringAppointmentOutputSerializer(RecordOutputSerializer):
-    Meta = _output_meta(RecurringAppointment)
+    exceptions = AppointmentExceptionSerializer(
+        many=True,
+        read_only=True,
+        help_text="The series' changed and cancelled occurrences, by original start.",
+    )
+
+    class Meta:
+        model = RecurringAppointment
+        fields = [*STRUCTURAL_COLUMNS, *data_columns(RecurringAppointment), "exceptions"]
 
 
 class TaskOutputSerializer(RecordOutputSerializer):
     Meta = _output_meta(Task)
+
+
+class PhoneCallOutputSerializer(RecordOutputSerializer):
+    Meta = _output_meta(PhoneCall)
+
+
+class LetterOutputSerializer(RecordOutputSerializer):
+    Meta = _output_meta(Letter)
+
+
+class FaxOutputSerializer(RecordOutputSerializer):
+    Meta = _output_meta(Fax)
+
+
+class ServiceActivityOutputSerializer(RecordOutputSerializer):
+    Meta = _output_meta(ServiceActivity)
 
 
 class OwnerField(serializers.PrimaryKeyRelatedField):
@@ -130,3 +193,19 @@ class RecurringAppointmentInputSerializer(RecordInputSerializer):
 
 class TaskInputSerializer(RecordInputSerializer):
     Meta = _input_meta(Task, percent_complete={"max_value": 100})
+
+
+class PhoneCallInputSerializer(RecordInputSerializer):
+    Meta = _input_meta(PhoneCall)
+
+
+class LetterInputSerializer(RecordInputSerializer):
+    Meta = _input_meta(Letter)
+
+
+class FaxInputSerializer(RecordInputSerializer):
+    Meta = _input_meta(Fax)
+
+
+class ServiceActivityInputSerializer(RecordInputSerializer):
+    Meta = _input_meta(ServiceActivity)

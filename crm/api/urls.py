@@ -11,5 +11,9 @@ router.register(
     "recurring-appointments", views.RecurringAppointmentViewSet, basename="recurring-appointment"
 )
 router.register("tasks", views.TaskViewSet, basename="task")
+router.register("phone-calls", views.PhoneCallViewSet, basename="phone-call")
+router.register("letters", views.LetterViewSet, basename="letter")
+router.register("faxes", views.FaxViewSet, basename="fax")
+router.register("service-activities", views.ServiceActivityViewSet, basename="service-activity")
 
 urlpatterns = router.urls

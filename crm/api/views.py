@@ -12,12 +12,26 @@ from typing import Any, ClassVar
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from crm.models import Appointment, Contact, CrmRecord, RecurringAppointment, Task
+from crm.models import (
+    Appointment,
+    AppointmentException,
+    Contact,
+    CrmRecord,
+    Fax,
+    Letter,
+    PhoneCall,
+    RecurringAppointment,
+    ServiceActivity,
+    Task,
+)
 from crm.services import (
     FieldSecurityDenied,
+    exception_delete,
+    exception_save,
     record_columns_check,
     record_create,
     record_delete,
@@ -163,6 +177,54 @@ class RecurringAppointmentViewSet(RecordViewSet):
     input_serializer = s.RecurringAppointmentInputSerializer
     filterset_class = filters.RecurringAppointmentFilterSet
 
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return super().get_queryset().prefetch_related("exceptions")
+
+    def _render_exceptions(self, data: Any, **kwargs: Any) -> Any:
+        context = {"request": self.request, "hidden_columns": self.field_access.hidden()}
+        return s.AppointmentExceptionSerializer(data, context=context, **kwargs).data
+
+    @extend_schema(
+        tags=["recurring-appointments"],
+        request=s.AppointmentExceptionSerializer,
+        responses={200: s.AppointmentExceptionSerializer(many=True)},
+        description="GET: the series' changed and cancelled occurrences. POST: change or cancel "
+        "the occurrence at original_start (replaces what was recorded for it).",
+    )
+    @action(detail=True, methods=["get", "post"], url_path="exceptions")
+    def exceptions(self, request: Request, pk: str) -> Response:
+        series = self.get_object()
+        if request.method == "GET":
+            return Response(self._render_exceptions(series.exceptions.all(), many=True))
+        body = s.AppointmentExceptionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        exception = self._refuse_fields(
+            exception_save, series=series, values=body.validated_data, actor=request.user
+        )
+        return Response(self._render_exceptions(exception), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        tags=["recurring-appointments"],
+        responses={204: None},
+        description="Put the occurrence back to what the pattern says.",
+    )
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"exceptions/(?P<exception_id>[0-9a-fA-F-]{36})",
+    )
+    def delete_exception(self, request: Request, pk: str, exception_id: str) -> Response:
+        series = self.get_object()
+        exception = AppointmentException.objects.filter(series=series, pk=exception_id).first()
+        if exception is None:
+            raise ApiError(
+                "This series has no changed or cancelled occurrence with that id.",
+                code="not_found",
+                status_code=404,
+            )
+        exception_delete(exception=exception, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 @_documented("tasks", s.TaskOutputSerializer, s.TaskInputSerializer)
 class TaskViewSet(RecordViewSet):
@@ -170,3 +232,37 @@ class TaskViewSet(RecordViewSet):
     output_serializer = s.TaskOutputSerializer
     input_serializer = s.TaskInputSerializer
     filterset_class = filters.TaskFilterSet
+
+
+@_documented("phone-calls", s.PhoneCallOutputSerializer, s.PhoneCallInputSerializer)
+class PhoneCallViewSet(RecordViewSet):
+    model = PhoneCall
+    output_serializer = s.PhoneCallOutputSerializer
+    input_serializer = s.PhoneCallInputSerializer
+    filterset_class = filters.PhoneCallFilterSet
+
+
+@_documented("letters", s.LetterOutputSerializer, s.LetterInputSerializer)
+class LetterViewSet(RecordViewSet):
+    model = Letter
+    output_serializer = s.LetterOutputSerializer
+    input_serializer = s.LetterInputSerializer
+    filterset_class = filters.LetterFilterSet
+
+
+@_documented("faxes", s.FaxOutputSerializer, s.FaxInputSerializer)
+class FaxViewSet(RecordViewSet):
+    model = Fax
+    output_serializer = s.FaxOutputSerializer
+    input_serializer = s.FaxInputSerializer
+    filterset_class = filters.FaxFilterSet
+
+
+@_documented(
+    "service-activities", s.ServiceActivityOutputSerializer, s.ServiceActivityInputSerializer
+)
+class ServiceActivityViewSet(RecordViewSet):
+    model = ServiceActivity
+    output_serializer = s.ServiceActivityOutputSerializer
+    input_serializer = s.ServiceActivityInputSerializer
+    filterset_class = filters.ServiceActivityFilterSet

@@ -23,6 +23,7 @@ from connectors.exchange import ExchangeConnector
 from fieldsync.catalog import get_catalog
 from fieldsync.mailboxes import credentials
 from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, ServerKind
+from fieldsync.service.values import FOLDERS
 
 logger = logging.getLogger(__name__)
 
@@ -200,12 +201,7 @@ def _dav_error(exc: ConnectorError, mailbox: Mailbox | None, profile: EmailServe
     return f"The CalDAV/CardDAV server answered {exc.code}: {exc}"
 
 
-_FOLDERS = {
-    "contact": "contacts",
-    "appointment": "calendar",
-    "recurring_appointment": "calendar",
-    "task": "tasks",
-}
+_FOLDERS = FOLDERS  # entity -> the folder its items live in (all eight entities)
 
 
 def used_folders(mailbox: Mailbox) -> list[str]:

@@ -63,7 +63,11 @@ def dashboard_mailboxes(user: Any) -> QuerySet[Mailbox]:
         when("sync_contacts", "contact")
         + when("sync_appointments", "appointment")
         + when("sync_appointments", "recurring_appointment")
+        + when("sync_appointments", "service_activity")
         + when("sync_tasks", "task")
+        + when("sync_tasks", "phone_call")
+        + when("sync_tasks", "letter")
+        + when("sync_tasks", "fax")
     )
     return qs.annotate(backlog=total)
 

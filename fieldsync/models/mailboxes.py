@@ -265,9 +265,11 @@ class Mailbox(models.Model):
             out += [
                 ("appointment", self.appointments_path),
                 ("recurring_appointment", self.appointments_path),
+                ("service_activity", self.appointments_path),
             ]
         if self.sync_tasks:
-            out.append(("task", self.tasks_path))
+            # Phone calls, letters and faxes are Outlook tasks: they go where tasks go.
+            out += [(e, self.tasks_path) for e in ("task", "phone_call", "letter", "fax")]
         return out
 
     @property

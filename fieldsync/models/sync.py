@@ -106,11 +106,16 @@ class SyncPolicy(models.Model):
         return policy
 
     def filter_for(self, entity: str) -> str:
+        """The filter of an entity: the task filter covers what Outlook shows as tasks (tasks,
+        phone calls, letters, faxes), the appointment filter what it shows in the calendar
+        (appointments, recurring appointments, service activities)."""
         if entity == "contact":
             return self.contact_filter
-        if entity == "task":
+        if entity in ("task", "phone_call", "letter", "fax"):
             return self.task_filter
-        return self.appointment_filter
+        if entity in ("appointment", "recurring_appointment", "service_activity"):
+            return self.appointment_filter
+        raise KeyError(f"No sync filter for {entity!r}")
 
 
 class SyncLink(models.Model):

@@ -30,8 +30,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("mass_change_percent", "Mass-change threshold"),
     Setting("mass_change_min_items", "Mass-change guard: smallest mailbox"),
     Setting("contact_filter", "Sync filter: contacts"),
-    Setting("appointment_filter", "Sync filter: appointments"),
-    Setting("task_filter", "Sync filter: tasks"),
+    Setting("appointment_filter", "Sync filter: appointments and service activities"),
+    Setting("task_filter", "Sync filter: tasks, phone calls, letters and faxes"),
 )
 NAMES: tuple[str, ...] = tuple(s.name for s in SETTINGS)
 LABELS: dict[str, str] = {s.name: s.label for s in SETTINGS}

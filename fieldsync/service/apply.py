@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
 
 from connectors.base import (
+    ACTIVITY_TYPE,
     NOT_FOUND,
     Connector,
     ItemRef,
@@ -21,7 +22,7 @@ from connectors.base import (
     NewItem,
     RemoteItem,
 )
-from crm.models import reserve_change_numbers
+from crm.models import AppointmentException, quiet_exceptions, reserve_change_numbers
 from fieldsync.engine import (
     UNKNOWN,
     Conflict,
@@ -36,7 +37,57 @@ from fieldsync.engine import (
     seal_unreadable,
 )
 from fieldsync.models.sync import RejectedChange, SyncConflict, SyncLink, UnconfirmedItems
-from fieldsync.service.values import EntityFields, digest, encode_base, sealed_json_value
+from fieldsync.service.values import (
+    ACTIVITY_TYPE_OF,
+    EXCEPTIONS,
+    EntityFields,
+    digest,
+    encode_base,
+    sealed_json_value,
+)
+
+
+def series_exceptions(series_ids: Sequence[Any]) -> dict[Any, list[dict[str, Any]]]:
+    """The changed and cancelled occurrences of these series, in the connectors' form. One
+    query, in chunks that stay within SQLite's parameter limit."""
+    out: dict[Any, list[dict[str, Any]]] = {}
+    ids = list(series_ids)
+    for start in range(0, len(ids), 500):
+        rows = AppointmentException.objects.filter(series_id__in=ids[start : start + 500])
+        for e in rows.order_by("original_start"):
+            out.setdefault(e.series_id, []).append(
+                {
+                    "original_start": e.original_start,
+                    "cancelled": e.is_cancelled,
+                    "start": e.scheduled_start,
+                    "end": e.scheduled_end,
+                    "subject": e.subject,
+                    "location": e.location,
+                    "description": e.description,
+                }
+            )
+    return out
+
+
+def _replace_exceptions(series_id: Any, exceptions: Sequence[Mapping[str, Any]]) -> None:
+    """Make the series' exceptions these (the sync already gave the series its change number:
+    writing them does not give it another)."""
+    with quiet_exceptions():
+        AppointmentException.objects.filter(series_id=series_id).delete()
+        AppointmentException.objects.bulk_create(
+            AppointmentException(
+                series_id=series_id,
+                original_start=e["original_start"],
+                is_cancelled=bool(e["cancelled"]),
+                scheduled_start=None if e["cancelled"] else e["start"],
+                scheduled_end=None if e["cancelled"] else e["end"],
+                subject=None if e["cancelled"] else e["subject"],
+                location=None if e["cancelled"] else e["location"],
+                description=None if e["cancelled"] else e["description"],
+            )
+            for e in exceptions
+        )
+
 
 # The reason of a conflict whose CRM value the server did not keep as written.
 SERVER_NORMALIZED = "server_normalized"
@@ -61,6 +112,15 @@ def _problem(ef: EntityFields, columns: Mapping[str, Any]) -> str:
 
 def _result(answer: ItemResult) -> RemoteResult:
     return RemoteResult(answer.ok, answer.item_id, answer.change_key, answer.error_code)
+
+
+@dataclass
+class _CrmWrites:
+    keep: list[tuple[RecordPlan, Link | None]] = field(default_factory=list)
+    creates: list[models.Model] = field(default_factory=list)
+    updates: list[tuple[RecordPlan, dict[str, Any]]] = field(default_factory=list)
+    refused: list[Any] = field(default_factory=list)
+    later: list[tuple[Any, Any]] = field(default_factory=list)  # (series id, its exceptions)
 
 
 class DjangoSink:
@@ -95,6 +155,9 @@ class DjangoSink:
         self.revisit: list[str] = []  # their records: the next run decides them again
         self.listed_new: set[str] = set()  # items the change list reported as created
         self.run_started = timezone.now()
+        # What a new item carries to say which CRM activity it is (none for plain ones).
+        kind = ACTIVITY_TYPE_OF.get(self.entity)
+        self.marker: dict[str, object] = {ACTIVITY_TYPE: kind} if kind else {}
 
     def _sealed(self, status: Link) -> Link:
         """The status as stored: private Exchange values and CRM values the owner may not read
@@ -171,7 +234,7 @@ class DjangoSink:
                 [
                     NewItem(
                         str(p.crm_id),
-                        self.ef.columns_of(p.remote_create or {}),
+                        self.ef.columns_of(p.remote_create or {}) | self.marker,
                         tuple(p.remote_categories),
                     )
                     for _, p in creates
@@ -254,36 +317,42 @@ class DjangoSink:
             self.normalized += len(conflicts)
 
     # -- 3. CRM and statuses ---------------------------------------------------------------------
+    def _crm_writes(self, batch: Sequence[tuple[RecordPlan, Link | None]]) -> _CrmWrites:
+        """Sort a batch's CRM writes: creates, updates, refused invalid values, and the series
+        exceptions to write once their series is."""
+        out = _CrmWrites()
+        for plan, status in batch:
+            creating = plan.crm_create is not None
+            values = plan.crm_create if creating else plan.crm_update
+            if creating or values:
+                columns = self.ef.columns_of(values or {})
+                problem = _problem(self.ef, columns)
+                if problem:
+                    out.refused.append(self._invalid(plan, problem))
+                    continue
+                if EXCEPTIONS in columns:
+                    out.later.append((plan.crm_id, columns.pop(EXCEPTIONS)))
+                if creating:
+                    out.creates.append(self.ef.model(id=plan.crm_id, owner=self.owner, **columns))
+                else:
+                    out.updates.append((plan, columns))
+            out.keep.append((plan, status))
+        return out
+
     def commit(self, batch: Sequence[tuple[RecordPlan, Link | None]]) -> None:
-        model = self.ef.model
         with transaction.atomic():
-            keep: list[tuple[RecordPlan, Link | None]] = []
-            creates: list[models.Model] = []
-            updates: list[tuple[RecordPlan, dict[str, Any]]] = []
-            refused = []
-            for plan, status in batch:
-                if plan.crm_create is not None:
-                    columns = self.ef.columns_of(plan.crm_create)
-                    problem = _problem(self.ef, columns)
-                    if problem:
-                        refused.append(self._invalid(plan, problem))
-                        continue
-                    creates.append(model(id=plan.crm_id, owner=self.owner, **columns))
-                elif plan.crm_update:
-                    columns = self.ef.columns_of(plan.crm_update)
-                    problem = _problem(self.ef, columns)
-                    if problem:
-                        refused.append(self._invalid(plan, problem))
-                        continue
-                    updates.append((plan, columns))
-                keep.append((plan, status))
-            if refused:
-                self._reject(refused)
-            if creates:
-                model.objects.bulk_create(creates)
-            written = self._update_crm(updates)
+            writes = self._crm_writes(batch)
+            if writes.refused:
+                self._reject(writes.refused)
+            if writes.creates:
+                self.ef.model.objects.bulk_create(writes.creates)
+            written = self._update_crm(writes.updates)
+            made = {str(r.pk) for r in writes.creates}
+            for series_id, exceptions in writes.later:
+                if str(series_id) in written or str(series_id) in made:
+                    _replace_exceptions(series_id, exceptions)
             self._save_statuses(
-                [(p, s) for p, s in keep if not p.crm_update or p.crm_id in written]
+                [(p, s) for p, s in writes.keep if not p.crm_update or p.crm_id in written]
             )
             # Items newer than the saved sync state (see UnconfirmedItems), with the statuses.
             mine, listed = [], []

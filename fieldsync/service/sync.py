@@ -45,20 +45,33 @@ from fieldsync.models.sync import (
     SyncPolicy,
     UnconfirmedItems,
 )
-from fieldsync.service.apply import DjangoSink
+from fieldsync.service.apply import DjangoSink, series_exceptions
 from fieldsync.service.values import (
+    EXCEPTIONS,
     EXCHANGE_SETS,
     FOLDERS,
+    ONE_WAY,
     EntityFields,
     decode_base,
     digest,
     encode_base,
     entity_fields,
+    item_entity,
 )
 from security import policy as security
 
 _EXCHANGE_SET = {Direction.BOTH: Direction.TO_CRM, Direction.TO_OUTLOOK: Direction.NONE}
-ENTITIES: tuple[str, ...] = ("contact", "appointment", "recurring_appointment", "task")
+ENTITIES: tuple[str, ...] = (
+    "contact",
+    "appointment",
+    "recurring_appointment",
+    "task",
+    "phone_call",
+    "letter",
+    "fax",
+    "service_activity",
+)
+APPOINTMENT_LIKE = ("appointment", "recurring_appointment", "service_activity")
 INVALID_SYNC_STATE = "ErrorInvalidSyncStateData"
 _ITEM = "item:"  # an item id among MailboxSyncState.retry_ids (the rest are CRM ids)
 
@@ -113,18 +126,40 @@ def held_columns(connector: Connector, folder: str) -> frozenset[str] | None:
     return frozenset(supported(folder)) if supported is not None else None
 
 
-def entity_rules(*, owner: Any, entity: str, held: frozenset[str] | None = None) -> Rules:
+def holds_exceptions(connector: Connector) -> bool:
+    """Whether the connector reads and writes a series' changed and cancelled occurrences."""
+    return bool(getattr(connector, "holds_exceptions", False))
+
+
+# The exceptions follow the recurrence pattern's direction, and the rights on the columns an
+# exception overrides.
+_EXCEPTIONS_LIKE = "recurrence_pattern"
+_EXCEPTION_COLUMNS = ("scheduled_start", "scheduled_end", "subject", "location", "description")
+
+
+def entity_rules(
+    *,
+    owner: Any,
+    entity: str,
+    held: frozenset[str] | None = None,
+    exceptions: bool = False,
+) -> Rules:
     """Directions from the settings and the owner's field rights, per catalog field (only the
-    fields whose columns are all in `held`, when given)."""
-    ef = entity_fields(entity)
+    fields whose columns are all in `held`, when given); with `exceptions`, also the series'
+    changed and cancelled occurrences."""
+    ef = entity_fields(entity, exceptions=exceptions)
     directions = directions_for(entity=entity)
     access = security.field_access(owner, entity)
     catalog_entity = get_catalog().entity(entity)
     fields = {}
     for name, columns in ef.columns.items():
-        if held is not None and not held.issuperset(columns):
-            continue
-        direction = directions.get(name) or catalog_entity.field(name).default_direction
+        if name == EXCEPTIONS:
+            name_like, columns = _EXCEPTIONS_LIKE, _EXCEPTION_COLUMNS
+        else:
+            name_like = name
+            if held is not None and not held.issuperset(columns):
+                continue
+        direction = directions.get(name_like) or catalog_entity.field(name_like).default_direction
         if (entity, name) in EXCHANGE_SETS:  # Exchange decides it: it can only come from there
             direction = {
                 Direction.BOTH: Direction.TO_CRM,
@@ -139,7 +174,10 @@ def entity_rules(*, owner: Any, entity: str, held: frozenset[str] | None = None)
             crm_default=ef.crm_default(name),
             check=ef.check(name),
         )
-    can_create = security.has_privilege(owner, entity, security.Action.CREATE)
+    # A one-way entity is never created from the mailbox (an item carrying its type is a copy).
+    can_create = entity not in ONE_WAY and security.has_privilege(
+        owner, entity, security.Action.CREATE
+    )
     return Rules(fields, can_create_entity=can_create)
 
 
@@ -151,7 +189,7 @@ def scope_filter(*, owner: Any, entity: str, choice: str) -> Q:
         return Q(business_unit_id=owner.business_unit_id)
     q = Q(owner=owner)
     email = (owner.email or "").strip()
-    if entity in ("appointment", "recurring_appointment") and email:
+    if entity in APPOINTMENT_LIKE and email:
         q |= (
             Q(organizer__iexact=email)
             | Q(required_attendees__icontains=email)
@@ -225,7 +263,8 @@ class _EntityRun:
         self.owner = owner
         self.connector = connector
         self.entity = entity
-        self.ef: EntityFields = entity_fields(entity)
+        self.exceptions = holds_exceptions(connector)
+        self.ef: EntityFields = entity_fields(entity, exceptions=self.exceptions)
         self.folder = FOLDERS[entity]
         self.policy_row = policy_row
         self.dry_run = dry_run
@@ -235,7 +274,9 @@ class _EntityRun:
         self.change_numbers: dict[str, int] = {}
         self.linked: set[str] = set()  # records this mailbox holds a status for
         self.held = held_columns(connector, self.folder)
-        self.columns = [c for c in self.ef.all_columns if self.held is None or c in self.held]
+        self.columns = [
+            c for c in self.ef.all_columns if self.held is None or c in self.held or c == EXCEPTIONS
+        ]
         self.failed_items: list[str] = []
 
     # -- reading the CRM ---------------------------------------------------------------------
@@ -248,7 +289,11 @@ class _EntityRun:
 
     def _load(self, qs: Any) -> dict[str, CrmSide]:
         out = {}
-        rows = qs.values("id", "modified_on", "change_number", *self.ef.all_columns)
+        rows = list(qs.values("id", "modified_on", "change_number", *self.ef.model_columns))
+        if EXCEPTIONS in self.ef.columns:
+            held = series_exceptions([r["id"] for r in rows])
+            for row in rows:
+                row[EXCEPTIONS] = held.get(row["id"], [])
         for row in rows:
             crm_id = str(row["id"])
             self.change_numbers[crm_id] = row["change_number"]
@@ -293,10 +338,10 @@ class _EntityRun:
 
     # -- reading Exchange --------------------------------------------------------------------
     def _belongs(self, item: RemoteItem) -> bool:
-        if self.folder != "calendar":
+        """Whether a listed item is this entity's (a folder holds several: see item_entity)."""
+        if self.folder == "contacts":
             return True
-        recurring = bool(item.fields.get("recurrence_pattern"))
-        return recurring == (self.entity == "recurring_appointment")
+        return item_entity(self.folder, item.fields) == self.entity
 
     def _remote(self, item: RemoteItem) -> Remote:
         return Remote(
@@ -347,7 +392,9 @@ class _EntityRun:
     def run(self) -> EntityReport:
         report = EntityReport(self.entity)
         state, _ = MailboxSyncState.objects.get_or_create(owner=self.owner, entity=self.entity)
-        rules = entity_rules(owner=self.owner, entity=self.entity, held=self.held)
+        rules = entity_rules(
+            owner=self.owner, entity=self.entity, held=self.held, exceptions=self.exceptions
+        )
         fingerprint = rules.fingerprint()
         cursor = state.crm_change_number
         mark = ChangeCounter.objects.values_list("value", flat=True).first() or 0

@@ -22,20 +22,143 @@ from django.core import validators
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from connectors.base import ACTIVITY_TYPE, ACTIVITY_TYPES
 from crm.models import CRM_MODELS
 from fieldsync.catalog import get_catalog
 from fieldsync.engine import UNKNOWN, FieldBase, Sealed, Value
 
-# The calendar folder holds both entities: an item with a recurrence is a series master.
+# The calendar folder holds appointments, series masters (an item with a recurrence) and service
+# activities; the tasks folder tasks, phone calls, letters and faxes. Within a folder, the item's
+# activity type (connectors.base.ACTIVITY_TYPE) tells the entities apart.
 FOLDERS = {
     "contact": "contacts",
     "appointment": "calendar",
     "recurring_appointment": "calendar",
+    "service_activity": "calendar",
     "task": "tasks",
+    "phone_call": "tasks",
+    "letter": "tasks",
+    "fax": "tasks",
 }
+# The activity type an entity's items carry ("": none, a plain task or appointment).
+ACTIVITY_TYPE_OF = {e: e for e in ACTIVITY_TYPES}
+# Entities written to the mailbox only, never read back into the CRM (catalog: every field
+# CRM to Outlook): an item in the mailbox never creates or changes such a record.
+ONE_WAY = frozenset({"service_activity"})
 
 # Fields Exchange sets itself: read from Exchange, never written to it.
-EXCHANGE_SETS = {("appointment", "organizer"), ("recurring_appointment", "organizer")}
+EXCHANGE_SETS = {
+    ("appointment", "organizer"),
+    ("recurring_appointment", "organizer"),
+    ("service_activity", "organizer"),
+}
+
+
+def item_entity(folder: str, fields: Mapping[str, Any]) -> str:
+    """The entity an item of `folder` stands for: by its activity type, else (an item that
+    says nothing, or names a type the folder does not hold) a plain task, appointment or
+    series master."""
+    kind = str(fields.get(ACTIVITY_TYPE) or "").strip().lower()
+    if kind in ACTIVITY_TYPE_OF and FOLDERS[kind] == folder:
+        return kind
+    if folder == "calendar":
+        return "recurring_appointment" if fields.get("recurrence_pattern") else "appointment"
+    return {"contacts": "contact", "tasks": "task"}[folder]
+
+
+# A series' changed and cancelled occurrences (crm.AppointmentException), synchronized with the
+# series as one more field of the recurring appointment: a connector that holds them says so
+# (`holds_exceptions`), and its items carry them under this column as a list of dicts
+# {original_start, cancelled, start, end, subject, location, description} (None: as the series).
+EXCEPTIONS = "exceptions"
+EXCEPTION_KEYS = (
+    "original_start",
+    "cancelled",
+    "start",
+    "end",
+    "subject",
+    "location",
+    "description",
+)
+_OVERRIDE_OF = {"subject": "subject", "location": "location", "description": "description"}
+
+
+class ExceptionsColumn(models.JSONField):
+    """The stand-in model field of the `exceptions` column (no such database column)."""
+
+    def get_default(self) -> list:
+        return []
+
+
+_EXCEPTIONS_FIELD = ExceptionsColumn(name=EXCEPTIONS)
+
+
+def _instant(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.astimezone(datetime.UTC).replace(microsecond=0).isoformat()
+
+
+def _exceptions_canonical(value: Any) -> tuple:
+    """Exceptions in the engine's form: a tuple, by original start, of (original start,
+    cancelled, start, end, subject, location, description); a cancelled one carries nothing
+    else. Accepts the connectors' dicts and the engine's own tuples."""
+    out = []
+    for entry in value or ():
+        if isinstance(entry, Mapping):
+            entry = tuple(entry.get(k) for k in EXCEPTION_KEYS)
+        original, cancelled, start, end, subject, location, description = entry
+        if cancelled:
+            out.append((_instant(original), True, None, None, None, None, None))
+        else:
+            out.append(
+                (_instant(original), False, _instant(start), _instant(end), subject, location,
+                 description)
+            )  # fmt: skip
+    return tuple(sorted(out, key=lambda e: e[0] or ""))
+
+
+def normalize_exceptions(exceptions: tuple, row: Mapping[str, Any]) -> tuple:
+    """Overrides that equal what the series gives the occurrence are no overrides: a client
+    that writes every property of an edited occurrence and one that writes only the change
+    say the same (compared in the engine's form, against the row's own values)."""
+    start, end = _instant(row.get("scheduled_start")), _instant(row.get("scheduled_end"))
+    duration = None
+    if start and end:
+        duration = datetime.datetime.fromisoformat(end) - datetime.datetime.fromisoformat(start)
+    out = []
+    for original, cancelled, new_start, new_end, *texts in exceptions:
+        if cancelled:
+            out.append((original, True, None, None, None, None, None))
+            continue
+        if new_start == original:
+            new_start = None
+        if duration is not None and new_end is not None:
+            natural = datetime.datetime.fromisoformat(new_start or original) + duration
+            if new_end == natural.isoformat():
+                new_end = None
+        kept = []
+        for column, text in zip(_OVERRIDE_OF, texts, strict=True):
+            series_value = row.get(column)
+            kept.append(None if series_value is not None and text == series_value else text)
+        out.append((original, False, new_start, new_end, *kept))
+    return tuple(out)
+
+
+def exceptions_python(value: Any) -> list[dict[str, Any]]:
+    """Back from the engine's form to the connectors' and the CRM's dicts."""
+    out = []
+    for entry in _exceptions_canonical(value):
+        row = dict(zip(EXCEPTION_KEYS, entry, strict=True))
+        for key in ("original_start", "start", "end"):
+            if row[key] is not None:
+                row[key] = datetime.datetime.fromisoformat(row[key])
+        out.append(row)
+    return out
 
 
 def _text_like(field: models.Field) -> bool:
@@ -45,6 +168,8 @@ def _text_like(field: models.Field) -> bool:
 def canonical(field: models.Field, value: Any) -> Value:
     """A column value in the engine's form. Datetimes are UTC to the second (Exchange keeps
     no fractions), dates ISO strings, empty text ""."""
+    if isinstance(field, ExceptionsColumn):
+        return _exceptions_canonical(value)
     if value is None:
         return "" if _text_like(field) else None
     if isinstance(field, models.DateTimeField):
@@ -84,6 +209,8 @@ def converter(field: models.Field) -> Callable[[Any], Value]:
 
 def python(field: models.Field, value: Value) -> Any:
     """Back from the engine's form to the column's Python type."""
+    if isinstance(field, ExceptionsColumn):
+        return exceptions_python(value)
     if value is None or value == "":
         return "" if _text_like(field) else None
     return field.to_python(value)
@@ -108,7 +235,14 @@ class EntityFields:
         return [c for cols in self.columns.values() for c in cols]
 
     def model_field(self, column: str) -> models.Field:
+        if column == EXCEPTIONS:
+            return _EXCEPTIONS_FIELD
         return self.model._meta.get_field(column)  # type: ignore[return-value]
+
+    @property
+    def model_columns(self) -> list[str]:
+        """The columns that are the model's own (the exceptions live in a table of theirs)."""
+        return [c for c in self.all_columns if c != EXCEPTIONS]
 
     def _combine(self, name: str, parts: list[Value]) -> Value:
         return parts[0] if len(self.columns[name]) == 1 else tuple(parts)
@@ -123,6 +257,8 @@ class EntityFields:
                     out[name] = convert[0](row[cols[0]])
             elif all(c in row for c in cols):
                 out[name] = tuple(f(row[c]) for c, f in zip(cols, convert, strict=True))
+        if EXCEPTIONS in out:
+            out[EXCEPTIONS] = normalize_exceptions(out[EXCEPTIONS], row)  # type: ignore[arg-type]
         return out
 
     def columns_of(self, values: Mapping[str, Value]) -> dict[str, Any]:
@@ -183,10 +319,15 @@ class EntityFields:
 
 
 @cache
-def entity_fields(entity: str) -> EntityFields:
+def entity_fields(entity: str, *, exceptions: bool = False) -> EntityFields:
+    """The catalog fields of an entity; with `exceptions`, a recurring appointment also has the
+    field `exceptions` (its changed and cancelled occurrences), which follows the recurrence
+    pattern's direction."""
     catalog_entity = get_catalog().entity(entity)
     model = CRM_MODELS[entity]
     columns = {f.crm_field: f.crm_columns for f in catalog_entity.fields if f.crm_columns}
+    if exceptions and entity == "recurring_appointment":
+        columns[EXCEPTIONS] = (EXCEPTIONS,)
     return EntityFields(entity, model, columns)
 
 

@@ -39,7 +39,9 @@ class _Check:
             progress=None,
         )
         self.state = MailboxSyncState.objects.filter(owner=owner, entity=entity).first()
-        self.rules = entity_rules(owner=owner, entity=entity, held=self.run.held)
+        self.rules = entity_rules(
+            owner=owner, entity=entity, held=self.run.held, exceptions=self.run.exceptions
+        )
 
     def verdict(self) -> Verdict:
         run = self.run

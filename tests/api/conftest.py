@@ -14,9 +14,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from crm.models import Appointment, Contact, Task
+from security.entities import RECORD_ENTITIES
 from security.services import field_profile_upsert, role_upsert
 
-RECORD_ENTITIES = ("contact", "appointment", "recurring_appointment", "task")
 RECORD_ACTIONS = ("create", "read", "write", "delete", "sync")
 
 

@@ -516,7 +516,15 @@ def test_openapi_documents_both_operations(clients):
 
 def test_a_mailbox_uses_one_path_per_entity_and_its_page_says_which(org, client_mailbox, client):
     mailbox = client_mailbox(org["sally"], tasks_path="server")
-    assert mailbox.entities == ["appointment", "recurring_appointment", "task"]  # the worker's
+    assert mailbox.entities == [  # the worker's
+        "appointment",
+        "recurring_appointment",
+        "service_activity",
+        "task",
+        "phone_call",
+        "letter",
+        "fax",
+    ]
     assert mailbox.client_entities == ["contact"]
 
     client.force_login(org["admin"])

@@ -19,6 +19,10 @@ LISTS = (
     "/api/v1/appointments/",
     "/api/v1/recurring-appointments/",
     "/api/v1/tasks/",
+    "/api/v1/phone-calls/",
+    "/api/v1/letters/",
+    "/api/v1/faxes/",
+    "/api/v1/service-activities/",
 )
 
 

@@ -376,9 +376,11 @@ def test_change_lists_carry_every_field_for_calendar_and_tasks(connector):
     single = appointment(connector.primary_smtp_address)
     weekly = appointment(connector.primary_smtp_address, recurrence_pattern="FREQ=WEEKLY;BYDAY=TU")
     connector.create_items("calendar", [NewItem("s", single), NewItem("w", weekly)])
-    connector.create_items("tasks", [NewItem("t", TASK)])
+    connector.create_items("tasks", [NewItem("t", {**TASK, "activity_type": "letter"})])
     [cal] = list(connector.list_changes("calendar", None))
     by_crm = {i.crm_id: i.fields for i in cal.created}
-    assert by_crm["s"] == single and by_crm["w"] == weekly
+    # Plain items say no activity type; the list carries it for every item.
+    assert by_crm["s"] == {**single, "activity_type": ""}
+    assert by_crm["w"] == {**weekly, "activity_type": ""}
     [tasks] = list(connector.list_changes("tasks", None))
-    assert [i.fields for i in tasks.created] == [TASK]
+    assert [i.fields for i in tasks.created] == [{**TASK, "activity_type": "letter"}]

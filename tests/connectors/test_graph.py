@@ -81,6 +81,7 @@ APPOINTMENT = {
     "scheduled_end": dt.datetime(2026, 12, 1, 11, 30, tzinfo=BERLIN),
     "is_all_day_event": False,
     "recurrence_pattern": "",
+    "activity_type": "service_activity",
 }
 TASK = {
     "subject": "Call back",
@@ -90,6 +91,7 @@ TASK = {
     "start_date": dt.date(2026, 12, 1),
     "due_date": dt.date(2026, 12, 3),
     "actual_end": dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.UTC),
+    "activity_type": "phone_call",
 }
 
 
@@ -377,6 +379,33 @@ def test_find_by_crm_ids_in_every_folder(connector):
         (made,) = connector.create_items(folder, [NewItem(f"{folder}-1", fields)])
         found = connector.find_by_crm_ids(folder, [f"{folder}-1", "nope"])
         assert list(found) == [f"{folder}-1"] and found[f"{folder}-1"].item_id == made.item_id
+
+
+@pytest.mark.parametrize(
+    ("folder", "kind", "fields"),
+    [
+        ("tasks", "fax", {"subject": "Fax the order"}),
+        ("tasks", "", {"subject": "Plain to-do"}),
+        ("calendar", "service_activity", APPOINTMENT),
+    ],
+)
+def test_the_activity_type_survives_an_edit(connector, make_graph, mailbox, folder, kind, fields):
+    """A To Do task says it in its CRM link's name, an event in the named property EWS uses;
+    a user's edit (another client: To Do, Outlook) leaves it in place."""
+    values = {**fields, "activity_type": kind}
+    (made,) = connector.create_items(folder, [NewItem("crm-7", values)])
+    assert made.ok, made.message
+    user = make_graph(mailbox)
+    (edited,) = user.update_items(
+        folder, [ItemUpdate(str(made.item_id), "", {"subject": "edited"})], overwrite=True
+    )
+    assert edited.ok, edited.message
+    (got,) = _all(connector, folder).values()
+    assert (got.fields["subject"], got.fields["activity_type"]) == ("edited", kind)
+    # Stamping the CRM id again (an adopted item) keeps the type too.
+    connector.update_items(folder, [ItemUpdate(got.item_id, got.change_key, {}, "crm-8")])
+    (again,) = _all(connector, folder).values()
+    assert (again.crm_id, again.fields["activity_type"]) == ("crm-8", kind)
 
 
 def test_missing_items_answer_not_found(connector):

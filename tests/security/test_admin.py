@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from crm.models import Contact
 from security import policy
+from security.entities import RECORD_ENTITIES
 from security.models import (
     SHARE_MODELS,
     AccessLevel,
@@ -51,11 +52,13 @@ def test_every_security_screen_opens(admin_client, model):  # type: ignore[no-un
 def test_the_role_grid_saves_every_cell(admin_client, make_user):  # type: ignore[no-untyped-def]
     seller = make_user("sue")
     form = {"name": "Seller", "description": "", "users": [seller.pk]}
-    for entity in ("contact", "appointment", "recurring_appointment", "task"):
+    for entity in RECORD_ENTITIES:
         for action in ("create", "read", "write", "delete", "sync"):
             form[f"{entity}__{action}"] = AccessLevel.NONE
     form["contact__read"] = AccessLevel.BUSINESS_UNIT
     form["task__sync"] = AccessLevel.USER
+    form["phone_call__write"] = AccessLevel.BUSINESS_UNIT
+    form["service_activity__sync"] = AccessLevel.ORGANIZATION
     form["sync_settings__read"] = AccessLevel.ORGANIZATION
     form["sync_settings__write"] = AccessLevel.NONE
     response = admin_client.post(_url(SecurityRole, "add"), form)
@@ -64,11 +67,15 @@ def test_the_role_grid_saves_every_cell(admin_client, make_user):  # type: ignor
     assert role.levels() == {
         ("contact", "read"): AccessLevel.BUSINESS_UNIT,
         ("task", "sync"): AccessLevel.USER,
+        ("phone_call", "write"): AccessLevel.BUSINESS_UNIT,
+        ("service_activity", "sync"): AccessLevel.ORGANIZATION,
         ("sync_settings", "read"): AccessLevel.ORGANIZATION,
     }
     assert policy.can_view_sync_settings(seller)
     page = admin_client.get(_url(SecurityRole, "change", role.pk)).content.decode()
     assert 'name="contact__read"' in page
+    for label in ("Phone call", "Letter", "Fax", "Service activity"):
+        assert f'class="fieldset-heading">{label}</h2>' in page
     assert "Parent: child business units" in page
 
 

@@ -16,7 +16,8 @@ from django.db import transaction
 
 from crm.models import Contact
 from security import policy
-from security.models import AccessLevel, SecuredField
+from security.entities import RECORD_ENTITIES
+from security.models import SHARE_MODELS, AccessLevel, SecuredField
 
 from .world import MODELS, NEEDED, RELATIONS, World, rule
 
@@ -241,6 +242,11 @@ def test_union_of_own_and_team_roles(world, own_level, team_level, relation):  #
 
 
 # ---- every entity: a privilege on one entity says nothing about the others --------------
+
+
+def test_the_matrix_covers_every_record_entity():  # type: ignore[no-untyped-def]
+    assert set(MODELS) == set(RECORD_ENTITIES) == set(SHARE_MODELS)
+    assert {"phone_call", "letter", "fax", "service_activity"} <= set(MODELS)
 
 
 @pytest.mark.parametrize("entity", list(MODELS))

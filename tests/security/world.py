@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
-from crm.models import Appointment, Contact, RecurringAppointment, Task
+from crm.models import CRM_MODELS
 from security import policy
 from security.models import (
     SHARE_MODELS,
@@ -28,12 +28,8 @@ from security.models import (
     User,
 )
 
-MODELS = {
-    "contact": Contact,
-    "appointment": Appointment,
-    "recurring_appointment": RecurringAppointment,
-    "task": Task,
-}
+# Every CRM record type: the matrix's per-entity cells cover each of them.
+MODELS = dict(CRM_MODELS)
 RELATIONS = ("own", "same_bu", "child_bu", "parent_bu", "other_bu")
 # The narrowest level that reaches a record in each relation to a user of "Sales".
 NEEDED = {
@@ -178,13 +174,13 @@ class World:
     # ---- records -------------------------------------------------------------------
     def new_record(self, entity: str, owner: User, **values: object):  # type: ignore[no-untyped-def]
         model = MODELS[entity]
-        if entity in ("appointment", "recurring_appointment"):
+        if entity in ("appointment", "recurring_appointment", "service_activity"):
             start = timezone.now().replace(microsecond=0)
             values.setdefault("scheduled_start", start)
             values.setdefault("scheduled_end", start + dt.timedelta(hours=1))
         if entity == "recurring_appointment":
             values.setdefault("recurrence_pattern", "FREQ=WEEKLY;COUNT=3")
-        if entity == "task":
+        if entity in ("task", "phone_call", "letter", "fax"):
             values.setdefault("due_date", dt.date(2030, 1, 1))
         return model(owner=owner, business_unit_id=owner.business_unit_id, **values)
 

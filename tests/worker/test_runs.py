@@ -37,12 +37,18 @@ def test_a_run_records_one_history_row_per_entity_with_its_counts(make_mailbox):
     engine = FakeEngine()
     outcome = run(mailbox, engine, trigger="manual", worker="w1")
     assert outcome.status == "succeeded"
-    assert [c[1] for c in engine.calls] == ["contact", "appointment", "recurring_appointment"]
+    assert [c[1] for c in engine.calls] == [
+        "contact",
+        "appointment",
+        "recurring_appointment",
+        "service_activity",
+    ]
     runs = SyncRun.objects.filter(mailbox=mailbox).order_by("id")
     assert [(r.entity, r.status, r.trigger) for r in runs] == [
         ("contact", "succeeded", "manual"),
         ("appointment", "succeeded", "manual"),
         ("recurring_appointment", "succeeded", "manual"),
+        ("service_activity", "succeeded", "manual"),
     ]
     first = runs[0]
     assert (first.created_in_exchange, first.updated_in_crm, first.conflicts, first.rejected) == (
@@ -118,7 +124,11 @@ def test_one_failing_entity_does_not_stop_the_others(make_mailbox):
         "contact": "succeeded",
         "appointment": "failed",
         "recurring_appointment": "succeeded",
+        "service_activity": "succeeded",
         "task": "succeeded",
+        "phone_call": "succeeded",
+        "letter": "succeeded",
+        "fax": "succeeded",
     }
     # The kind of error, not its text (which may quote record values): that is in the log.
     error = SyncRun.objects.get(entity="appointment").error

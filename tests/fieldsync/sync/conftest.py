@@ -13,14 +13,21 @@ from connectors.dav.radicale import RadicaleServer
 from connectors.dav.xandikos import XandikosServer
 from connectors.ewsserver import EwsServer
 from connectors.exchange import ExchangeConnector
+from security.entities import RECORD_ENTITIES
 from tests.conftest import EWS_SERVICE
 
-from .mailboxes import DavMailbox, ExchangeMailbox, MemoryMailbox, XandikosMailbox
+from .mailboxes import (
+    DavMailbox,
+    ExchangeMailbox,
+    GraphMailbox,
+    MemoryMailbox,
+    XandikosMailbox,
+)
 
 SERVICE = EWS_SERVICE
 _counter = itertools.count(1)
 
-ENTITIES = ("contact", "appointment", "recurring_appointment", "task")
+ENTITIES = RECORD_ENTITIES  # every record type, the four activities included
 RIGHTS = ("create", "read", "write", "delete", "sync")
 
 
@@ -71,24 +78,34 @@ def xandikos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XandikosServe
         yield server
 
 
-@pytest.fixture(params=["memory", "exchange", "dav", "xandikos"])
-def mailbox(request):
-    """Sally's mailbox: in memory, on the EWS test server through exchangelib, or her address
-    book and calendars on Radicale or on Xandikos through the DAV connector (kind "dav")."""
-    if request.param == "memory":
+def make_mailbox(request, kind: str):  # type: ignore[no-untyped-def]
+    """Sally's mailbox of one kind (the fixtures below and modules with kinds of their own)."""
+    if kind == "memory":
         return MemoryMailbox()
-    if request.param in ("dav", "xandikos"):
-        if request.param == "dav":
+    if kind in ("dav", "xandikos"):
+        if kind == "dav":
             mailbox = DavMailbox(request.getfixturevalue("radicale"), f"sally{next(_counter)}")
         else:
             server = request.getfixturevalue("xandikos")
             mailbox = XandikosMailbox(server, f"sally{next(_counter)}")
         request.addfinalizer(mailbox.close)
         return mailbox
+    if kind == "graph":
+        server = request.getfixturevalue("graph")
+        address = f"sally{next(_counter)}@contoso.test"
+        server.add_mailbox(address)
+        return GraphMailbox(server, request.getfixturevalue("make_graph"), address)
     ews = request.getfixturevalue("ews")
     address = f"sally{next(_counter)}@sync.test"
     ews.store.add_mailbox(address, "pw")
     return ExchangeMailbox(ews, request.getfixturevalue("make_connector"), address)
+
+
+@pytest.fixture(params=["memory", "exchange", "dav", "xandikos"])
+def mailbox(request):
+    """Sally's mailbox: in memory, on the EWS test server through exchangelib, or her address
+    book and calendars on Radicale or on Xandikos through the DAV connector (kind "dav")."""
+    return make_mailbox(request, request.param)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -152,6 +152,52 @@ class ExchangeMailbox:
         return counts
 
 
+class GraphMailbox:
+    """A mailbox on the Graph test server; user actions go through a second connector, as
+    Outlook or To Do is another client of the same mailbox."""
+
+    kind = "graph"
+
+    def __init__(self, server, make_graph, address: str) -> None:  # type: ignore[no-untyped-def]
+        self.server = server
+        self.connector = make_graph(address)
+        self.user = make_graph(address)
+
+    def create(self, folder: str, fields: dict, *, tracked: bool = True) -> str:
+        (r,) = self.user.create_items(
+            folder,
+            [NewItem(None, fields, TRACKED if tracked else ())],  # type: ignore[arg-type]
+        )
+        assert r.ok, r.message
+        return str(r.item_id)
+
+    def edit(self, folder: str, item_id: str, **fields: object) -> None:
+        (r,) = self.user.update_items(
+            folder, [ItemUpdate(item_id, "", dict(fields))], overwrite=True
+        )  # type: ignore[arg-type]
+        assert r.ok, r.message
+
+    def delete(self, folder: str, item_id: str) -> None:
+        (r,) = self.user.delete_items(folder, [ItemRef(item_id, "")])  # type: ignore[arg-type]
+        assert r.ok, r.message
+
+    def items(self, folder: str) -> dict[str, View]:
+        out = {}
+        for page in self.user.list_changes(folder, None):  # type: ignore[arg-type]
+            for it in page.created + page.updated:
+                out[it.item_id] = View(it.crm_id, tuple(it.categories), dict(it.fields))
+        return out
+
+    def reset_counts(self) -> None:
+        self.server.reset()
+
+    def requests(self) -> Counter:
+        """Graph requests named as the EWS operations they stand for (a delta page lists
+        changes; a $batch reads items)."""
+        names = {"delta": "SyncFolderItems", "batch": "GetItem"}
+        return Counter({names[k]: self.server.count(k) for k in names if self.server.count(k)})
+
+
 class DavMailbox:
     """An address book, calendar and task list of a user of their own on a real Radicale; user
     actions go through a second connector (or a raw PUT, as another CardDAV client writes)."""

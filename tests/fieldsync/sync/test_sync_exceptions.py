@@ -1,0 +1,265 @@
+"""Single occurrences of a recurring series changed or cancelled on either side are synchronized
+with the series, on the connectors that hold them (`holds_exceptions`), and settle without
+drift."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from crm.models import AppointmentException, RecurringAppointment
+from fieldsync.models.sync import SyncLink
+
+from .conftest import _counter
+from .mailboxes import DavMailbox, MemoryMailbox, XandikosMailbox
+
+pytestmark = pytest.mark.django_db
+
+MONDAY = datetime.datetime(2026, 12, 7, 9, tzinfo=datetime.UTC)
+WEEK = datetime.timedelta(weeks=1)
+
+
+@pytest.fixture(params=["memory", "dav", "xandikos"])
+def mailbox(request):  # type: ignore[no-untyped-def]
+    """The connectors that hold a series' exceptions: in memory, and CalDAV (RECURRENCE-ID
+    overrides and EXDATE) on Radicale and Xandikos. EWS does not yet (see docs)."""
+    if request.param == "memory":
+        return MemoryMailbox()
+    if request.param == "dav":
+        made = DavMailbox(request.getfixturevalue("radicale"), f"series{next(_counter)}")
+    else:
+        server = request.getfixturevalue("xandikos")
+        made = XandikosMailbox(server, f"series{next(_counter)}")
+    request.addfinalizer(made.close)
+    return made
+
+
+@pytest.fixture
+def series(sally):  # type: ignore[no-untyped-def]
+    return RecurringAppointment.objects.create(
+        owner=sally,
+        subject="Weekly pipeline",
+        location="Teams",
+        scheduled_start=MONDAY,
+        scheduled_end=MONDAY + datetime.timedelta(minutes=30),
+        recurrence_pattern="FREQ=WEEKLY;BYDAY=MO;COUNT=10",
+    )
+
+
+def item_id_of(record) -> str:  # type: ignore[no-untyped-def]
+    return SyncLink.objects.get(crm_id=record.pk).item_id
+
+
+def exceptions_in(mailbox, series) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """The occurrences the mailbox holds as changed or cancelled, as they take place: (original
+    start, cancelled, start, subject, location); a client may repeat the series' values in an
+    occurrence (CalDAV does) or leave them out (None here)."""
+    got = mailbox.items("calendar")[item_id_of(series)].fields.get("exceptions") or []
+    series.refresh_from_db()
+    out = []
+    for e in got:
+        if e["cancelled"]:
+            out.append((e["original_start"], True, None, None, None))
+            continue
+        subject = None if e["subject"] in (None, series.subject) else e["subject"]
+        location = None if e["location"] in (None, series.location) else e["location"]
+        start = e["start"] if e["start"] != e["original_start"] else None
+        out.append((e["original_start"], False, start, subject, location))
+    return out
+
+
+def settled(sync) -> None:  # type: ignore[no-untyped-def]
+    sync("recurring_appointment")
+    assert sync("recurring_appointment").plan.records == ()
+
+
+def test_occurrences_changed_or_cancelled_in_the_crm_reach_the_mailbox(sync, mailbox, series):
+    sync("recurring_appointment")
+    AppointmentException.objects.create(
+        series=series,
+        original_start=MONDAY + WEEK,
+        scheduled_start=MONDAY + WEEK + datetime.timedelta(hours=2),
+        subject="Pipeline (moved)",
+    )
+    AppointmentException.objects.create(
+        series=series, original_start=MONDAY + 2 * WEEK, is_cancelled=True
+    )
+    assert sync("recurring_appointment").counts["exchange_updated"] == 1
+    assert exceptions_in(mailbox, series) == [
+        (
+            MONDAY + WEEK,
+            False,
+            MONDAY + WEEK + datetime.timedelta(hours=2),
+            "Pipeline (moved)",
+            None,
+        ),
+        (MONDAY + 2 * WEEK, True, None, None, None),
+    ]
+    # Putting an occurrence back to the pattern goes out too.
+    series.exceptions.get(is_cancelled=True).delete()
+    sync("recurring_appointment")
+    assert [e[0] for e in exceptions_in(mailbox, series)] == [MONDAY + WEEK]
+    settled(sync)
+
+
+def test_occurrences_changed_or_cancelled_in_outlook_reach_the_crm(sync, mailbox, series):
+    sync("recurring_appointment")
+    moved = MONDAY + 3 * WEEK + datetime.timedelta(hours=1)
+    mailbox.edit(
+        "calendar",
+        item_id_of(series),
+        exceptions=[
+            {
+                "original_start": MONDAY + 3 * WEEK,
+                "cancelled": False,
+                "start": moved,
+                "end": moved + datetime.timedelta(minutes=30),
+                # A client that writes every property of the occurrence: only the change counts.
+                "subject": "Weekly pipeline",
+                "location": "Room 4",
+                "description": None,
+            },
+            {
+                "original_start": MONDAY + 4 * WEEK,
+                "cancelled": True,
+                "start": None,
+                "end": None,
+                "subject": None,
+                "location": None,
+                "description": None,
+            },
+        ],
+    )
+    before = RecurringAppointment.objects.get(pk=series.pk).change_number
+    assert sync("recurring_appointment").counts["crm_updated"] == 1
+    rows = list(series.exceptions.order_by("original_start"))
+    assert [(e.original_start, e.is_cancelled) for e in rows] == [
+        (MONDAY + 3 * WEEK, False),
+        (MONDAY + 4 * WEEK, True),
+    ]
+    changed = rows[0]
+    assert (changed.scheduled_start, changed.scheduled_end) == (moved, None)  # the usual length
+    assert (changed.subject, changed.location) == (None, "Room 4")  # subject as the series
+    assert changed.effective()["end"] == moved + datetime.timedelta(minutes=30)
+    series.refresh_from_db()
+    assert series.change_number > before  # the series changed, once, with its exceptions
+    settled(sync)
+    # The CRM side of what came from Outlook does not go back as a change.
+    assert exceptions_in(mailbox, series)[1] == (MONDAY + 4 * WEEK, True, None, None, None)
+
+
+def test_the_same_occurrence_changed_on_both_sides_is_decided_by_the_conflict_policy(
+    sync, mailbox, series
+):
+    sync("recurring_appointment")
+    AppointmentException.objects.create(
+        series=series, original_start=MONDAY + WEEK, subject="CRM's title"
+    )
+    mailbox.edit(
+        "calendar",
+        item_id_of(series),
+        exceptions=[
+            {
+                "original_start": MONDAY + WEEK,
+                "cancelled": True,
+                "start": None,
+                "end": None,
+                "subject": None,
+                "location": None,
+                "description": None,
+            }
+        ],
+    )
+    sync("recurring_appointment")  # the default policy: the CRM wins
+    (kept,) = series.exceptions.all()
+    assert (kept.is_cancelled, kept.subject) == (False, "CRM's title")
+    assert exceptions_in(mailbox, series) == [(MONDAY + WEEK, False, None, "CRM's title", None)]
+    settled(sync)
+
+
+def test_a_series_created_in_outlook_brings_its_exceptions(sync, sally, mailbox):
+    mailbox.create(
+        "calendar",
+        {
+            "subject": "Stand-up",
+            "scheduled_start": MONDAY,
+            "scheduled_end": MONDAY + datetime.timedelta(minutes=15),
+            "is_all_day_event": False,
+            "recurrence_pattern": "FREQ=DAILY;COUNT=5",
+            "exceptions": [
+                {
+                    "original_start": MONDAY + datetime.timedelta(days=2),
+                    "cancelled": True,
+                    "start": None,
+                    "end": None,
+                    "subject": None,
+                    "location": None,
+                    "description": None,
+                }
+            ],
+        },
+    )
+    sync("recurring_appointment")
+    (made,) = RecurringAppointment.objects.all()
+    assert [(e.original_start, e.is_cancelled) for e in made.exceptions.all()] == [
+        (MONDAY + datetime.timedelta(days=2), True)
+    ]
+    settled(sync)
+
+
+@pytest.fixture(params=["dav", "xandikos"])
+def caldav(request):  # type: ignore[no-untyped-def]
+    kind = request.param
+    if kind == "dav":
+        made = DavMailbox(request.getfixturevalue("radicale"), f"raw{next(_counter)}")
+    else:
+        made = XandikosMailbox(request.getfixturevalue("xandikos"), f"raw{next(_counter)}")
+    request.addfinalizer(made.close)
+    return made
+
+
+def test_an_occurrence_another_caldav_client_moved_or_cancelled_reaches_the_crm(
+    sally, series, caldav
+):
+    """As Thunderbird or Apple Calendar write it: an EXDATE on the master, and a VEVENT of the
+    same UID with a RECURRENCE-ID (the master untouched but for that)."""
+    from fieldsync.service.sync import sync_mailbox
+
+    def run() -> None:
+        sync_mailbox(owner=sally, connector=caldav.connector, entities=["recurring_appointment"])
+
+    run()
+    item_id = item_id_of(series)
+    coll = caldav.user.collections["calendar"]
+    (fetched,) = caldav.user._multiget("calendar", [item_id]).values()
+    text = fetched.data.replace("\r\n", "\n")
+    master_end = text.rindex("END:VEVENT")
+    uid = next(ln[4:] for ln in text.splitlines() if ln.startswith("UID:"))
+    override = (
+        f"BEGIN:VEVENT\nUID:{uid}\nRECURRENCE-ID:20261221T090000Z\nDTSTAMP:20261201T000000Z\n"
+        "DTSTART:20261221T130000Z\nDTEND:20261221T133000Z\nSUMMARY:Weekly pipeline\n"
+        "LOCATION:Room 9\nEND:VEVENT\n"
+    )
+    text = text[:master_end].replace("RRULE:", "EXDATE:20261228T090000Z\nRRULE:", 1) + text[
+        master_end:
+    ].replace("END:VEVENT\n", "END:VEVENT\n" + override, 1)
+    caldav.user.dav.request(
+        "PUT",
+        coll.resolve(item_id),
+        body=text.replace("\n", "\r\n").encode(),
+        headers={"Content-Type": coll.content_type},
+    )
+    run()
+    rows = [
+        (e.original_start, e.is_cancelled, e.scheduled_start, e.subject, e.location)
+        for e in series.exceptions.order_by("original_start")
+    ]
+    assert rows == [
+        (MONDAY + 2 * WEEK, False, MONDAY + 2 * WEEK + datetime.timedelta(hours=4), None, "Room 9"),
+        (MONDAY + 3 * WEEK, True, None, None, None),
+    ]
+    run()  # the echo of this run's own writes
+    before = RecurringAppointment.objects.get(pk=series.pk).change_number
+    run()  # settled: a further run changes nothing in the CRM
+    assert RecurringAppointment.objects.get(pk=series.pk).change_number == before
