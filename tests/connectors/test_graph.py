@@ -341,7 +341,7 @@ def test_transaction_id_makes_a_retried_event_create_idempotent(connector):
 
 
 def test_a_mailbox_moved_from_ews_to_graph_finds_its_items_again(connector, graph, mailbox):
-    from connectors.exchange_props import CrmIdProperty
+    from connectors.exchange.props import CrmIdProperty
 
     # The Graph id names the same MAPI property the EWS connector's ExtendedProperty writes.
     assert CrmIdProperty.distinguished_property_set_id == "PublicStrings"
