@@ -31,6 +31,11 @@ _PROFILE_CONNECTION_FIELDS = {
     "auth_type",
     "use_impersonation",
     "service_username",
+    "tenant_id",
+    "client_id",
+    "certificate_thumbprint",
+    "graph_url",
+    "token_url",
 }
 _MAILBOX_CONNECTION_FIELDS = {"email_address", "server_profile", "username"}
 _MAILBOX_FIELDS = {
@@ -51,6 +56,13 @@ _PROFILE_FIELDS = {
     "service_username",
     "timezone",
     "max_wait",
+    "tenant_id",
+    "client_id",
+    "certificate_thumbprint",
+    "graph_url",
+    "token_url",
+    "past_days",
+    "future_days",
 }
 
 
@@ -87,7 +99,7 @@ def _full_clean(obj: Any) -> None:
 def server_profile_create(
     *,
     name: str,
-    ews_url: str,
+    ews_url: str = "",
     kind: str = ServerKind.EXCHANGE,
     auth_type: str = AuthType.BASIC,
     use_impersonation: bool = True,
@@ -95,7 +107,16 @@ def server_profile_create(
     service_password: str = "",
     timezone_name: str = "UTC",
     max_wait: int = 60,
+    client_secret: str = "",
+    certificate_key: str = "",
+    **graph: Any,
 ) -> EmailServerProfile:
+    """A new profile. Exchange Online (Graph): `tenant_id`, `client_id`, `client_secret` or
+    `certificate_key` + `certificate_thumbprint`, optionally `graph_url`, `token_url`,
+    `past_days`, `future_days`; it signs in as the app (no service account)."""
+    unknown = set(graph) - _PROFILE_FIELDS
+    if unknown:
+        raise TypeError(f"Unknown profile fields: {', '.join(sorted(unknown))}")
     profile = EmailServerProfile(
         name=name,
         kind=kind,
@@ -105,20 +126,71 @@ def server_profile_create(
         service_username=service_username,
         timezone=timezone_name,
         max_wait=max_wait,
+        **graph,
     )
-    if use_impersonation and not service_password:
+    _app_only(profile)
+    if profile.use_impersonation and not service_password:
         raise ValidationError({"service_password": "Impersonation needs the service password."})
     profile.service_password_encrypted = credentials.encrypt(service_password)
+    _set_secrets(profile, client_secret=client_secret, certificate_key=certificate_key)
     _full_clean(profile)
     profile.save()
     return profile
 
 
+def _app_only(profile: EmailServerProfile) -> None:
+    """A Graph profile signs in as the app: no service account, no per-mailbox password."""
+    if profile.is_app_only:
+        profile.use_impersonation = False
+        profile.service_username = ""
+        profile.auth_type = AuthType.BASIC
+    if profile.tenant_id:
+        profile.tenant_id = profile.tenant_id.strip()
+    if profile.client_id:
+        profile.client_id = profile.client_id.strip()
+    if profile.certificate_thumbprint:
+        profile.certificate_thumbprint = profile.certificate_thumbprint.replace(":", "").strip()
+
+
+def _set_secrets(profile: EmailServerProfile, **secrets: str | None) -> bool:
+    """Encrypts the given app secrets (None or "" keeps the stored one); True if one changed."""
+    changed = False
+    if secrets.get("client_secret"):
+        profile.client_secret_encrypted = credentials.encrypt(str(secrets["client_secret"]))
+        changed = True
+    key = secrets.get("certificate_key")
+    if key:
+        _check_private_key(str(key))
+        profile.certificate_key_encrypted = credentials.encrypt(str(key))
+        changed = True
+    return changed
+
+
+def _check_private_key(pem: str) -> None:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(pem.strip().encode(), password=None)
+    except (ValueError, TypeError):
+        raise ValidationError(
+            {
+                "certificate_key": "The certificate's private key must be an unencrypted PEM "
+                "key (-----BEGIN PRIVATE KEY----- ...)."
+            }
+        ) from None
+
+
 @transaction.atomic
 def server_profile_update(
-    *, profile: EmailServerProfile, service_password: str | None = None, **changes: Any
+    *,
+    profile: EmailServerProfile,
+    service_password: str | None = None,
+    client_secret: str | None = None,
+    certificate_key: str | None = None,
+    **changes: Any,
 ) -> EmailServerProfile:
-    """Change a profile; `service_password` None or "" keeps the stored one."""
+    """Change a profile; a secret (`service_password`, `client_secret`, `certificate_key`) None
+    or "" keeps the stored one."""
     unknown = set(changes) - _PROFILE_FIELDS
     if unknown:
         raise TypeError(f"Unknown profile fields: {', '.join(sorted(unknown))}")
@@ -127,8 +199,11 @@ def server_profile_update(
     )
     for key, value in changes.items():
         setattr(profile, key, value)
+    _app_only(profile)
     if service_password:
         profile.service_password_encrypted = credentials.encrypt(service_password)
+        fixed = True
+    if _set_secrets(profile, client_secret=client_secret, certificate_key=certificate_key):
         fixed = True
     if profile.use_impersonation and not profile.service_password_encrypted:
         raise ValidationError({"service_password": "Impersonation needs the service password."})
@@ -198,6 +273,8 @@ def mailbox_update(*, mailbox: Mailbox, password: str | None = None, **changes: 
 
 
 def _check_credentials(mailbox: Mailbox) -> None:
+    if mailbox.server_profile.is_app_only:
+        return
     if not mailbox.server_profile.use_impersonation and not (
         mailbox.username and mailbox.password_encrypted
     ):

@@ -23,7 +23,11 @@ from fieldsync.mailboxes.conflicts import (
     losing_value,
     rejected_changes_visible_to,
 )
-from fieldsync.mailboxes.connection import fields_not_held, mailbox_test_connection
+from fieldsync.mailboxes.connection import (
+    fields_not_held,
+    mailbox_test_connection,
+    not_held_reason,
+)
 from fieldsync.mailboxes.forms import HistoryFilterForm, MailboxForm, ServerProfileForm
 from fieldsync.mailboxes.preview import mailbox_preview
 from fieldsync.mailboxes.selectors import BUSY, dashboard_mailboxes, recent_attempts
@@ -94,6 +98,7 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "runs": runs,
             "chart": runs_chart(attempts),
             "not_held": fields_not_held(kind=mailbox.server_profile.kind),
+            "not_held_reason": not_held_reason(mailbox.server_profile.kind),
             "guard_stops": mailbox_guard_stops(mailbox=mailbox),
             "busy": busy,
             "refresh": REFRESH_SECONDS if busy else None,
@@ -238,12 +243,23 @@ def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 "service_username",
                 "timezone",
                 "max_wait",
+                "tenant_id",
+                "client_id",
+                "certificate_thumbprint",
+                "graph_url",
+                "token_url",
+                "past_days",
+                "future_days",
             )
         }
     form = ServerProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         password = data.pop("service_password")
+        data["certificate_key"] = data["certificate_key"].strip()
+        for window in ("past_days", "future_days"):
+            if data[window] is None:  # left empty: the default window
+                data.pop(window)
         try:
             if profile is None:
                 data["timezone_name"] = data.pop("timezone")
@@ -262,6 +278,8 @@ def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             "form": form,
             "title": f"Edit {profile}" if profile else "Add an email server profile",
             "has_password": bool(profile and profile.has_service_password),
+            "has_client_secret": bool(profile and profile.has_client_secret),
+            "has_certificate": bool(profile and profile.has_certificate),
         },
         status=400 if form.errors else 200,
     )
