@@ -15,7 +15,7 @@ from connectors.ewsserver import EwsServer
 from connectors.exchange import ExchangeConnector
 from tests.conftest import EWS_SERVICE
 
-from .mailboxes import DavMailbox, ExchangeMailbox, MemoryMailbox, XandikosMailbox
+from .mailboxes import DavMailbox, ExchangeMailbox, GraphMailbox, MemoryMailbox, XandikosMailbox
 
 SERVICE = EWS_SERVICE
 _counter = itertools.count(1)
@@ -71,12 +71,18 @@ def xandikos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XandikosServe
         yield server
 
 
-@pytest.fixture(params=["memory", "exchange", "dav", "xandikos"])
+@pytest.fixture(params=["memory", "exchange", "dav", "xandikos", "graph"])
 def mailbox(request):
-    """Sally's mailbox: in memory, on the EWS test server through exchangelib, or her address
-    book and calendars on Radicale or on Xandikos through the DAV connector (kind "dav")."""
+    """Sally's mailbox: in memory, on the EWS test server through exchangelib, her address
+    book and calendars on Radicale or on Xandikos through the DAV connector (kind "dav"), or on
+    the Graph test server through the Graph connector (Exchange Online)."""
     if request.param == "memory":
         return MemoryMailbox()
+    if request.param == "graph":
+        address = request.getfixturevalue("graph_mailbox")()
+        return GraphMailbox(
+            request.getfixturevalue("graph"), request.getfixturevalue("make_graph"), address
+        )
     if request.param in ("dav", "xandikos"):
         if request.param == "dav":
             mailbox = DavMailbox(request.getfixturevalue("radicale"), f"sally{next(_counter)}")

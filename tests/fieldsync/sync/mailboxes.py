@@ -4,6 +4,7 @@ requests the sync sent."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -135,6 +136,59 @@ class ExchangeMailbox:
         counts = Counter(dict(self.ews.counts))
         counts.pop("total", None)
         return counts
+
+
+class GraphMailbox(ExchangeMailbox):
+    """A mailbox on the Graph test server (Exchange Online through Microsoft Graph); user
+    actions go through a second connector, as Outlook is another client of the same mailbox.
+    The sync's HTTP requests are counted under the EWS operation each stands for."""
+
+    kind = "graph"
+
+    def __init__(self, graph, make_graph, address: str) -> None:  # type: ignore[no-untyped-def]
+        self.graph = graph
+        self.connector = make_graph(address)
+        self.user = make_graph(address)
+        self.sent: Counter = Counter()
+        self._lock = threading.Lock()
+        client = self.connector.client
+        request, send_batch = client.request, client._send_batch
+
+        def counted(method: str, path: str, **kw: object):  # type: ignore[no-untyped-def]
+            with self._lock:
+                self.sent[_graph_call(method, path, kw.get("params"))] += 1
+            return request(method, path, **kw)  # type: ignore[arg-type]
+
+        def counted_batch(requests, chunk):  # type: ignore[no-untyped-def]
+            with self._lock:
+                self.sent[_BATCH_CALLS.get(requests[chunk[0]]["method"], "batch")] += 1
+            return send_batch(requests, chunk)
+
+        client.request = counted  # type: ignore[method-assign]
+        client._send_batch = counted_batch  # type: ignore[method-assign]
+
+    def reset_counts(self) -> None:
+        self.sent.clear()
+
+    def requests(self) -> Counter:
+        return Counter(self.sent)
+
+
+_BATCH_CALLS = {
+    "GET": "GetItem",
+    "POST": "CreateItem",
+    "PATCH": "UpdateItem",
+    "DELETE": "DeleteItem",
+}
+
+
+def _graph_call(method: str, path: str, params: object) -> str:
+    """A Graph request the connector sent, named as the EWS operation it stands for."""
+    if method == "GET" and ("/delta" in path or "deltatoken" in path or "skiptoken" in path):
+        return "SyncFolderItems"
+    if method == "GET" and "$filter" in str(params or "") + path:
+        return "FindItem"
+    return _BATCH_CALLS.get(method, method) if "/contacts/" in path else f"{method} {path}"
 
 
 class DavMailbox:
