@@ -258,6 +258,9 @@ def mailbox_update(*, mailbox: Mailbox, password: str | None = None, **changes: 
     fixed = any(
         getattr(mailbox, k) != v for k, v in changes.items() if k in _MAILBOX_CONNECTION_FIELDS
     )
+    moved = "server_profile" in changes and _server_of(changes["server_profile"]) != _server_of(
+        mailbox.server_profile
+    )
     for key, value in changes.items():
         setattr(mailbox, key, value)
     if password:
@@ -266,10 +269,32 @@ def mailbox_update(*, mailbox: Mailbox, password: str | None = None, **changes: 
     _check_credentials(mailbox)
     _full_clean(mailbox)
     mailbox.save()
+    if moved:
+        _forget_item_ids(mailbox)
     if fixed or changes.get("enabled"):
         _clear_back_off(Mailbox.objects.filter(pk=mailbox.pk))
         mailbox.refresh_from_db()
     return mailbox
+
+
+def _server_of(profile: EmailServerProfile) -> tuple[str, ...]:
+    """Which store of items a profile reaches: its item ids and sync states are that store's."""
+    if profile.is_graph:
+        return (profile.kind, profile.graph_url.rstrip("/"), profile.tenant_id.lower())
+    return (profile.kind, profile.ews_url)
+
+
+def _forget_item_ids(mailbox: Mailbox) -> None:
+    """A mailbox moved to another server (EWS to Graph, say): the item ids and sync states of
+    the old one mean nothing there. The next run lists the folders again and finds each linked
+    item by the CRM id it carries (the same named property on EWS and Graph), so nothing is
+    duplicated and no link is lost."""
+    from fieldsync.models.sync import MailboxSyncState, SyncLink, UnconfirmedItems
+
+    owner = mailbox.owner_id
+    MailboxSyncState.objects.filter(owner=owner).update(remote_sync_state="")
+    SyncLink.objects.filter(owner=owner).update(item_id="", change_key="")
+    UnconfirmedItems.objects.filter(owner=owner).delete()
 
 
 def _check_credentials(mailbox: Mailbox) -> None:

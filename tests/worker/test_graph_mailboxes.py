@@ -263,3 +263,64 @@ def test_pages_name_what_to_do_cannot_hold_for_a_graph_mailbox(client, admin, ma
     assert mailbox.email_address in section and "Regarding" in section
     contacts = client.get(reverse("fieldsync:fields", args=["contact"])).content.decode()
     assert "not-held-graph" not in contacts  # To Do limits tasks only
+
+
+def test_a_mailbox_moved_from_an_ews_profile_to_graph_finds_its_items_again(
+    make_mailbox, graph_profile, graph
+):
+    """The two test servers are separate stores: the Graph mailbox is seeded with the items as
+    the EWS connector left them (the CRM id in the named property PS_PUBLIC_STRINGS
+    SyncAdminCrmId, the property set GUID as Exchange stores it)."""
+    import httpx
+
+    from fieldsync.mailboxes.connection import connector_for
+    from fieldsync.mailboxes.services import mailbox_update
+    from fieldsync.models.sync import SyncLink
+    from security.services import role_upsert
+
+    mailbox = make_mailbox("moe", sync_appointments=False, sync_tasks=False)
+    role_upsert(
+        name="Seller moe", levels={("contact", a): "user" for a in RIGHTS}, users=[mailbox.owner]
+    )
+    people = [Contact.objects.create(owner=mailbox.owner, last_name=f"Lee {i}") for i in range(3)]
+    assert mailbox_sync_run(mailbox_id=mailbox.pk).status == "succeeded"
+    ews = connector_for(mailbox)
+    (page,) = ews.list_changes("contacts", None)
+    ews.close()
+    on_ews = page.created + page.updated
+    assert sorted(i.crm_id for i in on_ews) == sorted(str(p.pk) for p in people)
+    # The same mailbox as Graph sees it after the move.
+    graph.add_mailbox(mailbox.email_address)
+    online = connector_for(
+        Mailbox(email_address=mailbox.email_address, server_profile=graph_profile)
+    )
+    token = online.client.token()
+    online.close()
+    for it in on_ews:
+        httpx.post(
+            f"{graph.graph_url}/users/{mailbox.email_address}/contacts",
+            json={
+                "surname": it.fields["last_name"],
+                "singleValueExtendedProperties": [
+                    {
+                        "id": "String {00020329-0000-0000-c000-000000000046} Name SyncAdminCrmId",
+                        "value": it.crm_id,
+                    }
+                ],
+            },
+            headers={"Authorization": f"Bearer {token}"},
+        ).raise_for_status()
+    mailbox_update(mailbox=mailbox, server_profile=graph_profile)
+    outcome = mailbox_sync_run(mailbox_id=mailbox.pk)
+    assert outcome.status == "succeeded", outcome.message
+    records = graph.store.mailbox(mailbox.email_address).collections["contacts"].records
+    assert len(records) == 3  # found again, none created twice
+    assert Contact.objects.filter(owner=mailbox.owner).count() == 3  # none lost in the CRM
+    links = dict(SyncLink.objects.filter(owner=mailbox.owner).values_list("crm_id", "item_id"))
+    assert {str(k) for k in links} == {str(p.pk) for p in people}
+    assert set(links.values()) == set(records)  # linked to the Graph items now
+    people[0].job_title = "Buyer"
+    people[0].save()
+    assert mailbox_sync_run(mailbox_id=mailbox.pk).status == "succeeded"
+    assert records[links[people[0].pk]].data["jobTitle"] == "Buyer"
+    assert len(records) == 3
