@@ -305,7 +305,7 @@ class GraphServer:
     def handle_token(self, tenant: str, form: dict[str, str]) -> tuple[int, dict]:
         self._count("token")
         try:
-            return 200, self.directory.token(tenant, form, GRAPH_RESOURCE)
+            return 200, self.directory.token(tenant, form, _audience(form.get("scope", "")))
         except TokenError as e:
             return e.status, e.body()
 
@@ -1085,6 +1085,15 @@ _ROUTES: list[tuple[re.Pattern, frozenset[str] | None, Callable[..., tuple[int, 
         GraphServer._route_todo,
     ),
 ]
+
+
+def _audience(scope: str) -> str:
+    """The resource a client-credentials scope asks for (…/.default): Graph's, or another's
+    (EWS: https://outlook.office365.com, or an on-premises server's origin)."""
+    for part in scope.split():
+        if part.endswith("/.default"):
+            return part[: -len("/.default")].rstrip("/")
+    return GRAPH_RESOURCE
 
 
 def _mailbox_of(path: str, body: object) -> str:

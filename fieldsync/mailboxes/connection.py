@@ -42,6 +42,20 @@ def connector_for(mailbox: Mailbox, *, max_wait: float | None = None) -> Connect
             timezone=profile.timezone,
             max_wait=float(profile.max_wait if max_wait is None else max_wait),
         )
+    if profile.is_app_only:  # EWS with OAuth 2.0: the app impersonates the mailbox
+        return ExchangeConnector(
+            ews_url=profile.ews_url,
+            username="",
+            password="",
+            primary_smtp_address=mailbox.email_address,
+            auth_type="oauth2",
+            tenant_id=profile.tenant_id,
+            client_id=profile.client_id,
+            client_secret=credentials.decrypt(profile.client_secret_encrypted),
+            timezone=profile.timezone,
+            max_wait=float(profile.max_wait if max_wait is None else max_wait),
+            **({"login_url": profile.token_url.rstrip("/")} if profile.token_url else {}),
+        )
     return ExchangeConnector(
         ews_url=profile.ews_url,
         username=username,
@@ -140,6 +154,10 @@ def describe_error(exc: BaseException, mailbox: Mailbox | None = None) -> tuple[
         return code, _dav_error(exc, mailbox, profile)
     if profile is not None and profile.kind == ServerKind.GRAPH:
         return code, _graph_error(exc, address)
+    if isinstance(exc, AuthError) and profile is not None and profile.is_app_only:
+        return code, (
+            f"The app {profile.client_id} (OAuth 2.0) could not open {address} on {url}: {exc}"
+        )
     if isinstance(exc, AuthError):
         if code == "ErrorImpersonateUserDenied":
             who = profile.service_username if profile else "The service account"

@@ -88,16 +88,18 @@ class ServerProfileForm(forms.Form):
     tenant_id = forms.CharField(
         required=False,
         max_length=100,
-        label="Directory (tenant) ID (Microsoft Graph)",
+        label="Directory (tenant) ID (Microsoft Graph, EWS with OAuth 2.0)",
         help_text="The tenant's GUID or domain, e.g. contoso.onmicrosoft.com.",
     )
     client_id = forms.CharField(
-        required=False, max_length=100, label="Application (client) ID (Microsoft Graph)"
+        required=False,
+        max_length=100,
+        label="Application (client) ID (Microsoft Graph, EWS with OAuth 2.0)",
     )
     client_secret = forms.CharField(
         required=False,
         max_length=1000,
-        label="Client secret",
+        label="Client secret (OAuth 2.0)",
         widget=forms.PasswordInput(render_value=False),
         help_text=_KEEP_SECRET,
     )
@@ -124,7 +126,7 @@ class ServerProfileForm(forms.Form):
         required=False,
         max_length=500,
         assume_scheme="https",
-        label="Sign-in (token) URL",
+        label="Sign-in (token) URL (OAuth 2.0)",
         help_text="Empty: https://login.microsoftonline.com.",
     )
     past_days = forms.IntegerField(

@@ -143,6 +143,7 @@ def _app_only(profile: EmailServerProfile) -> None:
     if profile.is_app_only:
         profile.use_impersonation = False
         profile.service_username = ""
+    if profile.is_graph:
         profile.auth_type = AuthType.BASIC
     if profile.tenant_id:
         profile.tenant_id = profile.tenant_id.strip()

@@ -17,6 +17,7 @@ from django.db.models import Q
 class AuthType(models.TextChoices):
     BASIC = "basic", "Basic"
     NTLM = "ntlm", "NTLM"
+    OAUTH2 = "oauth2", "OAuth 2.0 (app registration, client credentials)"
 
 
 class ServerKind(models.TextChoices):
@@ -127,6 +128,11 @@ class EmailServerProfile(models.Model):
 
     def _clean_app(self) -> None:
         errors = {}
+        if self.kind == ServerKind.EXCHANGE and self.certificate_key_encrypted:
+            errors["certificate_key"] = (
+                "EWS with OAuth 2.0 signs in with a client secret (exchangelib's client "
+                "credentials); a certificate is for Microsoft Graph profiles."
+            )
         if not self.tenant_id.strip():
             errors["tenant_id"] = "Enter the directory (tenant) ID of the app registration."
         if not self.client_id.strip():
@@ -160,8 +166,11 @@ class EmailServerProfile(models.Model):
 
     @property
     def is_app_only(self) -> bool:
-        """Signs in as an application (a token from Entra ID), not with user names."""
-        return self.kind == ServerKind.GRAPH
+        """Signs in as an application (a token from Entra ID), not with user names: Graph, or
+        EWS with OAuth 2.0."""
+        return self.kind == ServerKind.GRAPH or (
+            self.kind == ServerKind.EXCHANGE and self.auth_type == AuthType.OAUTH2
+        )
 
     @property
     def has_client_secret(self) -> bool:

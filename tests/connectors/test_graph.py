@@ -486,7 +486,7 @@ def test_the_token_is_cached_and_renewed(make_graph, mailbox, graph):
     for _ in range(3):
         _all(connector, "contacts")
     assert graph.directory.issued == issued + 1  # cached by msal
-    graph.directory.key = b"rotated-key-so-old-tokens-fail!!"  # the token stops being valid
+    graph.directory.signer.key = b"rotated-key-so-old-tokens-fail!!"  # the token stops being valid
     assert _all(connector, "contacts") == {}  # a 401 gets a fresh token, once
     assert graph.directory.issued == issued + 2
 

@@ -324,3 +324,73 @@ def test_a_mailbox_moved_from_an_ews_profile_to_graph_finds_its_items_again(
     assert mailbox_sync_run(mailbox_id=mailbox.pk).status == "succeeded"
     assert records[links[people[0].pk]].data["jobTitle"] == "Buyer"
     assert len(records) == 3
+
+
+def test_an_ews_profile_with_oauth2_syncs_through_exchangelib_with_the_apps_token(
+    ews, graph, make_user
+):
+    """EWS with OAuth 2.0 (hybrid or on-premises modern auth): the token comes from the same
+    token endpoint the Graph profile uses, and the EWS test server accepts it."""
+    from fieldsync.mailboxes.connection import mailbox_test_connection
+    from fieldsync.mailboxes.services import (
+        mailbox_create,
+        server_profile_create,
+        server_profile_update,
+    )
+    from security.services import role_upsert
+
+    ews.bearer = graph.directory.signer
+    try:
+        profile = server_profile_create(
+            name="Hybrid",
+            ews_url=ews.url,
+            auth_type="oauth2",
+            tenant_id=TENANT,
+            client_id=CLIENT_ID,
+            client_secret=SECRET,
+            token_url=graph.url,
+            max_wait=2,
+        )
+        assert profile.is_app_only and not profile.use_impersonation
+        owner = make_user("hal")
+        role_upsert(
+            name="Seller hal", levels={("contact", a): "user" for a in RIGHTS}, users=[owner]
+        )
+        ews.store.add_mailbox("hal@hybrid.test", "unused")
+        mailbox = mailbox_create(
+            owner=owner,
+            email_address="hal@hybrid.test",
+            server_profile=profile,
+            sync_appointments=False,
+            sync_tasks=False,
+        )
+        assert mailbox_test_connection(mailbox=mailbox).ok
+        Contact.objects.create(owner=owner, last_name="Lee")
+        outcome = mailbox_sync_run(mailbox_id=mailbox.pk)
+        assert outcome.status == "succeeded", outcome.message
+        assert ews.counts.get("CreateItem") == 1
+        server_profile_update(profile=profile, client_secret="wrong")
+        mailbox.refresh_from_db()
+        check = mailbox_test_connection(mailbox=mailbox)
+        assert not check.ok and "Invalid client secret" in check.message
+        assert f"The app {CLIENT_ID} (OAuth 2.0) could not open hal@hybrid.test" in check.message
+    finally:
+        ews.bearer = None
+
+
+def test_oauth2_is_refused_for_a_caldav_profile_and_needs_the_app_for_ews(admin):
+    api = _api(admin)
+    dav = api.post(
+        "/api/v1/server-profiles/",
+        {"name": "D", "kind": "caldav", "ews_url": "https://d.test/{user}/", "auth_type": "oauth2"}
+        | {"use_impersonation": False},
+        format="json",
+    )
+    assert dav.status_code == 400 and "Basic" in str(dav.json())
+    ews = api.post(
+        "/api/v1/server-profiles/",
+        {"name": "E", "ews_url": "https://mail.contoso.com/EWS/Exchange.asmx"}
+        | {"auth_type": "oauth2", "tenant_id": TENANT},
+        format="json",
+    )
+    assert ews.status_code == 400 and "application (client) ID" in str(ews.json())
