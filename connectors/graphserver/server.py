@@ -13,10 +13,11 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from . import schema
@@ -794,19 +795,22 @@ class GraphServer:
         if low:
             entries += [(s, i, None) for i, s in coll.tombstones.items() if low < s <= high]
         entries.sort(key=lambda e: (e[0], e[1]))
-        values = [
-            self.render(req, coll, rec, delta=True)
-            if rec is not None
-            else {"id": item_id, "@removed": {"reason": "deleted"}}
-            for _, item_id, rec in entries
-        ]
+
+        def rendered(entry: tuple[int, str, Record | None]) -> dict:
+            _, item_id, rec = entry
+            if rec is None:
+                return {"id": item_id, "@removed": {"reason": "deleted"}}
+            return self.render(req, coll, rec, delta=True)
+
+        # Only the page asked for is rendered (and checked): paging stays linear.
+        values = _Rendered(entries, rendered)
         return self._delta_answer(req, box, values, low, high, offset, coll, {})
 
     def _delta_answer(
         self,
         req: Request,
         box: Mailbox,
-        values: list[dict],
+        values: Sequence[dict],
         low: int,
         high: int,
         offset: int,
@@ -820,7 +824,7 @@ class GraphServer:
                 base | {"w": low, "t": high, "o": offset}
             )
             return 200, {}, {"value": [], "@odata.nextLink": link}
-        page = values[offset : offset + size]
+        page = list(values[offset : offset + size])
         rule = self.faults.take("delta_replay")
         if rule and low:
             seen = [r for r in coll.records.values() if r.seq <= low][: int(rule.params["items"])]
@@ -1085,6 +1089,21 @@ _ROUTES: list[tuple[re.Pattern, frozenset[str] | None, Callable[..., tuple[int, 
         GraphServer._route_todo,
     ),
 ]
+
+
+class _Rendered(Sequence):
+    """A delta's entries, rendered when a page of them is taken."""
+
+    def __init__(self, entries: list, render: Callable[[Any], dict]) -> None:
+        self.entries, self.render = entries, render
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        if isinstance(index, slice):
+            return [self.render(e) for e in self.entries[index]]
+        return self.render(self.entries[index])
 
 
 def _audience(scope: str) -> str:
