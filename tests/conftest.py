@@ -108,3 +108,12 @@ def ews(ews_server):
     ews_server.reset()
     # exchangelib caches connections (and their retry policy) per endpoint and credentials.
     exchangelib.close_connections()
+
+
+# The Graph test server (one per session) and connectors bound to it, for every test package.
+from tests.connectors.graph_fixtures import (  # noqa: E402,F401
+    graph,
+    graph_mailbox,
+    graph_server,
+    make_graph,
+)

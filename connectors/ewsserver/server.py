@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from ..bearer import EWS_ROLE, TokenSigner
 from . import schema
 from .faults import Faults
 from .items import ItemError
@@ -63,6 +64,9 @@ def envelope(body_child: etree._Element | None = None, fault: SoapFault | None =
     return etree.tostring(env, xml_declaration=True, encoding="utf-8")
 
 
+APP_PRINCIPAL = "app:"  # an app signed in with an OAuth 2.0 token, by its client id
+
+
 class EwsServer:
     """A stand-in Exchange server for exchangelib. Start it in a thread with start()."""
 
@@ -76,8 +80,12 @@ class EwsServer:
         host: str = "127.0.0.1",
         port: int = 0,
         validate: bool = True,
+        bearer: TokenSigner | None = None,
     ) -> None:
         self.store = Store(store_path)
+        # OAuth 2.0: access tokens of this directory (the Graph test server's token endpoint)
+        # sign in an app with full_access_as_app, which impersonates every mailbox.
+        self.bearer = bearer
         for smtp, password in mailboxes.items():
             self.store.add_mailbox(smtp, password)
         self.service_accounts = {k.lower(): v for k, v in (service_accounts or {}).items()}
@@ -233,7 +241,7 @@ class EwsServer:
         if imp is None:
             return None
         target = next((c.text for c in imp if c.text), "").strip().lower()
-        if principal not in self.service_accounts:
+        if principal not in self.service_accounts and not principal.startswith(APP_PRINCIPAL):
             raise SoapFault(
                 "ErrorImpersonateUserDenied",
                 "The account does not have permission to impersonate the requested user.",
@@ -362,6 +370,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _principal(self) -> str | None:
         auth = self.headers.get("Authorization", "")
+        if auth.startswith("Bearer ") and self.ews.bearer is not None:
+            claims = self.ews.bearer.verify(auth[7:].strip())
+            if claims is None or EWS_ROLE not in (claims.get("roles") or []):
+                return None
+            return f"{APP_PRINCIPAL}{claims.get('appid', '')}"
         if not auth.startswith("Basic "):
             return None
         try:

@@ -13,6 +13,7 @@ from exchangelib import (
     DELEGATE,
     IMPERSONATION,
     NTLM,
+    OAUTH2,
     Account,
     Build,
     Configuration,
@@ -42,6 +43,7 @@ from ..base import (
 )
 from ..recurrence import RecurrenceError
 from . import fields as xf
+from .oauth import LOGIN, AppCredentials
 from .transport import (
     CreateItemPerItem,
     DeleteItemPerItem,
@@ -72,9 +74,16 @@ class ExchangeConnector:
         max_wait: float = 60.0,
         chunk_size: int = 100,
         page_size: int = 100,
+        tenant_id: str = "",
+        client_id: str = "",
+        client_secret: str = "",
+        login_url: str = LOGIN,
     ) -> None:
-        if auth_type not in ("basic", "ntlm"):
-            raise ValueError(f"auth_type must be 'basic' or 'ntlm', not {auth_type!r}")
+        """`auth_type` "oauth2": the app's client credentials (`tenant_id`, `client_id`,
+        `client_secret`, tokens from `login_url`) instead of `username` and `password`; the app
+        impersonates the mailbox (full_access_as_app or ApplicationImpersonation)."""
+        if auth_type not in ("basic", "ntlm", "oauth2"):
+            raise ValueError(f"auth_type must be 'basic', 'ntlm' or 'oauth2', not {auth_type!r}")
         if access_type not in ("impersonation", "delegate"):
             raise ValueError(
                 f"access_type must be 'impersonation' or 'delegate', not {access_type!r}"
@@ -82,10 +91,22 @@ class ExchangeConnector:
         self.tz = zoneinfo.ZoneInfo(timezone)
         self.chunk_size = chunk_size
         self.page_size = page_size
+        if auth_type == "oauth2":
+            credentials: Credentials | AppCredentials = AppCredentials(
+                tenant_id=tenant_id,
+                client_id=client_id,
+                client_secret=client_secret,
+                ews_url=ews_url,
+                mailbox=primary_smtp_address,
+                login_url=login_url,
+            )
+            access_type = "impersonation"
+        else:
+            credentials = Credentials(username, password)
         self.config = Configuration(
             service_endpoint=ews_url,
-            credentials=Credentials(username, password),
-            auth_type=BASIC if auth_type == "basic" else NTLM,
+            credentials=credentials,
+            auth_type={"basic": BASIC, "ntlm": NTLM, "oauth2": OAUTH2}[auth_type],
             version=Version(build=Build(15, 1)),
             retry_policy=RetryPolicy(max_wait=max_wait),
         )

@@ -11,6 +11,7 @@ import requests
 from exchangelib import errors as ews_errors
 from exchangelib.protocol import FaultTolerance
 from exchangelib.services import CreateItem, DeleteItem, GetItem, UpdateItem
+from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 
 from ..base import AuthError, ConnectorError, ThrottledError, TransientError
 
@@ -62,6 +63,12 @@ def translated() -> Iterator[None]:
         yield
     except ConnectorError:
         raise
+    except oauth2_errors.OAuth2Error as e:
+        # The token endpoint refused the app (Entra ID answers with an AADSTS code and words).
+        raise AuthError(
+            f"The identity platform refused the app's token request: {e.description or e.error}",
+            "ErrorInvalidCredentials",
+        ) from e
     except (ews_errors.UnauthorizedError, ews_errors.ErrorImpersonateUserDenied) as e:
         raise AuthError(str(e), type(e).__name__) from e
     except ews_errors.ErrorAccessDenied as e:

@@ -515,6 +515,34 @@ class GraphConnector:
         self, folder: Folder, updates: Sequence[ItemUpdate], *, overwrite: bool = False
     ) -> list[ItemResult]:
         results: list[ItemResult | None] = [None] * len(updates)
+        current = self._current_for_update(folder, updates, results)
+        requests: list[dict] = []
+        positions: list[int] = []
+        for index, upd in enumerate(updates):
+            if results[index] is not None:
+                continue
+            request = self._patch_request(folder, upd, current.get(index, {}), overwrite, index)
+            if isinstance(request, ItemResult):
+                results[index] = request
+                continue
+            requests.append(request)
+            positions.append(index)
+        for index, answer in zip(positions, self.client.batch(requests), strict=True):
+            upd = updates[index]
+            if answer.status == 200 and isinstance(answer.body, dict) and answer.body.get("id"):
+                etag = str(answer.body.get("@odata.etag") or "")
+                if folder == "tasks" and upd.crm_id:
+                    etag = self._retag_task(upd.item_id, upd.crm_id) or etag
+                results[index] = ItemResult(True, upd.item_id, etag, None, "", index, upd.crm_id)
+            else:
+                results[index] = self._failure(answer, upd.item_id, index)
+        return [r for r in results if r is not None]
+
+    def _current_for_update(
+        self, folder: Folder, updates: Sequence[ItemUpdate], results: list[ItemResult | None]
+    ) -> dict[int, dict[str, object]]:
+        """Checks the columns, and reads the values a partial update must send whole (a
+        start without its end, an address part...). Refusals go into `results`."""
         need: dict[int, list[str]] = {}
         for index, upd in enumerate(updates):
             try:
@@ -528,68 +556,53 @@ class GraphConnector:
             if missing:
                 need[index] = missing
         current: dict[int, dict[str, object]] = {}
-        if need:
-            cols = list(dict.fromkeys(c for cs in need.values() for c in cs))
-            for index, got in zip(
-                need, self._read(folder, [updates[i].item_id for i in need], cols), strict=True
-            ):
-                if isinstance(got, RemoteItem):
-                    current[index] = got.fields
-                else:
-                    results[index] = ItemResult(
-                        False, updates[index].item_id, None, got.error_code, got.message, index
-                    )
-        requests: list[dict] = []
-        positions: list[int] = []
-        for index, upd in enumerate(updates):
-            if results[index] is not None:
-                continue
-            values = dict(upd.fields)
-            for column in need.get(index, []):
-                values.setdefault(column, current[index].get(column))
-            try:
-                body = self.codec.write(folder, values)
-            except (ValueError, TypeError, RecurrenceError) as e:
-                results[index] = ItemResult(
-                    False, upd.item_id, None, "ErrorInvalidPropertyValue", str(e), index
-                )
-                continue
-            if upd.crm_id is not None and folder != "tasks":
-                body.setdefault("singleValueExtendedProperties", []).append(
-                    {"id": gf.CRM_ID, "value": upd.crm_id}
-                )
-            if not body and not (upd.crm_id and folder == "tasks"):
-                results[index] = ItemResult(
-                    False,
-                    upd.item_id,
-                    None,
-                    "ErrorInvalidPropertyValue",
-                    "Nothing to update",
-                    index,
-                )
-                continue
-            headers = {"Content-Type": "application/json", **self._prefer()}
-            if not overwrite and upd.change_key:
-                headers["If-Match"] = upd.change_key
-            requests.append(
-                {
-                    "method": "PATCH",
-                    "url": self._item(folder, upd.item_id),
-                    "headers": headers,
-                    "body": body,
-                }
-            )
-            positions.append(index)
-        for index, answer in zip(positions, self.client.batch(requests), strict=True):
-            upd = updates[index]
-            if answer.status == 200 and isinstance(answer.body, dict) and answer.body.get("id"):
-                etag = str(answer.body.get("@odata.etag") or "")
-                if folder == "tasks" and upd.crm_id:
-                    etag = self._retag_task(upd.item_id, upd.crm_id) or etag
-                results[index] = ItemResult(True, upd.item_id, etag, None, "", index, upd.crm_id)
+        if not need:
+            return current
+        cols = list(dict.fromkeys(c for cs in need.values() for c in cs))
+        for index, got in zip(
+            need, self._read(folder, [updates[i].item_id for i in need], cols), strict=True
+        ):
+            if isinstance(got, RemoteItem):
+                current[index] = {c: got.fields.get(c) for c in need[index]}
             else:
-                results[index] = self._failure(answer, upd.item_id, index)
-        return [r for r in results if r is not None]
+                results[index] = ItemResult(
+                    False, updates[index].item_id, None, got.error_code, got.message, index
+                )
+        return current
+
+    def _patch_request(
+        self,
+        folder: Folder,
+        upd: ItemUpdate,
+        current: dict[str, object],
+        overwrite: bool,
+        index: int,
+    ) -> dict | ItemResult:
+        """The PATCH of one update inside a `$batch`, or the refusal of that item."""
+        values = dict(upd.fields)
+        for column, value in current.items():
+            values.setdefault(column, value)
+        try:
+            body = self.codec.write(folder, values)
+        except (ValueError, TypeError, RecurrenceError) as e:
+            return ItemResult(False, upd.item_id, None, "ErrorInvalidPropertyValue", str(e), index)
+        if upd.crm_id is not None and folder != "tasks":
+            body.setdefault("singleValueExtendedProperties", []).append(
+                {"id": gf.CRM_ID, "value": upd.crm_id}
+            )
+        if not body and not (upd.crm_id and folder == "tasks"):
+            return ItemResult(
+                False, upd.item_id, None, "ErrorInvalidPropertyValue", "Nothing to update", index
+            )
+        headers = {"Content-Type": "application/json", **self._prefer()}
+        if not overwrite and upd.change_key:
+            headers["If-Match"] = upd.change_key
+        return {
+            "method": "PATCH",
+            "url": self._item(folder, upd.item_id),
+            "headers": headers,
+            "body": body,
+        }
 
     def _retag_task(self, item_id: str, crm_id: str) -> str | None:
         path = f"{self._item('tasks', item_id)}/linkedResources"

@@ -11,8 +11,9 @@ import datetime
 import html
 import re
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ..base import Folder
 from . import recurrence
@@ -257,61 +258,81 @@ class Codec:
         return {c: self._value(table[c], item, ext) for c in columns}
 
     def _value(self, fm: FieldMap, item: dict, ext: dict[str, str]) -> object:
-        raw = item.get(fm.prop)
-        kind = fm.kind
-        if kind in ("text", "name", "notes"):
-            return "" if raw is None else str(raw).replace("\r\n", "\n")
-        if kind == "ext":
-            return ext.get(fm.prop.lower(), "")
-        if kind == "link_type":
-            link = next((r for r in raw or [] if r.get("applicationName") == LINK_APP), None)
-            return LINK_TYPES.get(str((link or {}).get("displayName") or ""), "")
-        if kind == "ext_date":
-            value = ext.get(fm.prop.lower())
-            return _utc(value).date() if value else None
-        if kind == "list1":
-            return ", ".join(raw) if raw else ""
-        if kind == "email":
-            return (raw or {}).get("address") or ""
-        if kind == "phones":
-            values = raw or []
-            return values[fm.index] if fm.index < len(values) else ""
-        if kind == "address":
-            return (raw or {}).get(fm.sub) or ""
-        if kind == "date":
-            return _utc(raw).date() if raw else None
-        if kind == "body":
-            if not raw:
-                return ""
-            content = raw.get("content") or ""
-            if (raw.get("contentType") or "").lower() == "html":
-                return html_to_text(content)
-            return content.replace("\r\n", "\n")
-        if kind == "importance":
-            return _IMPORTANCE_BACK.get(raw or "normal", 1)
-        if kind == "location":
-            return (raw or {}).get("displayName") or ""
-        if kind == "organizer":
-            return ((raw or {}).get("emailAddress") or {}).get("address") or ""
-        if kind == "attendees":
-            return "; ".join(
-                (a.get("emailAddress") or {}).get("address") or ""
-                for a in raw or []
-                if (a.get("type") or "required") == fm.sub
-            )
-        if kind == "show_as":
-            return _SHOW_AS_BACK.get(raw or "busy", "busy")
-        if kind == "task_status":
-            return _TASK_STATUS_BACK.get(raw or "notStarted", "not_started")
-        if kind == "task_date":
-            moment = parse_dtz(raw)
-            return moment.astimezone(self.tz).date() if moment else None
-        if kind == "completed":
-            moment = parse_dtz(raw)
-            return moment.astimezone(datetime.UTC) if moment else None
-        if kind == "when":
-            return self._when(fm.column, item)
-        raise ValueError(f"unknown conversion {kind}")
+        handler = _READERS.get(fm.kind)
+        if handler is None:
+            raise ValueError(f"unknown conversion {fm.kind}")
+        return handler(self, fm, item, item.get(fm.prop), ext)
+
+    def _text(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        return "" if raw is None else str(raw).replace("\r\n", "\n")
+
+    def _ext(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        return ext.get(fm.prop.lower(), "")
+
+    def _link_type(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        link = next((r for r in raw or [] if r.get("applicationName") == LINK_APP), None)
+        return LINK_TYPES.get(str((link or {}).get("displayName") or ""), "")
+
+    def _ext_date(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        value = ext.get(fm.prop.lower())
+        return _utc(value).date() if value else None
+
+    def _list1(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        return ", ".join(raw) if raw else ""
+
+    def _email(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        return (raw or {}).get("address") or ""
+
+    def _phones(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        values = raw or []
+        return values[fm.index] if fm.index < len(values) else ""
+
+    def _address(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        return (raw or {}).get(fm.sub) or ""
+
+    def _date(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        return _utc(raw).date() if raw else None
+
+    def _body(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        if not raw:
+            return ""
+        content = raw.get("content") or ""
+        if (raw.get("contentType") or "").lower() == "html":
+            return html_to_text(content)
+        return content.replace("\r\n", "\n")
+
+    def _importance(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        return _IMPORTANCE_BACK.get(raw or "normal", 1)
+
+    def _location(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        return (raw or {}).get("displayName") or ""
+
+    def _organizer(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        return ((raw or {}).get("emailAddress") or {}).get("address") or ""
+
+    def _attendees(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        return "; ".join(
+            (a.get("emailAddress") or {}).get("address") or ""
+            for a in raw or []
+            if (a.get("type") or "required") == fm.sub
+        )
+
+    def _show_as(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        return _SHOW_AS_BACK.get(raw or "busy", "busy")
+
+    def _task_status(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        return _TASK_STATUS_BACK.get(raw or "notStarted", "not_started")
+
+    def _task_date(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        moment = parse_dtz(raw)
+        return moment.astimezone(self.tz).date() if moment else None
+
+    def _completed(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        moment = parse_dtz(raw)
+        return moment.astimezone(datetime.UTC) if moment else None
+
+    def _when_value(self, fm: FieldMap, item: dict, raw: Any, ext: dict[str, str]) -> object:
+        return self._when(fm.column, item)
 
     def _when(self, column: str, item: dict) -> object:
         all_day = bool(item.get("isAllDay"))
@@ -443,6 +464,33 @@ class Codec:
                 recurrence.to_graph(str(rrule), local_start.date(), tz_name) if rrule else None
             )
         return body
+
+
+# One reader per field kind: (codec, field map, item, the item's property, its extended
+# properties) -> CRM value.
+_READERS: dict[str, Callable[[Codec, FieldMap, dict, Any, dict[str, str]], object]] = {
+    "text": Codec._text,
+    "name": Codec._text,
+    "notes": Codec._text,
+    "ext": Codec._ext,
+    "link_type": Codec._link_type,
+    "ext_date": Codec._ext_date,
+    "list1": Codec._list1,
+    "email": Codec._email,
+    "phones": Codec._phones,
+    "address": Codec._address,
+    "date": Codec._date,
+    "body": Codec._body,
+    "importance": Codec._importance,
+    "location": Codec._location,
+    "organizer": Codec._organizer,
+    "attendees": Codec._attendees,
+    "show_as": Codec._show_as,
+    "task_status": Codec._task_status,
+    "task_date": Codec._task_date,
+    "completed": Codec._completed,
+    "when": Codec._when_value,
+}
 
 
 def _text(value: object) -> str | None:

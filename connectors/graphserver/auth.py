@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import jwt
 
-GRAPH_RESOURCE = "https://graph.microsoft.com"
+from ..bearer import EWS_ROLE, GRAPH_RESOURCE, TokenSigner
+
 ALL_PERMISSIONS = (
     "Contacts.ReadWrite",
     "Calendars.ReadWrite",
@@ -63,7 +64,7 @@ class Directory:
     def __init__(self, apps: list[App] | None = None, token_lifetime: int = 3600) -> None:
         self.apps: dict[tuple[str, str], App] = {}
         self.tenants: set[str] = set()
-        self.key = secrets.token_bytes(32)
+        self.signer = TokenSigner()
         self.token_lifetime = token_lifetime
         self.issued = 0
         for app in apps or []:
@@ -154,7 +155,7 @@ class Directory:
             "exp": now + self.token_lifetime,
             "appid": app.client_id,
             "tid": tenant,
-            "roles": app.roles,
+            "roles": app.roles if audience == GRAPH_RESOURCE else self._other_roles(app),
             "idtyp": "app",
             "jti": uuid.uuid4().hex,
         }
@@ -163,8 +164,13 @@ class Directory:
             "token_type": "Bearer",
             "expires_in": self.token_lifetime,
             "ext_expires_in": self.token_lifetime,
-            "access_token": jwt.encode(claims, self.key, algorithm="HS256"),
+            "access_token": self.signer.issue(claims),
         }
+
+    @staticmethod
+    def _other_roles(app: App) -> list[str]:
+        """For another resource (EWS): full_access_as_app, once consented."""
+        return [EWS_ROLE] if app.consented else []
 
     def _check_assertion(self, app: App, assertion: str) -> None:
         try:
@@ -210,7 +216,4 @@ class Directory:
 
     def verify(self, token: str, audience: str) -> dict | None:
         """The claims of a token this server issued (None: unknown, forged or expired)."""
-        try:
-            return jwt.decode(token, self.key, algorithms=["HS256"], audience=audience)
-        except jwt.PyJWTError:
-            return None
+        return self.signer.verify(token, audience)

@@ -13,10 +13,11 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from . import schema
@@ -305,7 +306,7 @@ class GraphServer:
     def handle_token(self, tenant: str, form: dict[str, str]) -> tuple[int, dict]:
         self._count("token")
         try:
-            return 200, self.directory.token(tenant, form, GRAPH_RESOURCE)
+            return 200, self.directory.token(tenant, form, _audience(form.get("scope", "")))
         except TokenError as e:
             return e.status, e.body()
 
@@ -396,75 +397,70 @@ class GraphServer:
             raise GraphError(403, "ErrorAccessDenied", _RAOP)
 
     def _dispatch(self, req: Request, box: Mailbox, rest: str) -> tuple[int, dict, object]:
-        method = req.method
-        colls = box.collections
-        if rest == "/mailboxSettings" and method == "GET":
-            body = {"timeZone": box.time_zone}
-            return 200, {}, self.checked("mailboxSettings", body)
-        if rest == "/outlook/masterCategories":
-            if method == "GET":
-                return (
-                    200,
-                    {},
-                    {"value": [self.checked("outlookCategory", c) for c in box.categories]},
-                )
-            if method == "POST":
-                self.check_request("outlookCategory", req.body)
-                body = dict(req.body) | {"id": new_id()[:36]}  # type: ignore[arg-type]
-                body.setdefault("color", "preset0")
-                if any(c["displayName"] == body.get("displayName") for c in box.categories):
-                    raise GraphError(409, "ErrorDuplicateItem", "The category already exists.")
-                box.categories.append(body)
-                return 201, {}, self.checked("outlookCategory", body)
-        # contacts
-        m = re.fullmatch(r"/contactFolders/([^/]+)(/contacts(?:/(delta|[^/]+))?)?", rest) or (
-            re.fullmatch(r"()(/contacts(?:/([^/]+))?)", rest)
-        )
-        if m:
-            coll = colls["contacts"]
-            if m.group(1) not in ("", "contacts", coll.id):
-                raise GraphError(
-                    404, "ErrorItemNotFound", "The specified object was not found in the store."
-                )
-            if not m.group(2):
-                return (
-                    200,
-                    {},
-                    self.checked("contactFolder", {"id": coll.id, "displayName": coll.name}),
-                )
-            return self._items(req, box, coll, m.group(3))
-        # calendar
-        if rest == "/calendar" and method == "GET":
-            coll = colls["calendar"]
-            body = {"id": coll.id, "name": coll.name, "canEdit": True, "isDefaultCalendar": True}
-            return 200, {}, self.checked("calendar", body)
-        if re.fullmatch(r"(/calendar)?/calendarView/delta", rest) and method == "GET":
-            return self._calendar_delta(req, box, colls["calendar"])
-        m = re.fullmatch(r"(?:/calendar)?/events(?:/([^/]+))?(/instances)?", rest)
-        if m:
-            if m.group(2):
-                return self._instances(req, box, m.group(1))
-            return self._items(req, box, colls["calendar"], m.group(1))
-        # To Do
-        if rest == "/todo/lists" and method == "GET":
-            coll = colls["tasks"]
-            return 200, {}, {"value": [self.checked("todoTaskList", self._list_body(coll))]}
-        m = re.fullmatch(
-            r"/todo/lists/([^/]+)(/tasks(?:/(delta|[^/]+))?(/linkedResources(?:/([^/]+))?)?)?",
-            rest,
-        )
-        if m:
-            coll = colls["tasks"]
-            if m.group(1) != coll.id:
-                raise GraphError(
-                    404, "ErrorItemNotFound", "The specified object was not found in the store."
-                )
-            if not m.group(2):
-                return 200, {}, self.checked("todoTaskList", self._list_body(coll))
-            if m.group(4):
-                return self._links(req, box, coll, m.group(3), m.group(5))
-            return self._items(req, box, coll, m.group(3))
+        for pattern, methods, handler in _ROUTES:
+            m = pattern.fullmatch(rest)
+            if m and (methods is None or req.method in methods):
+                return handler(self, req, box, m)
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest}'.")
+
+    # -- one handler per route: (server, request, mailbox, the path's match) ------------------
+    def _route_settings(self, req: Request, box: Mailbox, m: re.Match) -> tuple[int, dict, object]:
+        return 200, {}, self.checked("mailboxSettings", {"timeZone": box.time_zone})
+
+    def _route_categories(
+        self, req: Request, box: Mailbox, m: re.Match
+    ) -> tuple[int, dict, object]:
+        if req.method == "GET":
+            return 200, {}, {"value": [self.checked("outlookCategory", c) for c in box.categories]}
+        self.check_request("outlookCategory", req.body)
+        body = dict(req.body) | {"id": new_id()[:36]}  # type: ignore[arg-type]
+        body.setdefault("color", "preset0")
+        if any(c["displayName"] == body.get("displayName") for c in box.categories):
+            raise GraphError(409, "ErrorDuplicateItem", "The category already exists.")
+        box.categories.append(body)
+        return 201, {}, self.checked("outlookCategory", body)
+
+    def _route_contacts(self, req: Request, box: Mailbox, m: re.Match) -> tuple[int, dict, object]:
+        coll = box.collections["contacts"]
+        folder = m.group("folder") or ""
+        if folder not in ("", "contacts", coll.id):
+            raise GraphError(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            )
+        if not (m.group("items") or m.group("items2")):
+            return 200, {}, self.checked("contactFolder", {"id": coll.id, "displayName": coll.name})
+        return self._items(req, box, coll, m.group("item") or m.group("item2"))
+
+    def _route_calendar(self, req: Request, box: Mailbox, m: re.Match) -> tuple[int, dict, object]:
+        coll = box.collections["calendar"]
+        body = {"id": coll.id, "name": coll.name, "canEdit": True, "isDefaultCalendar": True}
+        return 200, {}, self.checked("calendar", body)
+
+    def _route_calendar_delta(
+        self, req: Request, box: Mailbox, m: re.Match
+    ) -> tuple[int, dict, object]:
+        return self._calendar_delta(req, box, box.collections["calendar"])
+
+    def _route_events(self, req: Request, box: Mailbox, m: re.Match) -> tuple[int, dict, object]:
+        if m.group(2):
+            return self._instances(req, box, m.group(1))
+        return self._items(req, box, box.collections["calendar"], m.group(1))
+
+    def _route_lists(self, req: Request, box: Mailbox, m: re.Match) -> tuple[int, dict, object]:
+        coll = box.collections["tasks"]
+        return 200, {}, {"value": [self.checked("todoTaskList", self._list_body(coll))]}
+
+    def _route_todo(self, req: Request, box: Mailbox, m: re.Match) -> tuple[int, dict, object]:
+        coll = box.collections["tasks"]
+        if m.group(1) != coll.id:
+            raise GraphError(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            )
+        if not m.group(2):
+            return 200, {}, self.checked("todoTaskList", self._list_body(coll))
+        if m.group(4):
+            return self._links(req, box, coll, m.group(3), m.group(5))
+        return self._items(req, box, coll, m.group(3))
 
     @staticmethod
     def _list_body(coll: Collection) -> dict:
@@ -548,17 +544,7 @@ class GraphServer:
     ) -> None:
         for prop in ("id", "changeKey", "createdDateTime", "lastModifiedDateTime", "@odata.etag"):
             body.pop(prop, None)
-        for ext in body.pop("singleValueExtendedProperties", None) or []:
-            if ext.get("value") is None:
-                raise GraphError(400, "ErrorInvalidProperty", "An extended property needs a value.")
-            record.ext[ext_key(ext["id"])] = ext["value"]
-        links = body.pop("linkedResources", None)
-        if links:
-            if coll.kind != "tasks" or not creating:
-                raise GraphError(400, "BadRequest", "linkedResources cannot be set here.")
-            for link in links:
-                self.check_request("linkedResource", link)
-                record.links.append(dict(link) | {"id": new_id()[:36]})
+        self._apply_extras(coll, record, body, creating=creating)
         data = dict(record.data) if not creating else {}
         if coll.kind == "contacts" and "emailAddresses" in body:
             addresses = body.pop("emailAddresses") or []
@@ -571,6 +557,27 @@ class GraphServer:
                 data.pop(key, None)
             else:
                 data[key] = value
+        self._complete(coll, data, body)
+        record.data = data
+
+    def _apply_extras(
+        self, coll: Collection, record: Record, body: dict, *, creating: bool
+    ) -> None:
+        """Takes the extended properties and linked resources out of the body into the record."""
+        for ext in body.pop("singleValueExtendedProperties", None) or []:
+            if ext.get("value") is None:
+                raise GraphError(400, "ErrorInvalidProperty", "An extended property needs a value.")
+            record.ext[ext_key(ext["id"])] = ext["value"]
+        links = body.pop("linkedResources", None)
+        if links:
+            if coll.kind != "tasks" or not creating:
+                raise GraphError(400, "BadRequest", "linkedResources cannot be set here.")
+            for link in links:
+                self.check_request("linkedResource", link)
+                record.links.append(dict(link) | {"id": new_id()[:36]})
+
+    def _complete(self, coll: Collection, data: dict, body: dict) -> None:
+        """What Graph derives or checks once the body is applied, per kind of item."""
         if coll.kind == "calendar":
             self._check_event(data)
         if coll.kind == "tasks":
@@ -581,7 +588,6 @@ class GraphServer:
         if coll.kind == "contacts" and not data.get("displayName"):
             names = [data.get(k) for k in ("givenName", "middleName", "surname")]
             data["displayName"] = " ".join(n for n in names if n)
-        record.data = data
 
     @staticmethod
     def _check_event(data: dict) -> None:
@@ -789,19 +795,22 @@ class GraphServer:
         if low:
             entries += [(s, i, None) for i, s in coll.tombstones.items() if low < s <= high]
         entries.sort(key=lambda e: (e[0], e[1]))
-        values = [
-            self.render(req, coll, rec, delta=True)
-            if rec is not None
-            else {"id": item_id, "@removed": {"reason": "deleted"}}
-            for _, item_id, rec in entries
-        ]
+
+        def rendered(entry: tuple[int, str, Record | None]) -> dict:
+            _, item_id, rec = entry
+            if rec is None:
+                return {"id": item_id, "@removed": {"reason": "deleted"}}
+            return self.render(req, coll, rec, delta=True)
+
+        # Only the page asked for is rendered (and checked): paging stays linear.
+        values = _Rendered(entries, rendered)
         return self._delta_answer(req, box, values, low, high, offset, coll, {})
 
     def _delta_answer(
         self,
         req: Request,
         box: Mailbox,
-        values: list[dict],
+        values: Sequence[dict],
         low: int,
         high: int,
         offset: int,
@@ -815,7 +824,7 @@ class GraphServer:
                 base | {"w": low, "t": high, "o": offset}
             )
             return 200, {}, {"value": [], "@odata.nextLink": link}
-        page = values[offset : offset + size]
+        page = list(values[offset : offset + size])
         rule = self.faults.take("delta_replay")
         if rule and low:
             seen = [r for r in coll.records.values() if r.seq <= low][: int(rule.params["items"])]
@@ -1044,6 +1053,68 @@ class GraphServer:
             self.in_flight[mailbox] -= 1
 
 
+# The paths under /users/{id}: (pattern, methods or None for any, handler).
+_ROUTES: list[tuple[re.Pattern, frozenset[str] | None, Callable[..., tuple[int, dict, object]]]] = [
+    (re.compile(r"/mailboxSettings"), frozenset({"GET"}), GraphServer._route_settings),
+    (
+        re.compile(r"/outlook/masterCategories"),
+        frozenset({"GET", "POST"}),
+        GraphServer._route_categories,
+    ),
+    (
+        re.compile(
+            r"/contactFolders/(?P<folder>[^/]+)(?P<items>/contacts(?:/(?P<item>delta|[^/]+))?)?"
+            r"|(?P<items2>/contacts(?:/(?P<item2>[^/]+))?)"
+        ),
+        None,
+        GraphServer._route_contacts,
+    ),
+    (re.compile(r"/calendar"), frozenset({"GET"}), GraphServer._route_calendar),
+    (
+        re.compile(r"(/calendar)?/calendarView/delta"),
+        frozenset({"GET"}),
+        GraphServer._route_calendar_delta,
+    ),
+    (
+        re.compile(r"(?:/calendar)?/events(?:/([^/]+))?(/instances)?"),
+        None,
+        GraphServer._route_events,
+    ),
+    (re.compile(r"/todo/lists"), frozenset({"GET"}), GraphServer._route_lists),
+    (
+        re.compile(
+            r"/todo/lists/([^/]+)(/tasks(?:/(delta|[^/]+))?(/linkedResources(?:/([^/]+))?)?)?"
+        ),
+        None,
+        GraphServer._route_todo,
+    ),
+]
+
+
+class _Rendered(Sequence):
+    """A delta's entries, rendered when a page of them is taken."""
+
+    def __init__(self, entries: list, render: Callable[[Any], dict]) -> None:
+        self.entries, self.render = entries, render
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        if isinstance(index, slice):
+            return [self.render(e) for e in self.entries[index]]
+        return self.render(self.entries[index])
+
+
+def _audience(scope: str) -> str:
+    """The resource a client-credentials scope asks for (…/.default): Graph's, or another's
+    (EWS: https://outlook.office365.com, or an on-premises server's origin)."""
+    for part in scope.split():
+        if part.endswith("/.default"):
+            return part[: -len("/.default")].rstrip("/")
+    return GRAPH_RESOURCE
+
+
 def _mailbox_of(path: str, body: object) -> str:
     if path.rstrip("/").endswith("$batch") and isinstance(body, dict):
         first = (body.get("requests") or [{}])[0]
@@ -1052,117 +1123,137 @@ def _mailbox_of(path: str, body: object) -> str:
     return unquote(m.group(1)).lower() if m else ""
 
 
-def _make_handler(server: GraphServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class _Handler(BaseHTTPRequestHandler):
+    """One HTTP request; `graph` (the GraphServer) is bound per server by `_make_handler`."""
 
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug("%s " + format, self.address_string(), *args)
+    protocol_version = "HTTP/1.1"
+    graph: GraphServer
 
-        def _send(self, status: int, body: object, headers: dict | None = None) -> None:
-            raw = (
-                b""
-                if body is None
-                else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _send(self, status: int, body: object, headers: dict | None = None) -> None:
+        raw = (
+            b""
+            if body is None
+            else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        )
+        self.send_response(status)
+        if body is not None:
+            ctype = "text/html" if isinstance(body, str) else "application/json"
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(raw)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _read(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
+        raw = self._read()
+        path = urlsplit(self.path).path
+        if self._handle_outside_graph(method, path, raw):
+            return
+        if not path.startswith("/v1.0/"):
+            self._send(404, {"error": {"code": "NotFound", "message": "Not found"}})
+            return
+        self.graph._count("http")
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            self._send(
+                400,
+                GraphError(400, "BadRequest", "Unable to read JSON request payload.").body(),
             )
-            self.send_response(status)
-            if body is not None:
-                ctype = "text/html" if isinstance(body, str) else "application/json"
-                self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(raw)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(raw)
+            return
+        if self._throttled(f"{method} {path}"):
+            return
+        self._handle_graph(method, path, body)
 
-        def _read(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-        def do_PATCH(self) -> None:
-            self._handle("PATCH")
-
-        def do_DELETE(self) -> None:
-            self._handle("DELETE")
-
-        def _handle(self, method: str) -> None:
-            raw = self._read()
-            path = urlsplit(self.path).path
-            if path.startswith("/_control/"):
-                try:
-                    payload = json.loads(raw or b"{}")
-                    result = server.control(path[len("/_control/") :].strip("/"), payload)
-                except (KeyError, TypeError, ValueError) as e:
-                    self._send(400, {"error": str(e)})
-                    return
-                self._send(200, result)
-                return
-            if path == "/common/discovery/instance" and method == "GET":
-                self._send(200, INSTANCE_METADATA)
-                return
-            m = re.fullmatch(r"/([^/]+)/v2\.0/\.well-known/openid-configuration", path)
-            if m and method == "GET":
-                self._send(*server.handle_openid(m.group(1)))
-                return
-            m = re.fullmatch(r"/([^/]+)/oauth2/v2\.0/token", path)
-            if m and method == "POST":
-                form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
-                self._send(*server.handle_token(m.group(1), form))
-                return
-            if not path.startswith("/v1.0/"):
-                self._send(404, {"error": {"code": "NotFound", "message": "Not found"}})
-                return
-            server._count("http")
+    def _handle_outside_graph(self, method: str, path: str, raw: bytes) -> bool:
+        """The control endpoints and the identity platform's; True when answered."""
+        server = self.graph
+        if path.startswith("/_control/"):
             try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                self._send(
-                    400,
-                    GraphError(400, "BadRequest", "Unable to read JSON request payload.").body(),
-                )
-                return
-            mailbox = _mailbox_of(path, body)
-            target = f"{method} {path}"
-            rule = server.faults.take("throttle", target)
-            if rule:
-                retry = rule.params.get("retry_after")
-                headers = {"Retry-After": str(retry)} if retry is not None else {}
-                code = "TooManyRequests" if rule.params["status"] == 429 else "ServiceUnavailable"
-                self._send(
-                    int(rule.params["status"]),
-                    GraphError(429, code, "Too many requests.").body(),
-                    headers,
-                )
-                return
-            allowed = server.enter(mailbox)
-            try:
-                if not allowed:
-                    server._count("concurrency_refused")
-                    err = GraphError(
-                        429,
-                        "ApplicationThrottled",
-                        "Application is over its MailboxConcurrency limit.",
-                        {"Retry-After": "1"},
-                    )
-                    self._send(429, err.body(), err.headers)
-                    return
-                try:
-                    claims = server.authenticate(self.headers.get("Authorization", ""))
-                    if path.rstrip("/") == "/v1.0/$batch" and method == "POST":
-                        status, headers, answer = server.handle_batch(body, claims)
-                    else:
-                        req = Request(method, self.path, dict(self.headers), body, claims)
-                        status, headers, answer = server.handle(req)
-                except GraphError as e:
-                    status, headers, answer = e.status, e.headers, e.body()
-                self._send(status, answer, headers)
-            finally:
-                server.leave(mailbox)
+                payload = json.loads(raw or b"{}")
+                result = server.control(path[len("/_control/") :].strip("/"), payload)
+            except (KeyError, TypeError, ValueError) as e:
+                self._send(400, {"error": str(e)})
+                return True
+            self._send(200, result)
+            return True
+        if path == "/common/discovery/instance" and method == "GET":
+            self._send(200, INSTANCE_METADATA)
+            return True
+        m = re.fullmatch(r"/([^/]+)/v2\.0/\.well-known/openid-configuration", path)
+        if m and method == "GET":
+            self._send(*server.handle_openid(m.group(1)))
+            return True
+        m = re.fullmatch(r"/([^/]+)/oauth2/v2\.0/token", path)
+        if m and method == "POST":
+            form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+            self._send(*server.handle_token(m.group(1), form))
+            return True
+        return False
 
-    return Handler
+    def _throttled(self, target: str) -> bool:
+        """An injected throttle fault for this request: answered with 429/503."""
+        rule = self.graph.faults.take("throttle", target)
+        if not rule:
+            return False
+        retry = rule.params.get("retry_after")
+        headers = {"Retry-After": str(retry)} if retry is not None else {}
+        code = "TooManyRequests" if rule.params["status"] == 429 else "ServiceUnavailable"
+        self._send(
+            int(rule.params["status"]),
+            GraphError(429, code, "Too many requests.").body(),
+            headers,
+        )
+        return True
+
+    def _handle_graph(self, method: str, path: str, body: object) -> None:
+        server = self.graph
+        mailbox = _mailbox_of(path, body)
+        allowed = server.enter(mailbox)
+        try:
+            if not allowed:
+                server._count("concurrency_refused")
+                err = GraphError(
+                    429,
+                    "ApplicationThrottled",
+                    "Application is over its MailboxConcurrency limit.",
+                    {"Retry-After": "1"},
+                )
+                self._send(429, err.body(), err.headers)
+                return
+            try:
+                claims = server.authenticate(self.headers.get("Authorization", ""))
+                if path.rstrip("/") == "/v1.0/$batch" and method == "POST":
+                    status, headers, answer = server.handle_batch(body, claims)
+                else:
+                    req = Request(method, self.path, dict(self.headers), body, claims)
+                    status, headers, answer = server.handle(req)
+            except GraphError as e:
+                status, headers, answer = e.status, e.headers, e.body()
+            self._send(status, answer, headers)
+        finally:
+            server.leave(mailbox)
+
+
+def _make_handler(server: GraphServer) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_Handler,), {"graph": server})

@@ -210,7 +210,11 @@ def _match_items(
         link = by_item.get(item.item_id)
         if link is None and item.crm_id in by_crm:
             other = by_crm[item.crm_id]
-            moved = other.state == LinkState.UNTRACKED or other.item_id in deleted
+            # A link without an item id lost it when the mailbox moved to another server (EWS
+            # to Graph): its item is the one carrying its CRM id there.
+            moved = (
+                other.state == LinkState.UNTRACKED or not other.item_id or other.item_id in deleted
+            )
             if moved and item.crm_id not in matched.assigned:
                 link = other
             else:

@@ -1,8 +1,9 @@
-"""Connecting to a mailbox: the connector for it (Exchange or CalDAV/CardDAV, by its server
-profile: the mailbox's collections, the profile's TLS setting, the mailbox's address as
-ORGANIZER), "Test connection" checking every collection the mailbox uses, discovery of the
-collections a DAV server has, the server's errors in words, and the fields a kind of server
-cannot hold. Used by the pages, the API, the preview, the command and the worker's runs alike.
+"""Connecting to a mailbox: the connector for it (Exchange by EWS or by Microsoft Graph, or
+CalDAV/CardDAV, by its server profile: for DAV the mailbox's collections, the profile's TLS
+setting, the mailbox's address as ORGANIZER), "Test connection" (on DAV checking every collection
+the mailbox uses; on Graph the token, contacts, calendar and To Do), discovery of the collections
+a DAV server has, the server's errors in words, and the fields a kind of server cannot hold.
+Used by the pages, the API, the preview, the command and the worker's runs alike.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from django.views.decorators.debug import sensitive_variables
 from connectors.base import AuthError, Connector, ConnectorError, ThrottledError, TransientError
 from connectors.dav import UNSUPPORTED, DavConnector
 from connectors.exchange import ExchangeConnector
+from connectors.graph import UNSUPPORTED as GRAPH_UNSUPPORTED
+from connectors.graph import GraphConnector
 from fieldsync.catalog import get_catalog
 from fieldsync.mailboxes import credentials
 from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, ServerKind
@@ -30,9 +33,11 @@ logger = logging.getLogger(__name__)
 
 @sensitive_variables("password", "username")
 def connector_for(mailbox: Mailbox, *, max_wait: float | None = None) -> Connector:
-    """The connector for this mailbox (Exchange or CalDAV/CardDAV, by its server profile), with
-    its credentials decrypted in memory only."""
+    """The connector for this mailbox (Exchange by EWS or Graph, or CalDAV/CardDAV, by its
+    server profile), with its credentials decrypted in memory only."""
     profile = mailbox.server_profile
+    if profile.kind == ServerKind.GRAPH:
+        return graph_connector_for(mailbox, max_wait=max_wait)
     if profile.use_impersonation:
         username = profile.service_username
         password = credentials.decrypt(profile.service_password_encrypted)
@@ -57,6 +62,20 @@ def connector_for(mailbox: Mailbox, *, max_wait: float | None = None) -> Connect
             verify=tls_verify(profile),
             # The calendar owner: ORGANIZER of an event with attendees that names none.
             organizer=mailbox.email_address,
+        )
+    if profile.is_app_only:  # EWS with OAuth 2.0: the app impersonates the mailbox
+        return ExchangeConnector(
+            ews_url=profile.ews_url,
+            username="",
+            password="",
+            primary_smtp_address=mailbox.email_address,
+            auth_type="oauth2",
+            tenant_id=profile.tenant_id,
+            client_id=profile.client_id,
+            client_secret=credentials.decrypt(profile.client_secret_encrypted),
+            timezone=profile.timezone,
+            max_wait=float(profile.max_wait if max_wait is None else max_wait),
+            **({"login_url": profile.token_url.rstrip("/")} if profile.token_url else {}),
         )
     return ExchangeConnector(
         ews_url=profile.ews_url,
@@ -98,6 +117,48 @@ def tls_verify(profile: EmailServerProfile) -> bool | str:
     return str(path)
 
 
+def graph_connector_for(mailbox: Mailbox, *, max_wait: float | None = None) -> GraphConnector:
+    """Exchange Online through Microsoft Graph: the app's token, the mailbox by its address."""
+    profile = mailbox.server_profile
+    optional = {}
+    if profile.graph_url:
+        optional["graph_url"] = profile.graph_url.rstrip("/")
+    if profile.token_url:
+        optional["login_url"] = profile.token_url.rstrip("/")
+    return GraphConnector(
+        tenant_id=profile.tenant_id,
+        client_id=profile.client_id,
+        mailbox=mailbox.email_address,
+        client_secret=credentials.decrypt(profile.client_secret_encrypted) or None,
+        certificate_key=credentials.decrypt(profile.certificate_key_encrypted) or None,
+        certificate_thumbprint=profile.certificate_thumbprint or None,
+        timezone=profile.timezone,
+        past_days=profile.past_days,
+        future_days=profile.future_days,
+        max_wait=float(profile.max_wait if max_wait is None else max_wait),
+        **optional,
+    )
+
+
+# Per kind of server: the columns it cannot hold (entity -> column -> why), and why in general.
+_NOT_HELD = {
+    ServerKind.CALDAV: (
+        UNSUPPORTED,
+        "A CalDAV/CardDAV server keeps contacts as vCards and appointments and tasks as "
+        "iCalendar, which have no place for these fields",
+    ),
+    ServerKind.GRAPH: (
+        GRAPH_UNSUPPORTED,
+        "Exchange Online keeps tasks in Microsoft To Do, which has no place for these fields",
+    ),
+}
+
+
+def not_held_reason(kind: str) -> str:
+    """Why a server of this kind cannot hold some fields, in a sentence ("" if it holds all)."""
+    return _NOT_HELD[kind][1] if kind in _NOT_HELD else ""  # type: ignore[index]
+
+
 @dataclass(frozen=True)
 class FieldNotHeld:
     entity: str  # the catalog entity's label
@@ -107,14 +168,16 @@ class FieldNotHeld:
 
 def fields_not_held(*, kind: str, entity: str | None = None) -> list[FieldNotHeld]:
     """The catalog fields a mailbox on a server of this kind cannot sync, and why: their columns
-    have no place in vCard/iCalendar (connectors.dav.UNSUPPORTED). The sync leaves them alone."""
-    if kind != ServerKind.CALDAV:
+    have no place in vCard/iCalendar (connectors.dav.UNSUPPORTED) or in Microsoft To Do
+    (connectors.graph.UNSUPPORTED). The sync leaves them alone."""
+    if kind not in _NOT_HELD:
         return []
+    unsupported = _NOT_HELD[kind][0]  # type: ignore[index]
     out = []
     for entity_ in get_catalog().entities:
         if entity is not None and entity_.key != entity:
             continue
-        reasons = UNSUPPORTED.get(entity_.key, {})
+        reasons = unsupported.get(entity_.key, {})
         for f in entity_.fields:
             why = [reasons[c] for c in f.crm_columns if c in reasons]
             if why:
@@ -150,6 +213,12 @@ def describe_error(
             if words:
                 return code, words
         return code, _dav_error(exc, mailbox, profile)
+    if profile is not None and profile.kind == ServerKind.GRAPH:
+        return code, _graph_error(exc, address)
+    if isinstance(exc, AuthError) and profile is not None and profile.is_app_only:
+        return code, (
+            f"The app {profile.client_id} (OAuth 2.0) could not open {address} on {url}: {exc}"
+        )
     if isinstance(exc, AuthError):
         if code == "ErrorImpersonateUserDenied":
             who = profile.service_username if profile else "The service account"
@@ -229,6 +298,16 @@ def _problem_words(problems: list[Any]) -> str:
     )
 
 
+def _graph_error(exc: ConnectorError, address: str) -> str:
+    """The Graph connector already words its errors (AADSTS codes, missing permissions...)."""
+    if isinstance(exc, ThrottledError):
+        wait = f" for {exc.wait:.0f} s" if exc.wait else ""
+        return f"Microsoft Graph is throttling requests for {address} and asked to wait{wait}."
+    if isinstance(exc, AuthError):
+        return f"Microsoft Graph refused the app for {address}: {exc}"
+    return f"Microsoft Graph: {exc}"
+
+
 @dataclass(frozen=True)
 class ConnectionCheck:
     ok: bool
@@ -238,15 +317,21 @@ class ConnectionCheck:
 
 def mailbox_test_connection(*, mailbox: Mailbox) -> ConnectionCheck:
     """Sign in and open the mailbox; on a CalDAV/CardDAV server, check every collection the
-    mailbox uses (there, an address book or a calendar, taking events or tasks). Says in words
+    mailbox uses (there, an address book or a calendar, taking events or tasks); on Graph, get a
+    token and open the contacts folder, the calendar and the default To Do list. Says in words
     what went wrong."""
+    profile = mailbox.server_profile
+    checked: list[str] = []
     try:
-        connector = connector_for(mailbox, max_wait=min(5, mailbox.server_profile.max_wait))
+        connector = connector_for(mailbox, max_wait=min(5, profile.max_wait))
         try:
             if isinstance(connector, DavConnector):
                 return _dav_check(mailbox, connector)
-            # GetFolder then a FindItem that matches nothing: cheap, and proves read access.
-            connector.find_by_crm_ids("contacts", ["00000000-connection-test"])
+            if isinstance(connector, GraphConnector):
+                checked = connector.test_connection()
+            else:
+                # GetFolder then a FindItem that matches nothing: cheap, and proves read access.
+                connector.find_by_crm_ids("contacts", ["00000000-connection-test"])
         finally:
             connector.close()
     except (ConnectorError, credentials.CredentialsUnreadable) as exc:
@@ -262,9 +347,15 @@ def mailbox_test_connection(*, mailbox: Mailbox) -> ConnectionCheck:
             f"Could not connect with the server profile {mailbox.server_profile}: "
             f"{type(exc).__name__}. Check its settings (server URL, time zone, authentication).",
         )
-    return ConnectionCheck(
-        True, "", f"Connected to {mailbox.server_profile.ews_url} and opened {mailbox}."
-    )
+    if isinstance(connector, GraphConnector):
+        return ConnectionCheck(
+            True,
+            "",
+            f"Connected to Microsoft Graph as the app and opened {mailbox}: "
+            + ", ".join(checked)
+            + ".",
+        )
+    return ConnectionCheck(True, "", f"Connected to {profile.ews_url} and opened {mailbox}.")
 
 
 _FOLDER_WORDS = {"contacts": "contacts", "calendar": "events", "tasks": "tasks"}

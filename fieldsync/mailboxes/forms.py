@@ -39,6 +39,16 @@ def _collection_field(name: str) -> forms.URLField:
     )
 
 
+_KEEP_SECRET = "Leave empty to keep the stored one. It is stored encrypted and never shown again."
+
+
+class _SecretTextarea(forms.Textarea):
+    """A text area that never renders a value (not even the one just submitted)."""
+
+    def format_value(self, value: object) -> None:
+        return None
+
+
 class MailboxForm(forms.Form):
     owner = forms.ModelChoiceField(
         queryset=get_user_model().objects.none(), label="User", empty_label="Choose a user"
@@ -121,10 +131,12 @@ class ServerProfileForm(forms.Form):
     ews_url = forms.URLField(
         label="Server URL",
         max_length=500,
+        required=False,
         assume_scheme="https",
         help_text="Exchange: the EWS URL (…/EWS/Exchange.asmx). CalDAV/CardDAV: the URL of a "
         "user's contacts/, calendar/ and tasks/ collections, {user} standing for the mailbox's "
-        "sign-in name (e.g. https://dav.contoso.com/{user}/).",
+        "sign-in name (e.g. https://dav.contoso.com/{user}/). Not used by Exchange Online "
+        "(Microsoft Graph).",
     )
     auth_type = forms.ChoiceField(choices=AuthType.choices, label="Authentication")
     use_impersonation = forms.BooleanField(
@@ -166,6 +178,66 @@ class ServerProfileForm(forms.Form):
         help_text=EmailServerProfile._meta.get_field("ca_certificates").help_text,
     )
 
+    # Exchange Online (Microsoft Graph): the app registration.
+    tenant_id = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Directory (tenant) ID (Microsoft Graph, EWS with OAuth 2.0)",
+        help_text="The tenant's GUID or domain, e.g. contoso.onmicrosoft.com.",
+    )
+    client_id = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Application (client) ID (Microsoft Graph, EWS with OAuth 2.0)",
+    )
+    client_secret = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="Client secret (OAuth 2.0)",
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_KEEP_SECRET,
+    )
+    certificate_key = forms.CharField(
+        required=False,
+        max_length=20000,
+        label="Certificate private key (PEM), instead of a secret",
+        widget=_SecretTextarea(attrs={"rows": 3, "autocomplete": "off"}),
+        help_text=_KEEP_SECRET,
+    )
+    certificate_thumbprint = forms.CharField(
+        required=False,
+        max_length=60,
+        label="Certificate thumbprint (SHA-1)",
+    )
+    graph_url = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        label="Graph base URL",
+        help_text="Empty: https://graph.microsoft.com/v1.0 (a national cloud's otherwise).",
+    )
+    token_url = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        label="Sign-in (token) URL (OAuth 2.0)",
+        help_text="Empty: https://login.microsoftonline.com.",
+    )
+    past_days = forms.IntegerField(
+        min_value=0,
+        max_value=3650,
+        initial=365,
+        required=False,
+        label="Calendar window: days back (Microsoft Graph)",
+    )
+    future_days = forms.IntegerField(
+        min_value=1,
+        max_value=3650,
+        initial=730,
+        required=False,
+        label="Calendar window: days ahead (Microsoft Graph)",
+    )
+
 
 _ENTITIES = [
     ("", "All"),
@@ -173,6 +245,10 @@ _ENTITIES = [
     ("appointment", "Appointment"),
     ("recurring_appointment", "Recurring appointment"),
     ("task", "Task"),
+    ("phone_call", "Phone call"),
+    ("letter", "Letter"),
+    ("fax", "Fax"),
+    ("service_activity", "Service activity"),
 ]
 
 

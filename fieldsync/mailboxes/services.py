@@ -33,6 +33,11 @@ _PROFILE_CONNECTION_FIELDS = {
     "service_username",
     "verify_tls",
     "ca_certificates",
+    "tenant_id",
+    "client_id",
+    "certificate_thumbprint",
+    "graph_url",
+    "token_url",
 }
 COLLECTION_FIELDS = ("contacts_collection", "events_collection", "tasks_collection")
 _MAILBOX_CONNECTION_FIELDS = {"email_address", "server_profile", "username", *COLLECTION_FIELDS}
@@ -57,6 +62,13 @@ _PROFILE_FIELDS = {
     "max_wait",
     "verify_tls",
     "ca_certificates",
+    "tenant_id",
+    "client_id",
+    "certificate_thumbprint",
+    "graph_url",
+    "token_url",
+    "past_days",
+    "future_days",
 }
 
 
@@ -93,7 +105,7 @@ def _full_clean(obj: Any) -> None:
 def server_profile_create(
     *,
     name: str,
-    ews_url: str,
+    ews_url: str = "",
     kind: str = ServerKind.EXCHANGE,
     auth_type: str = AuthType.BASIC,
     use_impersonation: bool = True,
@@ -103,7 +115,16 @@ def server_profile_create(
     max_wait: int = 60,
     verify_tls: bool = True,
     ca_certificates: str = "",
+    client_secret: str = "",
+    certificate_key: str = "",
+    **graph: Any,
 ) -> EmailServerProfile:
+    """A new profile. Exchange Online (Graph): `tenant_id`, `client_id`, `client_secret` or
+    `certificate_key` + `certificate_thumbprint`, optionally `graph_url`, `token_url`,
+    `past_days`, `future_days`; it signs in as the app (no service account)."""
+    unknown = set(graph) - _PROFILE_FIELDS
+    if unknown:
+        raise TypeError(f"Unknown profile fields: {', '.join(sorted(unknown))}")
     profile = EmailServerProfile(
         name=name,
         kind=kind,
@@ -115,20 +136,72 @@ def server_profile_create(
         max_wait=max_wait,
         verify_tls=verify_tls,
         ca_certificates=ca_certificates.strip(),
+        **graph,
     )
-    if use_impersonation and not service_password:
+    _app_only(profile)
+    if profile.use_impersonation and not service_password:
         raise ValidationError({"service_password": "Impersonation needs the service password."})
     profile.service_password_encrypted = credentials.encrypt(service_password)
+    _set_secrets(profile, client_secret=client_secret, certificate_key=certificate_key)
     _full_clean(profile)
     profile.save()
     return profile
 
 
+def _app_only(profile: EmailServerProfile) -> None:
+    """A Graph profile signs in as the app: no service account, no per-mailbox password."""
+    if profile.is_app_only:
+        profile.use_impersonation = False
+        profile.service_username = ""
+    if profile.is_graph:
+        profile.auth_type = AuthType.BASIC
+    if profile.tenant_id:
+        profile.tenant_id = profile.tenant_id.strip()
+    if profile.client_id:
+        profile.client_id = profile.client_id.strip()
+    if profile.certificate_thumbprint:
+        profile.certificate_thumbprint = profile.certificate_thumbprint.replace(":", "").strip()
+
+
+def _set_secrets(profile: EmailServerProfile, **secrets: str | None) -> bool:
+    """Encrypts the given app secrets (None or "" keeps the stored one); True if one changed."""
+    changed = False
+    if secrets.get("client_secret"):
+        profile.client_secret_encrypted = credentials.encrypt(str(secrets["client_secret"]))
+        changed = True
+    key = secrets.get("certificate_key")
+    if key:
+        _check_private_key(str(key))
+        profile.certificate_key_encrypted = credentials.encrypt(str(key))
+        changed = True
+    return changed
+
+
+def _check_private_key(pem: str) -> None:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(pem.strip().encode(), password=None)
+    except (ValueError, TypeError):
+        raise ValidationError(
+            {
+                "certificate_key": "The certificate's private key must be an unencrypted PEM "
+                "key (-----BEGIN PRIVATE KEY----- ...)."
+            }
+        ) from None
+
+
 @transaction.atomic
 def server_profile_update(
-    *, profile: EmailServerProfile, service_password: str | None = None, **changes: Any
+    *,
+    profile: EmailServerProfile,
+    service_password: str | None = None,
+    client_secret: str | None = None,
+    certificate_key: str | None = None,
+    **changes: Any,
 ) -> EmailServerProfile:
-    """Change a profile; `service_password` None or "" keeps the stored one."""
+    """Change a profile; a secret (`service_password`, `client_secret`, `certificate_key`) None
+    or "" keeps the stored one."""
     unknown = set(changes) - _PROFILE_FIELDS
     if unknown:
         raise TypeError(f"Unknown profile fields: {', '.join(sorted(unknown))}")
@@ -139,8 +212,11 @@ def server_profile_update(
     )
     for key, value in changes.items():
         setattr(profile, key, value)
+    _app_only(profile)
     if service_password:
         profile.service_password_encrypted = credentials.encrypt(service_password)
+        fixed = True
+    if _set_secrets(profile, client_secret=client_secret, certificate_key=certificate_key):
         fixed = True
     if profile.use_impersonation and not profile.service_password_encrypted:
         raise ValidationError({"service_password": "Impersonation needs the service password."})
@@ -207,6 +283,9 @@ def mailbox_update(*, mailbox: Mailbox, password: str | None = None, **changes: 
     fixed = any(
         getattr(mailbox, k) != v for k, v in changes.items() if k in _MAILBOX_CONNECTION_FIELDS
     )
+    moved = "server_profile" in changes and _server_of(changes["server_profile"]) != _server_of(
+        mailbox.server_profile
+    )
     for key, value in changes.items():
         setattr(mailbox, key, value)
     if password:
@@ -215,13 +294,37 @@ def mailbox_update(*, mailbox: Mailbox, password: str | None = None, **changes: 
     _check_credentials(mailbox)
     _full_clean(mailbox)
     mailbox.save()
+    if moved:
+        _forget_item_ids(mailbox)
     if fixed or changes.get("enabled"):
         _clear_back_off(Mailbox.objects.filter(pk=mailbox.pk))
         mailbox.refresh_from_db()
     return mailbox
 
 
+def _server_of(profile: EmailServerProfile) -> tuple[str, ...]:
+    """Which store of items a profile reaches: its item ids and sync states are that store's."""
+    if profile.is_graph:
+        return (profile.kind, profile.graph_url.rstrip("/"), profile.tenant_id.lower())
+    return (profile.kind, profile.ews_url)
+
+
+def _forget_item_ids(mailbox: Mailbox) -> None:
+    """A mailbox moved to another server (EWS to Graph, say): the item ids and sync states of
+    the old one mean nothing there. The next run lists the folders again and finds each linked
+    item by the CRM id it carries (the same named property on EWS and Graph), so nothing is
+    duplicated and no link is lost."""
+    from fieldsync.models.sync import MailboxSyncState, SyncLink, UnconfirmedItems
+
+    owner = mailbox.owner_id
+    MailboxSyncState.objects.filter(owner=owner).update(remote_sync_state="")
+    SyncLink.objects.filter(owner=owner).update(item_id="", change_key="")
+    UnconfirmedItems.objects.filter(owner=owner).delete()
+
+
 def _check_credentials(mailbox: Mailbox) -> None:
+    if mailbox.server_profile.is_app_only:
+        return
     if not mailbox.server_profile.use_impersonation and not (
         mailbox.username and mailbox.password_encrypted
     ):

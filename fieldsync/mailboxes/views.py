@@ -38,6 +38,7 @@ from fieldsync.mailboxes.connection import (
     fields_not_held,
     mailbox_discover_collections,
     mailbox_test_connection,
+    not_held_reason,
 )
 from fieldsync.mailboxes.forms import (
     HistoryFilterForm,
@@ -145,6 +146,7 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "runs": runs,
             "chart": runs_chart(attempts),
             "not_held": fields_not_held(kind=mailbox.server_profile.kind),
+            "not_held_reason": not_held_reason(mailbox.server_profile.kind),
             "guard_stops": mailbox_guard_stops(mailbox=mailbox),
             "verify_reports": latest_reports(mailbox),
             "busy": busy,
@@ -335,6 +337,13 @@ def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 "timezone",
                 "max_wait",
                 "ca_certificates",
+                "tenant_id",
+                "client_id",
+                "certificate_thumbprint",
+                "graph_url",
+                "token_url",
+                "past_days",
+                "future_days",
             )
         }
         initial["verify_tls"] = "on" if profile.verify_tls else "off"
@@ -342,6 +351,10 @@ def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         password = data.pop("service_password")
+        data["certificate_key"] = data["certificate_key"].strip()
+        for window in ("past_days", "future_days"):
+            if data[window] is None:  # left empty: the default window
+                data.pop(window)
         try:
             if profile is None:
                 data["timezone_name"] = data.pop("timezone")
@@ -360,6 +373,8 @@ def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             "form": form,
             "title": f"Edit {profile}" if profile else "Add an email server profile",
             "has_password": bool(profile and profile.has_service_password),
+            "has_client_secret": bool(profile and profile.has_client_secret),
+            "has_certificate": bool(profile and profile.has_certificate),
         },
         status=400 if form.errors else 200,
     )

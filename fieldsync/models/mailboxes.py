@@ -6,6 +6,7 @@ fieldsync/mailboxes/.
 
 from __future__ import annotations
 
+import re
 import ssl
 import uuid
 import zoneinfo
@@ -19,11 +20,16 @@ from django.db.models import Q
 class AuthType(models.TextChoices):
     BASIC = "basic", "Basic"
     NTLM = "ntlm", "NTLM"
+    OAUTH2 = "oauth2", "OAuth 2.0 (app registration, client credentials)"
 
 
 class ServerKind(models.TextChoices):
     EXCHANGE = "exchange", "Exchange (EWS)"
     CALDAV = "caldav", "CalDAV/CardDAV"
+    GRAPH = "graph", "Exchange Online (Microsoft Graph)"
+
+
+_THUMBPRINT = re.compile(r"[0-9A-Fa-f]{40}")
 
 
 def valid_time_zone(name: str) -> bool:
@@ -38,7 +44,9 @@ def valid_time_zone(name: str) -> bool:
 class EmailServerProfile(models.Model):
     """How to reach one mail server: Exchange by its EWS URL, or a CalDAV/CardDAV server by the
     URL of a user's collections; the authentication, and either a service account (for
-    Exchange, one that impersonates every mailbox) or per-mailbox credentials."""
+    Exchange, one that impersonates every mailbox) or per-mailbox credentials. Exchange Online
+    through Microsoft Graph: an app registration (tenant, client id, and a client secret or a
+    certificate) with app-only access to the mailboxes, addressed by their e-mail addresses."""
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(
@@ -47,6 +55,7 @@ class EmailServerProfile(models.Model):
     ews_url = models.URLField(
         "Server URL",
         max_length=500,
+        blank=True,
         help_text="Exchange: the EWS URL, e.g. https://mail.contoso.com/EWS/Exchange.asmx. "
         "CalDAV/CardDAV: the URL holding a user's contacts/, calendar/ and tasks/ collections; "
         "{user} stands for the mailbox's sign-in name, e.g. https://dav.contoso.com/{user}/",
@@ -81,6 +90,45 @@ class EmailServerProfile(models.Model):
         "certificate (or the server's self-signed certificate), pasted as "
         "-----BEGIN CERTIFICATE----- blocks. They replace the system's trusted CAs for this "
         "profile. Empty: the system's trusted CAs.",
+    )
+    # Exchange Online (Microsoft Graph): the app registration in Entra ID.
+    tenant_id = models.CharField(
+        "Directory (tenant) ID",
+        max_length=100,
+        blank=True,
+        help_text="The tenant's GUID or its domain, e.g. contoso.onmicrosoft.com.",
+    )
+    client_id = models.CharField("Application (client) ID", max_length=100, blank=True)
+    client_secret_encrypted = models.TextField(blank=True, editable=False)
+    certificate_key_encrypted = models.TextField(blank=True, editable=False)
+    certificate_thumbprint = models.CharField(
+        "Certificate thumbprint",
+        max_length=40,
+        blank=True,
+        help_text="The SHA-1 thumbprint Entra ID shows for the uploaded certificate (40 hex "
+        "digits).",
+    )
+    graph_url = models.URLField(
+        "Graph base URL",
+        max_length=500,
+        blank=True,
+        help_text="Empty: https://graph.microsoft.com/v1.0. A national cloud's, e.g. "
+        "https://graph.microsoft.us/v1.0.",
+    )
+    token_url = models.URLField(
+        "Sign-in (token) URL",
+        max_length=500,
+        blank=True,
+        help_text="Empty: https://login.microsoftonline.com. Tokens come from "
+        "<this>/<tenant>/oauth2/v2.0/token.",
+    )
+    past_days = models.PositiveIntegerField(
+        "Calendar window: days back",
+        default=365,
+        help_text="Graph syncs the events of a window: from this many days ago...",
+    )
+    future_days = models.PositiveIntegerField(
+        "Calendar window: days ahead", default=730, help_text="... to this many days ahead."
     )
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)
@@ -124,10 +172,64 @@ class EmailServerProfile(models.Model):
                         f"({exc.args[-1] if exc.args else exc})."
                     }
                 ) from None
+        if self.kind != ServerKind.GRAPH and not self.ews_url:
+            raise ValidationError({"ews_url": "Enter the server's URL."})
+        if self.is_app_only:
+            self._clean_app()
+
+    def _clean_app(self) -> None:
+        errors = {}
+        if self.kind == ServerKind.EXCHANGE and self.certificate_key_encrypted:
+            errors["certificate_key"] = (
+                "EWS with OAuth 2.0 signs in with a client secret (exchangelib's client "
+                "credentials); a certificate is for Microsoft Graph profiles."
+            )
+        if not self.tenant_id.strip():
+            errors["tenant_id"] = "Enter the directory (tenant) ID of the app registration."
+        if not self.client_id.strip():
+            errors["client_id"] = "Enter the application (client) ID of the app registration."
+        if self.certificate_thumbprint and not _THUMBPRINT.fullmatch(self.certificate_thumbprint):
+            errors["certificate_thumbprint"] = (
+                "The thumbprint is the certificate's SHA-1 hash: 40 hexadecimal digits."
+            )
+        has_certificate = bool(self.certificate_key_encrypted and self.certificate_thumbprint)
+        if bool(self.certificate_key_encrypted) != bool(self.certificate_thumbprint):
+            errors.setdefault(
+                "certificate_thumbprint",
+                "A certificate needs both its private key and its thumbprint.",
+            )
+        elif not (self.client_secret_encrypted or has_certificate):
+            errors["client_secret"] = (
+                "Enter the app's client secret, or its certificate (private key and thumbprint)."
+            )
+        if self.past_days > 3650 or self.future_days > 3650:
+            errors["future_days"] = "The calendar window reaches at most 3650 days each way."
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_dav(self) -> bool:
         return self.kind == ServerKind.CALDAV
+
+    @property
+    def is_graph(self) -> bool:
+        return self.kind == ServerKind.GRAPH
+
+    @property
+    def is_app_only(self) -> bool:
+        """Signs in as an application (a token from Entra ID), not with user names: Graph, or
+        EWS with OAuth 2.0."""
+        return self.kind == ServerKind.GRAPH or (
+            self.kind == ServerKind.EXCHANGE and self.auth_type == AuthType.OAUTH2
+        )
+
+    @property
+    def has_client_secret(self) -> bool:
+        return bool(self.client_secret_encrypted)
+
+    @property
+    def has_certificate(self) -> bool:
+        return bool(self.certificate_key_encrypted)
 
     @property
     def has_service_password(self) -> bool:

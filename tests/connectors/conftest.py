@@ -47,11 +47,3 @@ def make_connector(ews: EwsServer) -> Callable[..., ExchangeConnector]:
 @pytest.fixture
 def connector(new_mailbox, make_connector) -> ExchangeConnector:
     return make_connector(new_mailbox())
-
-
-from tests.connectors.graph_fixtures import (  # noqa: E402,F401
-    graph,
-    graph_mailbox,
-    graph_server,
-    make_graph,
-)

@@ -11,7 +11,7 @@ from security.models import User
 def test_seed_demo_is_idempotent():
     call_command("seed_demo", "--contacts", "20")
     counts = [m.objects.count() for m in (Contact, Appointment, RecurringAppointment, Task)]
-    assert counts[0] == 60 and all(counts)
+    assert counts[0] == 80 and all(counts)  # 20 for each of the four salespeople
     call_command("seed_demo", "--contacts", "20")
     assert [m.objects.count() for m in (Contact, Appointment, RecurringAppointment, Task)] == counts
     sally = User.objects.get(username="sally")

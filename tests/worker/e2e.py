@@ -117,6 +117,26 @@ class EwsProcess(Proc):
             return json.loads(response.read())["counts"]
 
 
+class GraphProcess(EwsProcess):
+    """`python -m connectors.graphserver` with one app registration; mailboxes and faults over
+    /_control/."""
+
+    def __init__(self, log_dir: Path, app: tuple[str, str, str]) -> None:
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "connectors.graphserver", "--port", str(self.port)]
+        cmd += ["--app", ":".join(app)]
+        Proc.__init__(self, "graph", cmd, {**os.environ, "PYTHONUNBUFFERED": "1"}, log_dir)
+        wait_until(self._up, timeout=20, what="the Graph test server")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def graph_url(self) -> str:
+        return f"{self.url}/v1.0"
+
+
 def celery_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "syncadmin", *args]
 

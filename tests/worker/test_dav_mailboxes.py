@@ -139,11 +139,11 @@ def test_the_demo_offers_one_mailbox_of_each_kind():
     call_command("seed_demo", "--contacts", "1", verbosity=0)
     call_command("seed_demo", "--contacts", "1", verbosity=0)
     kinds = dict(Mailbox.objects.values_list("owner__username", "server_profile__kind"))
-    assert kinds == {"sally": "exchange", "sam": "exchange", "mona": "caldav"}
+    assert kinds == {"sally": "exchange", "sam": "exchange", "mona": "caldav", "otto": "graph"}
     mona = Mailbox.objects.get(owner__username="mona")
     assert mona.server_profile.ews_url == "http://127.0.0.1:5232/{user}/" and mona.has_password
     names = [name for name, _ in demo_processes(host="127.0.0.1", port=8000)]
-    assert "radicale" in names and "ews" in names
+    assert "radicale" in names and "ews" in names and "graph" in names
 
 
 def test_test_connection_says_in_words_what_a_dav_server_refused(dav_mailbox, radicale):

@@ -2,7 +2,8 @@
 process, the real sync engine. A scheduled run syncs; two workers racing on one mailbox sync
 it once; a worker killed (SIGKILL) in the middle of a slowed sync converges after a restart
 with no duplicate and no lost edit; a throttled server is waited out; one broken mailbox does
-not stop the others.
+not stop the others; a mailbox on Exchange Online (the Graph test server as a process) syncs
+beside an EWS one.
 
 The workers see the test database because the tests commit (transactional_db) and the workers
 get its name in DATABASE_URL.
@@ -27,11 +28,12 @@ from fieldsync.mailboxes.tasks import schedule_due_mailboxes, sync_mailbox_task
 from fieldsync.models.mailboxes import Mailbox, MailboxStatus, RunStatus, SyncRun
 from security.services import role_upsert
 
-from .e2e import EwsProcess, start_beat, start_worker, wait_until
+from .e2e import EwsProcess, GraphProcess, start_beat, start_worker, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 SERVICE = ("svc@e2e.test", "svc-secret")
+GRAPH_APP = ("e2e.onmicrosoft.com", "0e2e0e2e-0000-4000-8000-000000000001", "e2e-app-secret")
 SELLER = {("contact", a): "user" for a in ("create", "read", "write", "delete", "sync")}
 KILL_QUEUE = "e2e-kill"
 BUSY = (MailboxStatus.QUEUED, MailboxStatus.SYNCING, MailboxStatus.RETRYING)
@@ -68,15 +70,17 @@ def stack(tmp_path_factory, django_db_setup, django_db_blocker):
     }
     _clear_broker()
     ews = EwsProcess(logs, SERVICE, validate=False)
+    graph = GraphProcess(logs, GRAPH_APP)
     workers = {}
     try:
         for name in ("a", "b"):
             workers[name] = start_worker(f"e2e-{name}", env, logs)
-        yield {"ews": ews, "env": env, "logs": logs, "workers": workers}
+        yield {"ews": ews, "graph": graph, "env": env, "logs": logs, "workers": workers}
     finally:
         for proc in workers.values():
             proc.stop()
         ews.stop()
+        graph.stop()
         _clear_broker()
 
 
@@ -101,14 +105,16 @@ def world(stack, transactional_db):
     _clear_broker()
 
 
-def _mailbox(world, name: str, contacts: int, *, on_server: bool = True) -> Mailbox:
+def _mailbox(world, name: str, contacts: int, *, on_server: bool = True, profile=None) -> Mailbox:
     from security.models import BusinessUnit, User
 
     unit, _ = BusinessUnit.objects.get_or_create(name="E2E")
     user = User.objects.create_user(username=name, password="x", business_unit=unit)
     role_upsert(name=f"Seller {name}", levels=SELLER, users=[user])
     address = f"{name}@e2e.test"
-    if on_server:
+    if on_server and profile is not None:
+        world["graph"].control("mailbox", address=address)
+    elif on_server:
         world["ews"].control("mailbox", smtp=address, password="pw")
     Contact.objects.bulk_create(
         Contact(owner=user, first_name=f"F{i}", last_name=f"{name}-{i:03d}", job_title="Buyer")
@@ -117,7 +123,7 @@ def _mailbox(world, name: str, contacts: int, *, on_server: bool = True) -> Mail
     return mailbox_create(
         owner=user,
         email_address=address,
-        server_profile=world["profile"],
+        server_profile=profile or world["profile"],
         sync_appointments=False,
         sync_tasks=False,
     )
@@ -294,3 +300,37 @@ def test_one_broken_mailbox_does_not_stop_the_others(world):
     assert broken.next_attempt_at > timezone.now()
     # The next tick passes it by while it backs off; the healthy ones are due again.
     assert schedule_due_mailboxes() == 2
+
+
+def test_a_graph_mailbox_syncs_beside_an_ews_one(world):
+    graph = world["graph"]
+    online = server_profile_create(
+        name="e2e online",
+        kind="graph",
+        tenant_id=GRAPH_APP[0],
+        client_id=GRAPH_APP[1],
+        client_secret=GRAPH_APP[2],
+        graph_url=graph.graph_url,
+        token_url=graph.url,
+        max_wait=1,
+    )
+    on_graph = _mailbox(world, "online", 25, profile=online)
+    on_ews = _mailbox(world, "onprem", 5)
+    assert schedule_due_mailboxes() == 2
+    for mailbox in (on_graph, on_ews):
+        done = wait_until(lambda m=mailbox: _done(m), timeout=30, what=f"{mailbox}")
+        assert done.status == MailboxStatus.OK, done.last_error
+    run = SyncRun.objects.get(mailbox=on_graph, entity="contact")
+    assert run.created_in_exchange == 25
+    assert graph.stats().get("batch") == 2  # 25 creates in $batch requests of 20
+    for mailbox in (on_graph, on_ews):
+        _assert_mirrors_the_crm(mailbox)
+    # An edit in the CRM reaches Exchange Online at the next run.
+    ceo = Contact.objects.get(owner=on_graph.owner, last_name="online-007")
+    ceo.job_title = "CEO"
+    ceo.save()
+    since = timezone.now()
+    sync_mailbox_task.delay(on_graph.pk, trigger="api")
+    wait_until(lambda: _done(on_graph, since), timeout=30, what="the second Graph sync")
+    titles = {i.fields["last_name"]: i.fields["job_title"] for i in _exchange_contacts(on_graph)}
+    assert titles["online-007"] == "CEO"

@@ -22,7 +22,9 @@ class ServerProfileOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     kind = serializers.ChoiceField(choices=ServerKind.choices)
-    ews_url = serializers.URLField(help_text="The EWS URL, or the CalDAV/CardDAV URL ({user}).")
+    ews_url = serializers.CharField(
+        help_text="The EWS URL, or the CalDAV/CardDAV URL ({user}); empty for Graph."
+    )
     auth_type = serializers.ChoiceField(choices=AuthType.choices)
     use_impersonation = serializers.BooleanField()
     service_username = serializers.CharField()
@@ -36,12 +38,23 @@ class ServerProfileOutputSerializer(serializers.Serializer):
         help_text="CalDAV/CardDAV: PEM certificates that replace the system's trusted CAs; "
         "empty: the system's."
     )
+    tenant_id = serializers.CharField(help_text="Graph: the directory (tenant) ID.")
+    client_id = serializers.CharField(help_text="Graph: the application (client) ID.")
+    has_client_secret = serializers.BooleanField()
+    has_certificate = serializers.BooleanField(help_text="A certificate private key is stored.")
+    certificate_thumbprint = serializers.CharField()
+    graph_url = serializers.CharField(help_text="Empty: https://graph.microsoft.com/v1.0.")
+    token_url = serializers.CharField(help_text="Empty: https://login.microsoftonline.com.")
+    past_days = serializers.IntegerField(help_text="Graph calendar window: days back.")
+    future_days = serializers.IntegerField(help_text="Graph calendar window: days ahead.")
 
 
 class ServerProfileInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     kind = serializers.ChoiceField(choices=ServerKind.choices, default=ServerKind.EXCHANGE)
-    ews_url = serializers.URLField(max_length=500)
+    ews_url = serializers.URLField(
+        max_length=500, required=False, allow_blank=True, help_text="Not used by Graph."
+    )
     auth_type = serializers.ChoiceField(choices=AuthType.choices, default=AuthType.BASIC)
     use_impersonation = serializers.BooleanField(default=True)
     service_username = serializers.CharField(max_length=254, required=False, allow_blank=True)
@@ -65,6 +78,30 @@ class ServerProfileInputSerializer(serializers.Serializer):
         help_text="CalDAV/CardDAV: PEM certificates (-----BEGIN CERTIFICATE----- blocks) of the "
         "authority that signed the server's certificate; they replace the system's trusted CAs.",
     )
+    tenant_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    client_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    client_secret = serializers.CharField(
+        max_length=1000,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="Graph. Write-only. Omitted or empty on update: the stored one is kept.",
+    )
+    certificate_key = serializers.CharField(
+        max_length=20000,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        trim_whitespace=True,
+        help_text="Graph: the certificate's unencrypted PEM private key, instead of a secret. "
+        "Write-only. Omitted or empty on update: the stored one is kept.",
+    )
+    certificate_thumbprint = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    graph_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    token_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    past_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
+    future_days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
 
 
 class MailboxOutputSerializer(serializers.Serializer):

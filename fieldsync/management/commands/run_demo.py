@@ -1,5 +1,6 @@
-"""Run the whole demo in one terminal: web app, Celery worker and beat, the EWS test server and
-a CalDAV/CardDAV server (Radicale, storage under var/radicale).
+"""Run the whole demo in one terminal: web app, Celery worker and beat, the EWS test server, the
+Graph test server (Exchange Online) and a CalDAV/CardDAV server (Radicale, storage under
+var/radicale).
 
 Stops every process when one of them dies or on Ctrl-C, so nothing is left running.
 """
@@ -19,6 +20,9 @@ from fieldsync.mailboxes.demo import (
     DEMO_DAV_MAILBOXES,
     DEMO_DAV_PORT,
     DEMO_EWS_PORT,
+    DEMO_GRAPH_APP,
+    DEMO_GRAPH_MAILBOXES,
+    DEMO_GRAPH_PORT,
     DEMO_MAILBOXES,
     DEMO_SERVICE_ACCOUNT,
 )
@@ -57,8 +61,14 @@ def demo_processes(*, host: str, port: int) -> list[tuple[str, list[str]]]:
         ews += ["--mailbox", f"{address}:demo"]
     ews += ["--service-account", ":".join(DEMO_SERVICE_ACCOUNT)]
     ews += ["--store", str(settings.VAR_DIR / "ews-demo.json")]
+    graph = [py, "-m", "connectors.graphserver", "--port", str(DEMO_GRAPH_PORT)]
+    for address in DEMO_GRAPH_MAILBOXES:
+        graph += ["--mailbox", address]
+    graph += ["--app", ":".join(DEMO_GRAPH_APP)]
+    graph += ["--store", str(settings.VAR_DIR / "graph-demo.json")]
     procs = [
         ("ews", ews),
+        ("graph", graph),
         ("radicale", demo_radicale().command()),
         ("web", [py, "manage.py", "runserver", "--noreload", f"{host}:{port}"]),
         ("worker", [py, "-m", "celery", "-A", "syncadmin", "worker", "-l", "info", "-c", "2"]),
@@ -86,7 +96,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 class Command(BaseCommand):
-    help = "Run the web app, the worker, beat and the demo EWS and DAV servers until Ctrl-C."
+    help = "Run the web app, the worker, beat and the demo EWS, Graph and DAV servers until Ctrl-C."
 
     def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
         parser.add_argument("--host", default="127.0.0.1")

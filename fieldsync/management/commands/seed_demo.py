@@ -17,6 +17,7 @@ PEOPLE = [
     ("sally", "Sally", "Seller", "Sales East", False),
     ("sam", "Sam", "Seller", "Sales West", False),
     ("mona", "Mona", "Manager", "Sales East", False),
+    ("otto", "Otto", "Online", "Sales West", False),
 ]
 
 
@@ -53,17 +54,17 @@ class Command(BaseCommand):
             users[username] = user
         seed_security_demo(
             admin=users["admin"],
-            salespeople=[users["sally"], users["sam"]],
+            salespeople=[users["sally"], users["sam"], users["otto"]],
             managers=[users["mona"]],
         )
-        made = sum(
-            seed_records(users[u], contacts=options["contacts"]) for u in ("sally", "sam", "mona")
-        )
-        # The server-side sync's demo: run_demo's EWS test server (sally, sam) and Radicale (mona).
+        sellers = ("sally", "sam", "mona", "otto")
+        made = sum(seed_records(users[u], contacts=options["contacts"]) for u in sellers)
+        # The server-side sync's demo: run_demo's EWS test server (sally, sam), Radicale (mona)
+        # and Graph test server (otto, on Exchange Online).
         demo_mailboxes_seed(users=users)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo ready: {len(users)} users, {made} new records. "
-                "Sign in as admin/admin, sally/sally, sam/sam or mona/mona."
+                "Sign in as admin/admin, sally/sally, sam/sam, mona/mona or otto/otto."
             )
         )

@@ -91,20 +91,21 @@ def make_mailbox(request, kind: str):  # type: ignore[no-untyped-def]
         request.addfinalizer(mailbox.close)
         return mailbox
     if kind == "graph":
-        server = request.getfixturevalue("graph")
-        address = f"sally{next(_counter)}@contoso.test"
-        server.add_mailbox(address)
-        return GraphMailbox(server, request.getfixturevalue("make_graph"), address)
+        address = request.getfixturevalue("graph_mailbox")()
+        return GraphMailbox(
+            request.getfixturevalue("graph"), request.getfixturevalue("make_graph"), address
+        )
     ews = request.getfixturevalue("ews")
     address = f"sally{next(_counter)}@sync.test"
     ews.store.add_mailbox(address, "pw")
     return ExchangeMailbox(ews, request.getfixturevalue("make_connector"), address)
 
 
-@pytest.fixture(params=["memory", "exchange", "dav", "xandikos"])
+@pytest.fixture(params=["memory", "exchange", "dav", "xandikos", "graph"])
 def mailbox(request):
-    """Sally's mailbox: in memory, on the EWS test server through exchangelib, or her address
-    book and calendars on Radicale or on Xandikos through the DAV connector (kind "dav")."""
+    """Sally's mailbox: in memory, on the EWS test server through exchangelib, her address
+    book and calendars on Radicale or on Xandikos through the DAV connector (kind "dav"), or on
+    the Graph test server through the Graph connector (Exchange Online)."""
     return make_mailbox(request, request.param)
 
 
