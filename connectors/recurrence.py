@@ -22,42 +22,11 @@ from exchangelib.recurrence import (
     WeeklyPattern,
 )
 
+from connectors.rrule import DAYS, RecurrenceError
+from connectors.rrule import nth_weekday as _nth_weekday
+from connectors.rrule import parse as _parse
+
 from . import localdates
-
-DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]  # exchangelib numbers them 1..7 in this order
-
-
-class RecurrenceError(ValueError):
-    """An RRULE Outlook cannot represent (e.g. FREQ=HOURLY or BYDAY with several nth weekdays)."""
-
-
-def _parse(rrule: str) -> dict[str, str]:
-    text = rrule.strip()
-    if text.upper().startswith("RRULE:"):
-        text = text[6:]
-    parts: dict[str, str] = {}
-    for chunk in filter(None, text.split(";")):
-        key, sep, value = chunk.partition("=")
-        if not sep:
-            raise RecurrenceError(f"Malformed RRULE part {chunk!r}")
-        parts[key.strip().upper()] = value.strip().upper()
-    if "FREQ" not in parts:
-        raise RecurrenceError("RRULE needs FREQ")
-    return parts
-
-
-def _nth_weekday(value: str, setpos: str | None) -> tuple[int, int]:
-    """'2TU' or ('TU', BYSETPOS=2) -> (weekday 1..7, week number 1..5 with 5 = last)."""
-    day = value[-2:]
-    num_text = value[:-2] or (setpos or "")
-    if day not in DAYS or not num_text:
-        raise RecurrenceError(f"Unsupported BYDAY {value!r}")
-    num = int(num_text)
-    if num == -1:
-        num = 5
-    if not 1 <= num <= 5:
-        raise RecurrenceError(f"Unsupported week number {num}")
-    return DAYS.index(day) + 1, num
 
 
 def to_exchange(rrule: str, start: datetime.date, tz: ZoneInfo | None = None) -> Recurrence:
