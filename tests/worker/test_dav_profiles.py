@@ -376,7 +376,9 @@ def test_a_profile_form_without_the_tls_choice_keeps_verifying(client, admin):
 
 
 # -- 5. sync_mailbox on a missing collection -----------------------------------------------------
-def test_sync_mailbox_stops_in_words_on_a_missing_collection(capsys, xandikos, dav_mailbox):
+def test_sync_mailbox_stops_in_words_on_a_missing_collection(
+    capsys, monkeypatch, xandikos, dav_mailbox
+):
     from fieldsync.management.commands.sync_mailbox import Command
 
     home = xandikos.principal_url
@@ -391,6 +393,10 @@ def test_sync_mailbox_stops_in_words_on_a_missing_collection(capsys, xandikos, d
         tasks_collection=missing,
     )
     _crm_records(mailbox.owner)
+    from django.db import connections
+
+    # run_from_argv closes every connection when the command ends; the test's own must stay.
+    monkeypatch.setattr(connections, "close_all", lambda: None)
     with pytest.raises(SystemExit) as exited:
         Command().run_from_argv(["manage.py", "sync_mailbox", mailbox.email_address])
     assert exited.value.code == 1

@@ -301,6 +301,7 @@ def test_a_mailbox_moved_from_an_ews_profile_to_graph_finds_its_items_again(
             f"{graph.graph_url}/users/{mailbox.email_address}/contacts",
             json={
                 "surname": it.fields["last_name"],
+                "categories": list(it.categories),  # tracked, as EWS left them
                 "singleValueExtendedProperties": [
                     {
                         "id": "String {00020329-0000-0000-c000-000000000046} Name SyncAdminCrmId",

@@ -356,10 +356,13 @@ def test_my_options_shows_what_applies_to_my_own_mailbox(client, make_mailbox, p
     assert "mona@worker.test" not in page
     Mailbox.objects.filter(owner=sally.owner).update(server_profile=dav)
     page = client.get(reverse("fieldsync:my_fields", args=["contact"])).content.decode()
-    assert "CalDAV/CardDAV server, which has no place for these fields" in page
+    assert "CalDAV/CardDAV server keeps contacts as vCards" in page
+    assert "which have no place for these fields" in page
     assert "mona@worker.test" not in page
+    # Faxes are CRM records now (they sync as Outlook tasks): her box says how, not "no records".
     page = client.get(reverse("fieldsync:my_fields", args=["fax"])).content.decode()
-    assert "This CRM has no records of this type yet" in page
+    assert "This CRM has no records of this type yet" not in page
+    assert "Your mailbox <strong>sally@worker.test</strong>" in page
 
 
 def test_related_pages_link_to_each_other(client, admin, make_mailbox):
