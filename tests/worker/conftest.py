@@ -70,7 +70,7 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=dropped)
         config.issue_config_time_warning(
             pytest.PytestWarning(
-                f"{len(dropped)} worker end-to-end tests deselected: set DATABASE_URL=postgres://... "
+                f"{len(dropped)} worker tests that need PostgreSQL and Redis deselected: set DATABASE_URL=postgres://... "
                 "and REDIS_URL=redis://... to run them (CI does)."
             ),
             stacklevel=2,

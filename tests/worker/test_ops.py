@@ -165,3 +165,32 @@ def test_health_names_redis_when_it_does_not_answer(client, settings, db):
     assert checks["database"]["ok"] is True
     assert checks["redis"]["ok"] is False
     assert checks["redis"]["message"].startswith("Redis does not answer")
+
+
+@pytest.mark.postgres  # needs the real Redis CI runs (REDIS_URL); deselected without it
+def test_the_worker_heartbeat_goes_through_redis_when_redis_is_configured(client, settings, db):
+    import os
+
+    import redis
+
+    # A database number of this test's own on the configured server, emptied first.
+    base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
+    settings.REDIS_URL = f"{base}/14"
+    server = redis.Redis.from_url(settings.REDIS_URL)
+    server.delete(ops.HEARTBEAT_KEY)
+    try:
+        assert client.get("/health").json()["checks"]["worker"]["ok"] is False
+        ops.worker_heartbeat("celery@redis-box", force=True)
+        # The beat is in Redis, not in var/: another web process (same Redis) sees it.
+        assert json.loads(server.get(ops.HEARTBEAT_KEY))["worker"] == "celery@redis-box"
+        assert not (settings.VAR_DIR / "worker-heartbeat").exists()
+        assert 0 < server.ttl(ops.HEARTBEAT_KEY) <= 7 * 24 * 3600
+        body = client.get("/health").json()
+        assert body["checks"]["redis"] == {"ok": True, "message": "Redis answers"}
+        assert body["checks"]["worker"]["ok"] is True
+        assert "celery@redis-box" in body["checks"]["worker"]["message"]
+        # A beat that is too old, as written by a worker that stopped an hour ago.
+        server.set(ops.HEARTBEAT_KEY, json.dumps({"at": time.time() - 3600, "worker": "w1"}))
+        assert client.get("/health").status_code == 503
+    finally:
+        server.delete(ops.HEARTBEAT_KEY)
