@@ -12,12 +12,12 @@ import datetime as dt
 
 import pytest
 
-from crm.models import Fax, Letter, PhoneCall, ServiceActivity, Task
+from crm.models import Appointment, Fax, Letter, PhoneCall, ServiceActivity, Task
 from fieldsync.models.sync import RejectedChange, SyncConflict, SyncPolicy
 from security.services import field_profile_upsert, role_upsert, share_record
 
 from .conftest import assert_error, token_client
-from .test_client_sync_api import URL, pull, pull_all, push, push_ok, records_of, set_direction
+from .test_client_sync_api import URL, pull_all, push, push_ok, records_of, set_direction
 
 MODELS = {"phone_call": PhoneCall, "letter": Letter, "fax": Fax}
 ONE_WAY = "Service activities go from the CRM to Outlook only"
@@ -167,8 +167,6 @@ def test_service_activities_come_to_the_client_and_never_go_back(org, clients):
     service.refresh_from_db()
     assert (service.subject, service.location, service.change_number) == before
     assert ServiceActivity.objects.count() == 1
-    from crm.models import Appointment
-
     assert not Appointment.objects.exists()
     # Not a missing right: nothing for an administrator to resolve, no conflict either.
     assert not RejectedChange.objects.exists() and not SyncConflict.objects.exists()

@@ -55,7 +55,7 @@ class ClientRecordSerializer(serializers.Serializer):
         required=False,
         help_text="Which CRM activity the Outlook item stands for, written on the item as the "
         "server-side sync writes it (a named property) and kept through edits: phone calls, "
-        "letters and faxes are Outlook tasks, service activities appointments; \"\" for a plain "
+        'letters and faxes are Outlook tasks, service activities appointments; "" for a plain '
         "task or appointment. Absent for contacts.",
     )
 
@@ -120,7 +120,7 @@ class ClientChangeInputSerializer(serializers.Serializer):
         default=None,
         help_text="The activity type the Outlook item carries (as pulled). It decides which "
         "record the item is, whatever endpoint it is posted to within its folder: a task item "
-        "with phone_call, letter or fax is that activity, one with \"\" (or a type of another "
+        'with phone_call, letter or fax is that activity, one with "" (or a type of another '
         "folder) a plain task; a calendar item with service_activity is a service activity, "
         "which is never written into the CRM (refused per item: service activities go from "
         "the CRM to Outlook only). Absent: the endpoint's own entity.",
