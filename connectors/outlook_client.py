@@ -24,17 +24,25 @@ from typing import Any
 import icalendar
 import requests
 
+from .base import ACTIVITY_TYPE, ACTIVITY_TYPES
 from .dav import COLUMNS as CODEC_COLUMNS
 from .dav import ical, vcard
 
 STATE_FILE = ".state.json"
-ENTITIES = ("contact", "appointment", "recurring_appointment", "task")
+# Phone calls, letters and faxes are VTODOs, service activities VEVENTs, told apart by the
+# activity type the server sends with each record (written as X-SYNCADMIN-ACTIVITY-TYPE, as the
+# CalDAV connector writes it).
 _FOLDER = {
     "contact": "contacts",
     "appointment": "calendar",
     "recurring_appointment": "calendar",
     "task": "tasks",
+    "phone_call": "tasks",
+    "letter": "tasks",
+    "fax": "tasks",
+    "service_activity": "calendar",
 }
+ENTITIES = tuple(_FOLDER)
 _UTC = datetime.UTC
 
 
@@ -84,7 +92,7 @@ class _Codec:
         self.entity = entity
         self.folder = _FOLDER[entity]
         self.suffix = ".vcf" if entity == "contact" else ".ics"
-        self.component = {"task": "VTODO", "contact": ""}.get(entity, "VEVENT")
+        self.component = {"tasks": "VTODO", "contacts": ""}.get(self.folder, "VEVENT")
         self.ical = ical.Codec(zoneinfo.ZoneInfo("UTC"))
         self.columns: tuple[str, ...] = CODEC_COLUMNS[self.folder]
 
@@ -99,10 +107,25 @@ class _Codec:
             return False
         if comp.name != self.component:
             return False
+        kind = self.marker(data)
+        if kind in ACTIVITY_TYPES and _FOLDER[kind] == self.folder:
+            return kind == self.entity
+        if self.entity in ACTIVITY_TYPES:  # the file says nothing, or names another folder's
+            return False
         if self.entity == "task":
             return True
         recurring = "RRULE" in comp
         return recurring == (self.entity == "recurring_appointment")
+
+    def marker(self, data: bytes) -> str | None:
+        """The activity type a calendar or task file carries (None: none, or a contact)."""
+        if self.entity == "contact":
+            return None
+        try:
+            kind = self.ical.read(data, [ACTIVITY_TYPE]).fields.get(ACTIVITY_TYPE)
+        except (ValueError, KeyError, IndexError):
+            return None
+        return str(kind or "").strip().lower() or None
 
     def read(self, data: bytes, columns: Iterable[str]) -> dict[str, object]:
         wanted = [c for c in columns if c in self.columns]
@@ -204,6 +227,8 @@ class OutlookClient:
         """Write a record's values into its file (a new one when `name` is None)."""
         kinds = self._kinds()
         values = {k: _python(kinds.get(k, "string"), v) for k, v in record["values"].items()}
+        if record.get("activity_type"):  # the item says which activity it is, for good
+            values[ACTIVITY_TYPE] = record["activity_type"]
         path = self.folder / (name or f"{record['id']}{self.codec.suffix}")
         old = path.read_bytes() if name is not None and path.exists() else None
         path.write_bytes(self.codec.write(old, record["id"], values))
@@ -322,15 +347,19 @@ class OutlookClient:
             now = self.codec.read(data, columns)
             if item is None:
                 values = {k: v for k, v in now.items() if v not in (None, "")}
-                changes.append({"ref": path.name, "values": values})
+                change: dict[str, Any] = {"ref": path.name, "values": values}
+                marker = self.codec.marker(data)
+                if marker:
+                    change["activity_type"] = marker
+                changes.append(change)
             elif item["id"] is None:  # refused before: offered again once edited
                 changes.append({"ref": path.name, "values": now})
             else:
                 before = item["values"]
                 values = {k: v for k, v in now.items() if before.get(k) != v}
                 if values:
-                    change = {"ref": path.name, "id": item["id"], "version": item["version"]}
-                    changes.append(change | {"values": values})
+                    edit = {"ref": path.name, "id": item["id"], "version": item["version"]}
+                    changes.append(edit | {"values": values})
                 else:
                     item["hash"] = _sha(data)  # rewritten, no value changed
         for name, item in self.items.items():

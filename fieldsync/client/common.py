@@ -15,21 +15,48 @@ from django.core import signing
 from django.db import models
 from django.db.models import Q, QuerySet
 
+from connectors.base import ACTIVITY_TYPE
 from fieldsync.engine import FieldRule, Rules, Value
 from fieldsync.models.mailboxes import Mailbox, SyncPath
 from fieldsync.models.sync import SyncPolicy
-from fieldsync.service.sync import entity_rules, scope_filter
-from fieldsync.service.values import EntityFields, canonical, entity_fields
+from fieldsync.service.sync import ENTITIES, entity_rules, scope_filter
+from fieldsync.service.values import (
+    ACTIVITY_TYPE_OF,
+    FOLDERS,
+    EntityFields,
+    canonical,
+    entity_fields,
+    item_entity,
+)
 from security import policy as security
 
-ENTITIES: tuple[str, ...] = ("contact", "appointment", "recurring_appointment", "task")
 _CURSOR_SALT = "fieldsync.client-sync.cursor"
-_MAILBOX_GROUP = {
-    "contact": "Contacts",
-    "appointment": "Appointments",
-    "recurring_appointment": "Appointments",
-    "task": "Tasks",
-}
+# The mailbox setting that decides an entity's path: activities go where their folder goes.
+_MAILBOX_GROUP = {"contacts": "Contacts", "calendar": "Appointments", "tasks": "Tasks"}
+# The activity types a record can carry (connectors.base.ACTIVITY_TYPE): "" for a plain task
+# or appointment.
+ACTIVITY_TYPES: tuple[str, ...] = ("", *ACTIVITY_TYPE_OF)
+
+
+def activity_type(entity: str) -> str | None:
+    """The marker a record of `entity` carries in Outlook ("": a plain task or appointment;
+    None: contacts, which have none)."""
+    if FOLDERS[entity] == "contacts":
+        return None
+    return ACTIVITY_TYPE_OF.get(entity, "")
+
+
+def routed_entity(endpoint: str, marker: str | None) -> str:
+    """The entity a pushed item stands for, by the activity type it carries, as the
+    server-side sync tells a folder's items apart (values.item_entity): an item without a
+    marker is the endpoint's; one naming an activity of the endpoint's folder is that
+    activity; a blank or foreign one is the folder's plain task or appointment."""
+    if marker is None:
+        return endpoint
+    kind = item_entity(FOLDERS[endpoint], {ACTIVITY_TYPE: marker})
+    if kind in ACTIVITY_TYPE_OF or endpoint in ACTIVITY_TYPE_OF:
+        return kind
+    return endpoint  # appointment and recurring appointment: the endpoint keeps deciding
 
 
 class ClientSyncRefused(Exception):
@@ -74,6 +101,10 @@ class ClientRules:
     rules: Rules
 
     @cached_property
+    def marker(self) -> str | None:
+        return activity_type(self.entity)
+
+    @cached_property
     def field_of(self) -> dict[str, str]:
         return {c: name for name, cols in self.ef.columns.items() for c in cols}
 
@@ -112,14 +143,17 @@ class ClientRules:
 
     def outgoing(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """A record as the client gets it: id, version and only the columns sent (a column
-        not sent is absent, not null)."""
-        return {
+        not sent is absent, not null), and the activity type its Outlook item carries."""
+        out = {
             "id": str(row["id"]),
             "version": row["change_number"],
             "values": {
                 c: canonical(self.ef.model_field(c), row[c]) for c in self.sent_columns if c in row
             },
         }
+        if self.marker is not None:
+            out["activity_type"] = self.marker
+        return out
 
 
 def client_rules(*, user: Any, entity: str) -> ClientRules:
@@ -153,12 +187,12 @@ def check_access(*, user: Any, entity: str) -> Mailbox | None:
     The Sync privilege is needed, and a mailbox whose entity is synced by the server-side
     worker (or not at all) must not also be synced by a client: Outlook would get it twice.
     """
-    entity_model(entity)
-    label = _MAILBOX_GROUP[entity]
+    model = entity_model(entity)
+    label = _MAILBOX_GROUP[FOLDERS[entity]]
     if not security.has_privilege(user, entity, security.Action.SYNC):
         raise ClientSyncRefused(
-            f"You may not sync {label.lower()}: none of your security roles grants the "
-            "Sync to Exchange/Outlook privilege on them.",
+            f"You may not sync {model._meta.verbose_name_plural}: none of your security roles "
+            "grants the Sync to Exchange/Outlook privilege on them.",
             code="permission_denied",
             status=403,
         )

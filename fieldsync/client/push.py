@@ -25,6 +25,7 @@ from fieldsync.client.common import (
     check_access,
     client_rules,
     record_row,
+    routed_entity,
     sync_scope,
     values_from_json,
     values_to_json,
@@ -58,7 +59,7 @@ from fieldsync.models.client import (
 from fieldsync.models.mailboxes import Mailbox
 from fieldsync.models.sync import SyncPolicy
 from fieldsync.service.sync import engine_policy
-from fieldsync.service.values import canonical, python
+from fieldsync.service.values import ONE_WAY, ONE_WAY_WORDS, canonical, python
 from security import policy as security
 
 BATCH_LIFETIME = datetime.timedelta(days=7)
@@ -75,6 +76,9 @@ class ClientChange:
     values: Mapping[str, Any] | None = None  # column -> value, only the columns changed
     deleted: bool = False
     modified_on: datetime.datetime | None = None  # the local edit's time (latest_wins)
+    # The activity type the Outlook item carries (connectors.base.ACTIVITY_TYPE); None: not
+    # sent, the item is the endpoint's entity.
+    activity_type: str | None = None
 
 
 def request_hash(entity: str, body: Any) -> str:
@@ -114,7 +118,9 @@ def client_changes_apply(
             ).delete()
             # Inserted first: a concurrent post of the same key waits on it, then replays.
             batch = ClientBatch.objects.create(owner=user, key=key, request_hash=body_hash)
-            answer = _Batch(user=user, entity=entity, cursor=cursor, mailbox=mailbox).run(changes)
+            answer = _Routed(user=user, endpoint=entity, cursor=cursor, mailbox=mailbox).run(
+                changes
+            )
             batch.response = answer
             batch.save(update_fields=["response"])
             return answer, False
@@ -142,11 +148,62 @@ def _field_status(status: str, reason: str = "", conflict: bool = False) -> dict
     return out
 
 
+@dataclass
+class _Routed:
+    """A batch's items by the entity each stands for (its activity type, see routed_entity),
+    each group merged by that entity's rules, scope and rights; results in the batch's order."""
+
+    user: Any
+    endpoint: str
+    cursor: str | None
+    mailbox: Mailbox | None
+
+    def run(self, changes: Sequence[ClientChange]) -> dict[str, Any]:
+        groups: dict[str, list[tuple[int, ClientChange]]] = {}
+        for index, change in enumerate(changes):
+            entity = routed_entity(self.endpoint, change.activity_type)
+            groups.setdefault(entity, []).append((index, change))
+        results: list[dict[str, Any]] = []
+        for entity, items in groups.items():
+            results += self._group(entity, items)
+        results.sort(key=lambda r: r["index"])
+        return {"entity": self.endpoint, "results": results}
+
+    def _group(self, entity: str, items: list[tuple[int, ClientChange]]) -> list[dict[str, Any]]:
+        if entity != self.endpoint:
+            try:  # the Sync privilege and the mailbox's path of the entity the item is
+                check_access(user=self.user, entity=entity)
+            except ClientSyncRefused as exc:
+                return [
+                    {"index": i, "ref": c.ref, "entity": entity, "status": "refused"}
+                    | {"error": {"message": str(exc)}}
+                    for i, c in items
+                ]
+        cursor = self.cursor if entity == self.endpoint else None
+        batch = _Batch(
+            user=self.user,
+            entity=entity,
+            cursor=cursor,
+            mailbox=self.mailbox,
+            routed=entity != self.endpoint,
+        )
+        return batch.run(items)
+
+
 class _Batch:
-    def __init__(self, *, user: Any, entity: str, cursor: str | None, mailbox: Mailbox | None):
+    def __init__(
+        self,
+        *,
+        user: Any,
+        entity: str,
+        cursor: str | None,
+        mailbox: Mailbox | None,
+        routed: bool = False,
+    ):
         self.user = user
         self.entity = entity
         self.mailbox = mailbox
+        self.routed = routed
         self.rules: ClientRules = client_rules(user=user, entity=entity)
         self.ef = self.rules.ef
         self.model = self.ef.model
@@ -163,11 +220,11 @@ class _Batch:
             ).first()
         self.counts = {"created_in_crm": 0, "updated_in_crm": 0, "conflicts": 0, "rejected": 0}
 
-    def run(self, changes: Sequence[ClientChange]) -> dict[str, Any]:
+    def run(self, changes: Sequence[tuple[int, ClientChange]]) -> list[dict[str, Any]]:
         started = timezone.now()
         results = []
-        for index, change in enumerate(changes):
-            result = {"index": index, "ref": change.ref}
+        for index, change in changes:
+            result = {"index": index, "ref": change.ref, "entity": self.entity}
             try:
                 with transaction.atomic():
                     result |= self._item(change)
@@ -193,7 +250,7 @@ class _Batch:
                 started=started,
                 counts=self.counts | {"items_seen": len(changes)},
             )
-        return {"entity": self.entity, "results": results}
+        return results
 
     # -- one item -------------------------------------------------------------------------------
     def _record(self, plan: RecordPlan, refused: Iterable[Rejected] = ()) -> None:
@@ -205,6 +262,13 @@ class _Batch:
     def _item(self, change: ClientChange) -> dict[str, Any]:
         if change.deleted:
             return self._delete(change)
+        if self.entity in ONE_WAY:
+            # Never written into the CRM, and no right is missing: nothing to record.
+            return {
+                "id": str(change.crm_id) if change.crm_id else None,
+                "status": "refused",
+                "error": {"message": ONE_WAY_WORDS[self.entity]},
+            }
         columns = self._parse(change.values or {})
         if change.crm_id is None:
             return self._create(change, columns)
@@ -438,6 +502,12 @@ class _Batch:
         if self.policy_row.remote_delete_policy == RemoteDeletePolicy.RESTORE:
             return self._answer(record, "restored")
         if self.session is None:
+            if self.routed:
+                plural = self.model._meta.verbose_name_plural
+                raise _ItemInvalid(
+                    f"Send the deletion of one of your {plural} to their own sync "
+                    f"(/api/v1/sync/{self.entity}/changes/) with its cursor."
+                )
             raise _ItemInvalid(
                 "Send the cursor with a deletion: the record stops syncing to that client."
             )

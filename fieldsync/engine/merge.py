@@ -446,6 +446,11 @@ def _unlinked(record: RecordInput, rules: Rules, policy: Policy) -> RecordPlan:
 
 
 def _create_crm(remote: Remote, rules: Rules) -> RecordPlan:
+    if rules.one_way:
+        # Nobody may bring it in, whatever their rights: nothing to reject or to resolve.
+        return RecordPlan(
+            None, remote.item_id, remote.change_key, RecordEvent.NOT_IMPORTED, status_changed=False
+        )
     # Never the id the item names: that would let a mailbox squat another user's future
     # record id. The id derives from the item, so a resumed create finds its record again.
     new_id = crm_id_for_item(remote.item_id)

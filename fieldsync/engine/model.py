@@ -72,6 +72,9 @@ class Rules:
 
     fields: Mapping[str, FieldRule]
     can_create_entity: bool = True
+    # An entity written to the mailbox only (service activities): an item made in Outlook is
+    # left there and never becomes a record. Not the owner's right: no rejected change.
+    one_way: bool = False
 
     @cached_property
     def blank_bases(self) -> dict[str, FieldBase]:
@@ -274,6 +277,7 @@ class RecordEvent(StrEnum):
     RESTORED = "restored"
     DROPPED = "dropped"  # both sides gone
     CREATE_REFUSED = "create_refused"
+    NOT_IMPORTED = "not_imported"  # an Outlook item of a one-way entity: stays in Outlook
     IGNORED = "ignored"
 
 
@@ -320,6 +324,7 @@ class RecordPlan:
             or self.conflicts
             or self.rejected
             or self.status_changed
+            or self.event == RecordEvent.NOT_IMPORTED  # reported: the user is told why
         )
 
 

@@ -25,6 +25,7 @@ from fieldsync.engine import (
     LinkState,
     Plan,
     Policy,
+    RecordEvent,
     RecordInput,
     Remote,
     Rules,
@@ -51,6 +52,7 @@ from fieldsync.service.values import (
     EXCHANGE_SETS,
     FOLDERS,
     ONE_WAY,
+    ONE_WAY_WORDS,
     EntityFields,
     decode_base,
     digest,
@@ -91,6 +93,17 @@ class EntityReport:
 
     def count(self) -> dict[str, int]:
         return dict(self.counts)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the run left alone on purpose, in the user's words (nothing to resolve)."""
+        if self.plan is None:
+            return []
+        kept = sum(p.event == RecordEvent.NOT_IMPORTED for p in self.plan.records)
+        if not kept:
+            return []
+        items = "1 item" if kept == 1 else f"{kept} items"
+        return [f"Not brought into the CRM: {items} made in Outlook. {ONE_WAY_WORDS[self.entity]}"]
 
 
 @dataclass
@@ -178,7 +191,7 @@ def entity_rules(
     can_create = entity not in ONE_WAY and security.has_privilege(
         owner, entity, security.Action.CREATE
     )
-    return Rules(fields, can_create_entity=can_create)
+    return Rules(fields, can_create_entity=can_create, one_way=entity in ONE_WAY)
 
 
 def scope_filter(*, owner: Any, entity: str, choice: str) -> Q:

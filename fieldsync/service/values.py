@@ -45,6 +45,13 @@ ACTIVITY_TYPE_OF = {e: e for e in ACTIVITY_TYPES}
 # Entities written to the mailbox only, never read back into the CRM (catalog: every field
 # CRM to Outlook): an item in the mailbox never creates or changes such a record.
 ONE_WAY = frozenset({"service_activity"})
+# Why a one-way entity's item made in Outlook (or pushed by an Outlook client) is not brought
+# into the CRM, in the user's words: not a missing right, so never a rejected change.
+ONE_WAY_WORDS = {
+    "service_activity": "Service activities go from the CRM to Outlook only: one made or "
+    "changed in Outlook is not brought into the CRM and stays in Outlook as it is. Create and "
+    "change service activities in the CRM.",
+}
 
 # Fields Exchange sets itself: read from Exchange, never written to it.
 EXCHANGE_SETS = {

@@ -473,7 +473,7 @@ def test_invalid_values_are_reported_per_item_and_the_rest_of_the_batch_is_appli
 
 def test_refusals_have_the_api_error_shape(org, clients, client_mailbox):
     assert_error(clients["anonymous"].get(URL.format("contact")), 401)
-    assert_error(clients["end_user"].get(URL.format("fax")), 404, "not_found")
+    assert_error(clients["end_user"].get(URL.format("memo")), 404, "not_found")
     bad = clients["end_user"].get(URL.format("contact"), {"cursor": "forged"})
     assert_error(bad, 400, "invalid_cursor")
     response = clients["end_user"].post(URL.format("contact"), {"changes": []}, format="json")

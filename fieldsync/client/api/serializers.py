@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from fieldsync.client.common import ACTIVITY_TYPES, ENTITIES
 from fieldsync.directions import CYCLE
 
 _MAX_VERSION = 2**63 - 1
@@ -48,6 +49,14 @@ class ClientRecordSerializer(serializers.Serializer):
         child=serializers.JSONField(),
         help_text="Column -> value, only the columns sent to Outlook that you may read (others "
         "are absent, not null). Dates are YYYY-MM-DD, date-times ISO 8601 in UTC.",
+    )
+    activity_type = serializers.ChoiceField(
+        choices=ACTIVITY_TYPES,
+        required=False,
+        help_text="Which CRM activity the Outlook item stands for, written on the item as the "
+        "server-side sync writes it (a named property) and kept through edits: phone calls, "
+        'letters and faxes are Outlook tasks, service activities appointments; "" for a plain '
+        "task or appointment. Absent for contacts.",
     )
 
 
@@ -103,6 +112,19 @@ class ClientChangeInputSerializer(serializers.Serializer):
     modified_on = serializers.DateTimeField(
         required=False, allow_null=True, default=None, help_text="When it was edited locally."
     )
+    activity_type = serializers.CharField(
+        max_length=40,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        default=None,
+        help_text="The activity type the Outlook item carries (as pulled). It decides which "
+        "record the item is, whatever endpoint it is posted to within its folder: a task item "
+        'with phone_call, letter or fax is that activity, one with "" (or a type of another '
+        "folder) a plain task; a calendar item with service_activity is a service activity, "
+        "which is never written into the CRM (refused per item: service activities go from "
+        "the CRM to Outlook only). Absent: the endpoint's own entity.",
+    )
 
 
 class ClientBatchInputSerializer(serializers.Serializer):
@@ -142,6 +164,9 @@ class ClientItemErrorSerializer(serializers.Serializer):
 class ClientItemResultSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="The item's position in `changes`.")
     ref = serializers.CharField(allow_blank=True)
+    entity = serializers.ChoiceField(
+        choices=ENTITIES, help_text="The record type the item was taken as (see activity_type)."
+    )
     id = serializers.UUIDField(required=False, allow_null=True)
     status = serializers.ChoiceField(choices=ITEM_STATUSES)
     version = serializers.IntegerField(required=False)

@@ -48,7 +48,10 @@ class ClientChangesView(APIView):
         "access) changed since `cursor`, with only the columns sent to Outlook that you may "
         "read, and the records to drop. No cursor: an initial sync. Repeat with `next_cursor` "
         "while `has_more`; keep the last `next_cursor` for the next sync. Re-sending a cursor "
-        "(a lost answer) gives the same page again.",
+        "(a lost answer) gives the same page again. Each record of the calendar and tasks "
+        "entities carries `activity_type`: phone calls, letters and faxes are Outlook tasks "
+        "and service activities Outlook appointments, told apart by it as server-side sync "
+        "tells them apart; service activities are sent one way (CRM to Outlook).",
         tags=["client sync"],
         parameters=[
             _ENTITY,
@@ -91,8 +94,12 @@ class ClientChangesView(APIView):
         "not take Outlook values, or that you may not change, are not applied and are reported "
         "per column (the latter recorded as rejected changes); a column changed in the CRM "
         "since that version follows the organization's conflict policy and is recorded as a "
-        "conflict. The same batch with the same Idempotency-Key answers the same and changes "
-        "nothing; another batch with a used key is refused (422).",
+        "conflict. An item's `activity_type` decides which record it is within the endpoint's "
+        "folder (a task item with `phone_call` is a phone call; without one, the endpoint's "
+        "entity), each under that entity's rules and rights; a service activity is never "
+        "written into the CRM (its items are refused, one by one, with the reason). The same "
+        "batch with the same Idempotency-Key answers the same and changes nothing; another "
+        "batch with a used key is refused (422).",
         tags=["client sync"],
         parameters=[
             _ENTITY,
@@ -132,6 +139,7 @@ class ClientChangesView(APIView):
                 values=item["values"],
                 deleted=item["deleted"],
                 modified_on=item["modified_on"],
+                activity_type=item["activity_type"],
             )
             for item in data["changes"]
         ]

@@ -10,12 +10,17 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from fieldsync.models.mailboxes import Mailbox, SyncPath
 
-# Appointments and recurring appointments share one calendar, so they share one path.
+# The entities of one folder share its path: appointments, recurring appointments and service
+# activities the calendar's; tasks, phone calls, letters and faxes the tasks folder's.
 _COLUMN = {
     "contact": "contacts_path",
     "appointment": "appointments_path",
     "recurring_appointment": "appointments_path",
+    "service_activity": "appointments_path",
     "task": "tasks_path",
+    "phone_call": "tasks_path",
+    "letter": "tasks_path",
+    "fax": "tasks_path",
 }
 
 

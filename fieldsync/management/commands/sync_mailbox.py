@@ -107,6 +107,7 @@ def describe(report: SyncReport, remote: str = "Exchange") -> list[str]:
         lines.append(
             f"  conflicts {c.get('conflicts', 0)}, rejected changes {c.get('rejected', 0)}"
         )
+        lines += [f"  {note}" for note in r.notes]
         if r.failed:
             lines.append(f"  failed, retried next run: {len(r.failed)}")
     return lines
