@@ -266,3 +266,52 @@ def test_an_occurrence_another_caldav_client_moved_or_cancelled_reaches_the_crm(
     before = RecurringAppointment.objects.get(pk=series.pk).change_number
     run()  # settled: a further run changes nothing in the CRM
     assert RecurringAppointment.objects.get(pk=series.pk).change_number == before
+
+
+def test_an_occurrence_outlook_moved_or_cancelled_through_graph_reaches_the_crm(
+    request, sally, series
+):
+    """As Outlook on the web writes it through Graph: a PATCH of one occurrence (it becomes an
+    exception) and a DELETE of another (cancelled), by the ids the series' instances give."""
+    from fieldsync.service.sync import sync_mailbox
+
+    outlook = make_mailbox(request, "graph")
+
+    def run() -> None:
+        sync_mailbox(owner=sally, connector=outlook.connector, entities=["recurring_appointment"])
+
+    run()
+    user = outlook.user
+    listed = user.client.request(
+        "GET",
+        f"{user.user}/events/{item_id_of(series)}/instances",
+        params={"startDateTime": "2026-12-01T00:00:00Z", "endDateTime": "2027-01-31T00:00:00Z"},
+    ).body["value"]
+    by_start = {o["originalStart"]: o["id"] for o in listed}
+    moved = user.client.request(
+        "PATCH",
+        f"{user.user}/events/{by_start['2026-12-21T09:00:00Z']}",
+        body={
+            "start": {"dateTime": "2026-12-21T13:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-12-21T13:30:00", "timeZone": "UTC"},
+            "location": {"displayName": "Room 9"},
+        },
+    )
+    assert moved.status == 200, moved.message
+    gone = user.client.request("DELETE", f"{user.user}/events/{by_start['2026-12-28T09:00:00Z']}")
+    assert gone.status == 204, gone.message
+    run()
+    rows = [
+        (e.original_start, e.is_cancelled, e.scheduled_start, e.subject, e.location)
+        for e in series.exceptions.order_by("original_start")
+    ]
+    assert rows == [
+        (MONDAY + 2 * WEEK, False, MONDAY + 2 * WEEK + datetime.timedelta(hours=4), None, "Room 9"),
+        (MONDAY + 3 * WEEK, True, None, None, None),
+    ]
+    run()  # the echo of this run's own writes
+    before = RecurringAppointment.objects.get(pk=series.pk).change_number
+    outlook.reset_counts()
+    run()  # settled: a further run changes nothing, and costs one change listing
+    assert RecurringAppointment.objects.get(pk=series.pk).change_number == before
+    assert outlook.requests() == {"SyncFolderItems": 1}
