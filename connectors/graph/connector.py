@@ -547,7 +547,7 @@ class GraphConnector:
             if results[index] is not None:
                 continue
             values = current.get(index, {})
-            if EXCEPTIONS in upd.fields or EXCEPTIONS in values:
+            if EXCEPTIONS in upd.fields or values.get(EXCEPTIONS):
                 desired = upd.fields.get(EXCEPTIONS, values.get(EXCEPTIONS))
                 jobs.append(Job(index, upd.item_id, desired))
             request = self._patch_request(folder, upd, values, overwrite, index)
@@ -588,7 +588,7 @@ class GraphConnector:
                 )
                 continue
             missing = gf.missing_for(folder, [c for c in upd.fields if c != EXCEPTIONS])
-            if folder == "calendar" and _WHEN & set(upd.fields) and EXCEPTIONS not in upd.fields:
+            if _keeps_exceptions(folder, upd.fields):
                 missing.append(EXCEPTIONS)  # a new time or pattern drops them: written again
             if missing:
                 need[index] = missing
@@ -620,7 +620,8 @@ class GraphConnector:
         values = dict(upd.fields)
         for column, value in current.items():
             values.setdefault(column, value)
-        series = values.pop(EXCEPTIONS, None) is not None
+        values.pop(EXCEPTIONS, None)  # written per occurrence (series.py)
+        series = EXCEPTIONS in upd.fields
         try:
             body = self.codec.write(folder, values)
         except (ValueError, TypeError, RecurrenceError) as e:
@@ -705,6 +706,17 @@ class GraphConnector:
         self.task_list()
         done.append("default To Do list")
         return done
+
+
+def _keeps_exceptions(folder: Folder, fields: dict[str, object]) -> bool:
+    """A series' new time or pattern (which drops its exceptions in Exchange) without new
+    exceptions: the current ones are read first and written again. Not for a single event."""
+    return (
+        folder == "calendar"
+        and bool(_WHEN & set(fields))
+        and EXCEPTIONS not in fields
+        and fields.get("recurrence_pattern") != ""
+    )
 
 
 def _claims(token: str) -> dict:

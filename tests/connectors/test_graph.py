@@ -699,3 +699,17 @@ def test_a_series_read_costs_one_request_with_its_occurrences(make_graph, mailbo
     (got,) = connector.get_items("calendar", [made.item_id], ["subject", "exceptions"])
     assert len(got.fields["exceptions"]) == 1
     assert connector.request_count - before == 1  # one $batch of one GET
+
+
+def test_a_single_event_moved_costs_one_request(make_graph, mailbox):
+    connector = make_graph(mailbox)
+    (one,) = connector.create_items("calendar", [NewItem("e", APPOINTMENT)])
+    when = {
+        "scheduled_start": APPOINTMENT["scheduled_start"] + dt.timedelta(hours=1),
+        "scheduled_end": APPOINTMENT["scheduled_end"] + dt.timedelta(hours=1),
+        "is_all_day_event": False,
+        "recurrence_pattern": "",
+    }
+    before = connector.request_count
+    (moved,) = connector.update_items("calendar", [ItemUpdate(one.item_id, one.change_key, when)])
+    assert moved.ok and connector.request_count - before == 1
