@@ -713,3 +713,29 @@ def test_a_single_event_moved_costs_one_request(make_graph, mailbox):
     before = connector.request_count
     (moved,) = connector.update_items("calendar", [ItemUpdate(one.item_id, one.change_key, when)])
     assert moved.ok and connector.request_count - before == 1
+
+
+def test_occurrences_of_an_all_day_series_across_the_spring_change_keep_their_days(
+    make_graph, mailbox
+):
+    connector = make_graph(mailbox)
+    first = dt.datetime(2027, 3, 26, tzinfo=BERLIN)
+    series = dict(
+        APPOINTMENT,
+        scheduled_start=first,
+        scheduled_end=first + dt.timedelta(days=1),
+        is_all_day_event=True,
+        recurrence_pattern="FREQ=DAILY;COUNT=5",
+    )
+    wanted = [
+        _exception(dt.datetime(2027, 3, 28, tzinfo=BERLIN), subject="Sunday off-site"),
+        _exception(dt.datetime(2027, 3, 29, tzinfo=BERLIN), cancelled=True),
+    ]
+    (made,) = connector.create_items("calendar", [NewItem("d", dict(series, exceptions=wanted))])
+    assert made.ok, made.message
+    (got,) = connector.get_items("calendar", [made.item_id], ["exceptions"])
+    assert [(e["original_start"], e["cancelled"], e["subject"]) for e in got.fields["exceptions"]] == [
+        (dt.datetime(2027, 3, 27, 23, tzinfo=dt.UTC), False, "Sunday off-site"),
+        (dt.datetime(2027, 3, 28, 22, tzinfo=dt.UTC), True, None),
+    ]  # fmt: skip
+    assert got.fields["exceptions"][0]["start"] is None  # the day as the series gives it
