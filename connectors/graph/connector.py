@@ -439,7 +439,20 @@ class GraphConnector:
                     continue
                 if remote.crm_id == crm_id and crm_id not in found:
                     found[crm_id] = remote
+        if folder == "calendar":
+            self._with_exceptions(found, columns)
         return found
+
+    def _with_exceptions(self, found: dict[str, RemoteItem], columns: list[str]) -> None:
+        """A list answers no series' occurrences (Graph returns them for a GET of the master by
+        its id only): the series found are read again by id."""
+        series = [(k, r.item_id) for k, r in found.items() if r.fields.get("recurrence_pattern")]
+        if not series:
+            return
+        again = self._read("calendar", [i for _, i in series], columns)
+        for (crm_id, _), got in zip(series, again, strict=True):
+            if isinstance(got, RemoteItem):
+                found[crm_id] = got
 
     # -- writes --------------------------------------------------------------------------------
     def _ensure_categories(self, names: set[str]) -> None:

@@ -708,7 +708,7 @@ class GraphServer:
             body["type"] = "seriesMaster" if data.get("recurrence") else "singleInstance"
             if record.transaction_id:
                 body["transactionId"] = record.transaction_id
-            if not delta:
+            if not delta and req.path.endswith(record.id):  # a GET of the master by its id
                 self._render_series(req, body, record)
         else:
             body.setdefault("status", "notStarted")

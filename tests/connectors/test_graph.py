@@ -739,3 +739,11 @@ def test_occurrences_of_an_all_day_series_across_the_spring_change_keep_their_da
         (dt.datetime(2027, 3, 28, 22, tzinfo=dt.UTC), True, None),
     ]  # fmt: skip
     assert got.fields["exceptions"][0]["start"] is None  # the day as the series gives it
+
+
+def test_a_series_found_by_its_crm_id_comes_with_its_occurrences(make_graph, mailbox):
+    connector = make_graph(mailbox)
+    wanted = [_exception(SERIES["scheduled_start"] + WEEK, cancelled=True)]
+    connector.create_items("calendar", [NewItem("s-9", dict(SERIES, exceptions=wanted))])
+    found = make_graph(mailbox).find_by_crm_ids("calendar", ["s-9"])
+    assert [e["cancelled"] for e in found["s-9"].fields["exceptions"]] == [True]
