@@ -27,9 +27,11 @@ from ..base import (
     NewItem,
     RemoteItem,
 )
+from . import exceptions as ex
 from . import fields as gf
 from .client import Answer, GraphClient, describe
 from .recurrence import RecurrenceError
+from .series import Job, SeriesWriter
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +49,17 @@ PAST_DAYS = 365
 FUTURE_DAYS = 730
 ROLL_DAYS = 30
 _EXPIRED = {"syncstatenotfound", "resyncrequired", "syncstateinvalid"}
+EXCEPTIONS = (
+    "exceptions"  # a series' changed and cancelled occurrences (connectors.graph.exceptions)
+)
+_WHEN = {"scheduled_start", "scheduled_end", "is_all_day_event", "recurrence_pattern"}
 
 
 class GraphConnector:
     """A Connector for one mailbox in Exchange Online, through Microsoft Graph (app-only)."""
+
+    # A series' changed and cancelled occurrences: read from the master, written per occurrence.
+    holds_exceptions = True
 
     def __init__(
         self,
@@ -103,7 +112,8 @@ class GraphConnector:
     @staticmethod
     def supported_columns(folder: Folder) -> tuple[str, ...]:
         unsupported = gf.UNSUPPORTED["task"] if folder == "tasks" else {}
-        return tuple(c for c in gf.MAPPINGS[folder] if c not in unsupported)
+        columns = tuple(c for c in gf.MAPPINGS[folder] if c not in unsupported)
+        return (*columns, EXCEPTIONS) if folder == "calendar" else columns
 
     def _prefer(self, *, page: bool = False) -> dict[str, str]:
         prefer = 'IdType="ImmutableId", outlook.timezone="UTC", outlook.body-content-type="text"'
@@ -168,9 +178,15 @@ class GraphConnector:
             change_key=str(item.get("@odata.etag") or item.get("changeKey") or ""),
             crm_id=crm_id,
             categories=tuple(item.get("categories") or ()),
-            fields=self.codec.read(folder, item, columns),
+            fields=self._fields(folder, item, columns),
             modified=datetime.fromisoformat(modified.replace("Z", "+00:00")) if modified else None,
         )
+
+    def _fields(self, folder: Folder, item: dict, columns: Sequence[str]) -> dict[str, object]:
+        fields = self.codec.read(folder, item, [c for c in columns if c != EXCEPTIONS])
+        if EXCEPTIONS in columns:
+            fields[EXCEPTIONS] = ex.to_crm(ex.read_series(self.codec, item))
+        return fields
 
     def _check_columns(self, folder: Folder, columns: Sequence[str]) -> None:
         known = self.supported_columns(folder)
@@ -187,10 +203,13 @@ class GraphConnector:
     ) -> list[RemoteItem | ItemResult]:
         """Full items by id (batched GETs with the extended properties)."""
         expand = quote(self._expand(folder), safe="()='$")
+        series = folder == "calendar" and EXCEPTIONS in columns
         requests = [
             {
                 "method": "GET",
-                "url": f"{self._item(folder, i)}?$expand={expand}",
+                "url": SeriesWriter(self).master_url(i)
+                if series
+                else f"{self._item(folder, i)}?$expand={expand}",
                 "headers": self._prefer(),
             }
             for i in ids
@@ -420,7 +439,20 @@ class GraphConnector:
                     continue
                 if remote.crm_id == crm_id and crm_id not in found:
                     found[crm_id] = remote
+        if folder == "calendar":
+            self._with_exceptions(found, columns)
         return found
+
+    def _with_exceptions(self, found: dict[str, RemoteItem], columns: list[str]) -> None:
+        """A list answers no series' occurrences (Graph returns them for a GET of the master by
+        its id only): the series found are read again by id."""
+        series = [(k, r.item_id) for k, r in found.items() if r.fields.get("recurrence_pattern")]
+        if not series:
+            return
+        again = self._read("calendar", [i for _, i in series], columns)
+        for (crm_id, _), got in zip(series, again, strict=True):
+            if isinstance(got, RemoteItem):
+                found[crm_id] = got
 
     # -- writes --------------------------------------------------------------------------------
     def _ensure_categories(self, names: set[str]) -> None:
@@ -460,19 +492,24 @@ class GraphConnector:
                 }
             )
             positions.append(index)
+        jobs: list[Job] = []
         for index, answer in zip(positions, self.client.batch(requests), strict=True):
             crm_id = items[index].crm_id
             if answer.status == 201 and isinstance(answer.body, dict) and answer.body.get("id"):
                 etag = str(answer.body.get("@odata.etag") or "")
-                results[index] = ItemResult(
-                    True, str(answer.body["id"]), etag, None, "", index, crm_id
-                )
+                item_id = str(answer.body["id"])
+                results[index] = ItemResult(True, item_id, etag, None, "", index, crm_id)
+                if folder == "calendar" and items[index].fields.get(EXCEPTIONS):
+                    jobs.append(Job(index, item_id, items[index].fields[EXCEPTIONS]))
             else:
                 results[index] = self._failure(answer, None, index, crm_id)
+        if jobs:
+            SeriesWriter(self).write(jobs, results)  # type: ignore[arg-type]
         return [r for r in results if r is not None]
 
     def _new_body(self, folder: Folder, new: NewItem) -> dict:
         values = dict(new.fields)
+        values.pop(EXCEPTIONS, None)
         if folder == "contacts":
             for column in ("first_name", "middle_name", "last_name"):
                 values.setdefault(column, "")
@@ -518,10 +555,18 @@ class GraphConnector:
         current = self._current_for_update(folder, updates, results)
         requests: list[dict] = []
         positions: list[int] = []
+        jobs: list[Job] = []
         for index, upd in enumerate(updates):
             if results[index] is not None:
                 continue
-            request = self._patch_request(folder, upd, current.get(index, {}), overwrite, index)
+            values = current.get(index, {})
+            if EXCEPTIONS in upd.fields or values.get(EXCEPTIONS):
+                desired = upd.fields.get(EXCEPTIONS, values.get(EXCEPTIONS))
+                jobs.append(Job(index, upd.item_id, desired))
+            request = self._patch_request(folder, upd, values, overwrite, index)
+            if request is None:  # the series' occurrences only
+                jobs[-1].expected = None if overwrite else upd.change_key
+                continue
             if isinstance(request, ItemResult):
                 results[index] = request
                 continue
@@ -536,6 +581,9 @@ class GraphConnector:
                 results[index] = ItemResult(True, upd.item_id, etag, None, "", index, upd.crm_id)
             else:
                 results[index] = self._failure(answer, upd.item_id, index)
+        jobs = [j for j in jobs if results[j.index] is None or results[j.index].ok]  # type: ignore[union-attr]
+        if jobs:
+            SeriesWriter(self).write(jobs, results)
         return [r for r in results if r is not None]
 
     def _current_for_update(
@@ -552,7 +600,9 @@ class GraphConnector:
                     False, upd.item_id, None, "ErrorInvalidPropertyValue", str(e), index
                 )
                 continue
-            missing = gf.missing_for(folder, upd.fields)
+            missing = gf.missing_for(folder, [c for c in upd.fields if c != EXCEPTIONS])
+            if _keeps_exceptions(folder, upd.fields):
+                missing.append(EXCEPTIONS)  # a new time or pattern drops them: written again
             if missing:
                 need[index] = missing
         current: dict[int, dict[str, object]] = {}
@@ -577,11 +627,14 @@ class GraphConnector:
         current: dict[str, object],
         overwrite: bool,
         index: int,
-    ) -> dict | ItemResult:
-        """The PATCH of one update inside a `$batch`, or the refusal of that item."""
+    ) -> dict | ItemResult | None:
+        """The PATCH of one update inside a `$batch`, the refusal of that item, or None when
+        only the series' occurrences change."""
         values = dict(upd.fields)
         for column, value in current.items():
             values.setdefault(column, value)
+        values.pop(EXCEPTIONS, None)  # written per occurrence (series.py)
+        series = EXCEPTIONS in upd.fields
         try:
             body = self.codec.write(folder, values)
         except (ValueError, TypeError, RecurrenceError) as e:
@@ -590,6 +643,8 @@ class GraphConnector:
             body.setdefault("singleValueExtendedProperties", []).append(
                 {"id": gf.CRM_ID, "value": upd.crm_id}
             )
+        if not body and series:
+            return None
         if not body and not (upd.crm_id and folder == "tasks"):
             return ItemResult(
                 False, upd.item_id, None, "ErrorInvalidPropertyValue", "Nothing to update", index
@@ -664,6 +719,17 @@ class GraphConnector:
         self.task_list()
         done.append("default To Do list")
         return done
+
+
+def _keeps_exceptions(folder: Folder, fields: dict[str, object]) -> bool:
+    """A series' new time or pattern (which drops its exceptions in Exchange) without new
+    exceptions: the current ones are read first and written again. Not for a single event."""
+    return (
+        folder == "calendar"
+        and bool(_WHEN & set(fields))
+        and EXCEPTIONS not in fields
+        and fields.get("recurrence_pattern") != ""
+    )
 
 
 def _claims(token: str) -> dict:

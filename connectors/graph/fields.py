@@ -340,7 +340,10 @@ class Codec:
             return all_day
         if column == "recurrence_pattern":
             rec = item.get("recurrence")
-            return recurrence.to_rrule(rec) if rec else ""
+            if not rec:
+                return ""
+            start = parse_dtz(item.get("start"))
+            return recurrence.to_rrule(rec, start, self.tz, all_day=all_day)
         value = item.get("start" if column == "scheduled_start" else "end")
         if not value:
             return None
@@ -461,7 +464,9 @@ class Codec:
         if "recurrence_pattern" in values:
             rrule = values.get("recurrence_pattern") or ""
             body["recurrence"] = (
-                recurrence.to_graph(str(rrule), local_start.date(), tz_name) if rrule else None
+                recurrence.to_graph(str(rrule), local_start.date(), tz_name, self.tz)
+                if rrule
+                else None
             )
         return body
 

@@ -7,7 +7,9 @@ so a series reads the same through either connector.
 from __future__ import annotations
 
 import datetime
+from zoneinfo import ZoneInfo
 
+from connectors import localdates
 from connectors.rrule import DAYS, RecurrenceError
 from connectors.rrule import nth_weekday as _nth_weekday
 from connectors.rrule import parse as _parse
@@ -17,8 +19,9 @@ _INDEX = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "last"}
 _INDEX_BACK = {v: k for k, v in _INDEX.items()}
 
 
-def to_graph(rrule: str, start: datetime.date, tz_name: str) -> dict:
-    """A patternedRecurrence; `start` is the first occurrence's local date."""
+def to_graph(rrule: str, start: datetime.date, tz_name: str, tz: ZoneInfo | None = None) -> dict:
+    """A patternedRecurrence; `start` is the first occurrence's local date. A UTC UNTIL becomes
+    the last occurrence's date in the mailbox's zone `tz` (Outlook keeps a local end date)."""
     p = _parse(rrule)
     freq, interval = p["FREQ"], int(p.get("INTERVAL", "1"))
     pattern: dict = {"interval": interval}
@@ -57,7 +60,7 @@ def to_graph(rrule: str, start: datetime.date, tz_name: str) -> dict:
     if "COUNT" in p:
         rng |= {"type": "numbered", "numberOfOccurrences": int(p["COUNT"])}
     elif "UNTIL" in p:
-        until = datetime.datetime.strptime(p["UNTIL"][:8], "%Y%m%d").date()
+        until = localdates.until_date(p["UNTIL"], tz or ZoneInfo("UTC"))
         rng |= {"type": "endDate", "endDate": until.isoformat()}
     else:
         rng["type"] = "noEnd"
@@ -68,8 +71,16 @@ def _day(name: str) -> str:
     return DAYS[GRAPH_DAYS.index(name)]
 
 
-def to_rrule(recurrence: dict) -> str:
-    """The canonical RRULE of a patternedRecurrence (RecurrenceError if it is not one)."""
+def to_rrule(
+    recurrence: dict,
+    start: datetime.datetime | None = None,
+    tz: ZoneInfo | None = None,
+    *,
+    all_day: bool = False,
+) -> str:
+    """The canonical RRULE of a patternedRecurrence (RecurrenceError if it is not one). With the
+    series' `start` and zone, a timed series ends with a UTC date-time UNTIL (RFC 5545 forbids a
+    date there): its last day at its start time."""
     try:
         pattern, rng = recurrence["pattern"], recurrence["range"]
         kind = pattern["type"]
@@ -103,7 +114,9 @@ def to_rrule(recurrence: dict) -> str:
         if rng.get("type") == "numbered":
             parts.append(f"COUNT={rng['numberOfOccurrences']}")
         elif rng.get("type") == "endDate":
-            parts.append(f"UNTIL={rng['endDate'].replace('-', '')}")
+            last = datetime.date.fromisoformat(rng["endDate"])
+            zone = tz or ZoneInfo("UTC")
+            parts.append(f"UNTIL={localdates.until_value(last, start, zone, all_day=all_day)}")
         return ";".join(parts)
     except (KeyError, IndexError, ValueError, TypeError) as e:
         raise RecurrenceError(f"Unreadable recurrence {recurrence!r}: {e}") from e

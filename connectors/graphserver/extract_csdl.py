@@ -33,7 +33,12 @@ ROOTS = (
     "mailboxSettings",
 )
 # Navigation properties the server serves (inline in bodies); the rest are dropped.
-FOLLOW = {"singleValueExtendedProperties", "multiValueExtendedProperties", "linkedResources"}
+FOLLOW = {
+    "singleValueExtendedProperties",
+    "multiValueExtendedProperties",
+    "linkedResources",
+    "exceptionOccurrences",  # a series master's changed occurrences, on $expand
+}
 
 
 def _strip(type_name: str) -> tuple[str, bool]:

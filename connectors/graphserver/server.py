@@ -28,11 +28,15 @@ from .store import (
     Mailbox,
     Record,
     Store,
+    cancelled_ids,
     format_local,
     instances,
     new_id,
     now_iso,
+    occurrence,
+    occurrence_id,
     occurrence_starts,
+    original_key,
     parse_local,
 )
 
@@ -485,8 +489,7 @@ class GraphServer:
             if method == "GET":
                 return self._list(req, box, coll)
             raise GraphError(405, "ErrorInvalidRequest", f"{method} is not allowed here.")
-        occurrence = coll.kind == "calendar" and item not in coll.records
-        if occurrence and item in self._occurrences and method == "GET":
+        if coll.kind == "calendar" and item not in coll.records and item in self._occurrences:
             return self._occurrence(req, box, coll, item)
         record = coll.records.get(item)
         if record is None:
@@ -533,7 +536,18 @@ class GraphServer:
     def _update(self, req: Request, box: Mailbox, coll: Collection, record: Record) -> None:
         self.check_request(TYPES[coll.kind], req.body)
         before = self._instance_ids(record) if coll.kind == "calendar" else set()
+        when = [record.data.get(k) for k in ("start", "end", "recurrence")]
         self._apply(box, coll, record, dict(req.body), creating=False)  # type: ignore[arg-type]
+        if (
+            coll.kind == "calendar"
+            and (
+                "recurrence" in req.body  # type: ignore[operator]
+                or when[:2] != [record.data.get("start"), record.data.get("end")]
+            )
+        ):
+            # As Outlook: setting a series' pattern or time drops its changed and cancelled
+            # occurrences (they come back as plain occurrences).
+            record.cancelled, record.overrides = [], {}
         self.store.touch(box, record)
         if coll.kind == "calendar":
             for gone in before - self._instance_ids(record):
@@ -694,6 +708,8 @@ class GraphServer:
             body["type"] = "seriesMaster" if data.get("recurrence") else "singleInstance"
             if record.transaction_id:
                 body["transactionId"] = record.transaction_id
+            if not delta and req.path.endswith(record.id):  # a GET of the master by its id
+                self._render_series(req, body, record)
         else:
             body.setdefault("status", "notStarted")
             body.setdefault("importance", "normal")
@@ -729,8 +745,45 @@ class GraphServer:
         select = req.query.get("$select")
         if not select:
             return body
-        keep = {s.strip() for s in select.split(",")} | {"id", "singleValueExtendedProperties"}
+        keep = {s.strip() for s in select.split(",")} | {
+            "id",
+            "singleValueExtendedProperties",
+            "exceptionOccurrences",  # expanded, not selected
+        }
         return {k: v for k, v in body.items() if k in keep or k.startswith("@")}
+
+    def _render_series(self, req: Request, body: dict, record: Record) -> None:
+        """A series master's cancelledOccurrences (on $select only) and exceptionOccurrences
+        (on $expand only), as Graph returns them for a GET of the master by its id."""
+        if not record.data.get("recurrence"):
+            return
+        if "cancelledoccurrences" in (req.query.get("$select") or "").lower():
+            body["cancelledOccurrences"] = cancelled_ids(record)
+        if "exceptionoccurrences" in (req.query.get("$expand") or "").lower():
+            length = parse_local(record.data["end"]) - parse_local(record.data["start"])
+            tz = parse_local(record.data["start"]).tzinfo
+            out = []
+            for key in sorted(record.overrides):
+                moment = datetime.fromisoformat(key.replace("Z", "+00:00")).astimezone(tz)
+                found = occurrence(record, moment, length)
+                if found is not None:
+                    out.append(self._instance_body(req, body, *found))
+            body["exceptionOccurrences"] = out
+
+    def _instance_body(self, req: Request, master: dict, inst_id: str, inst: dict) -> dict:
+        """An occurrence or exception as Graph renders it, from its master's rendering."""
+        body = {
+            k: v
+            for k, v in master.items()
+            if k not in ("recurrence", "cancelledOccurrences", "exceptionOccurrences")
+        }
+        when: dict = {}
+        self._render_event(req, when, inst)
+        body.update({k: v for k, v in inst.items() if k not in ("start", "end", "body")})
+        body.update(when)
+        body.pop("recurrence", None)
+        body["id"] = inst_id
+        return self.checked("event", body)
 
     def _render_event(self, req: Request, body: dict, data: dict) -> None:
         tz_name = req.prefer("outlook.timezone") or "UTC"
@@ -864,7 +917,6 @@ class GraphServer:
         high = state.get("t") if state and state.get("t") is not None else box.seq
         offset = state.get("o", 0) if state else 0
         entries: list[tuple[int, str, dict | None]] = []
-        tz_req = req.prefer("outlook.timezone") or "UTC"
         for rec in coll.records.values():
             if not low < rec.seq <= high:
                 continue
@@ -874,16 +926,7 @@ class GraphServer:
                     entries.append((rec.seq, inst_id, full))
                     continue
                 self._occurrences[inst_id] = rec.id
-                occ = dict(full) | {
-                    "id": inst_id,
-                    "type": "occurrence",
-                    "seriesMasterId": rec.id,
-                    "originalStart": inst["originalStart"],
-                    "start": format_local(parse_local(inst["start"]), tz_req),
-                    "end": format_local(parse_local(inst["end"]), tz_req),
-                }
-                occ.pop("recurrence", None)
-                entries.append((rec.seq, inst_id, self.checked("event", occ)))
+                entries.append((rec.seq, inst_id, self._instance_body(req, full, inst_id, inst)))
         if low:
             entries += [(s, i, None) for i, s in coll.tombstones.items() if low < s <= high]
         entries.sort(key=lambda e: (e[0], e[1]))
@@ -897,31 +940,76 @@ class GraphServer:
     def _occurrence(
         self, req: Request, box: Mailbox, coll: Collection, occ_id: str
     ) -> tuple[int, dict, object]:
+        """GET, PATCH (it becomes an exception) or DELETE (it is cancelled) of one occurrence
+        of a series, by the id the series' instances or the calendar's delta gave it."""
         master = coll.records.get(self._occurrences[occ_id])
-        found = None
-        if master is not None:
-            now = datetime.now(UTC)
-            found = next(
-                (
-                    d
-                    for i, d in instances(
-                        master, now - timedelta(days=800), now + timedelta(days=1900)
-                    )
-                    if i == occ_id
-                ),
-                None,
-            )
-        if master is None or found is None:
+        moment = self._original_of(master, occ_id) if master is not None else None
+        if master is None or moment is None or original_key(moment) in master.cancelled:
             raise GraphError(
                 404, "ErrorItemNotFound", "The specified object was not found in the store."
             )
-        body = self.render(req, coll, master) | {
-            "id": occ_id,
-            "type": "occurrence",
-            "seriesMasterId": master.id,
-        }
-        body.pop("recurrence", None)
-        return 200, {}, self.checked("event", body)
+        match = req.headers.get("if-match")
+        if req.method != "GET" and match and match != "*" and match != master.etag:
+            raise GraphError(
+                412,
+                "ErrorIrresolvableConflict",
+                "The send or update operation could not be performed because the change key "
+                "passed in the request does not match the current change key for the item.",
+            )
+        key = original_key(moment)
+        if req.method == "DELETE":
+            master.cancelled.append(key)
+            master.overrides.pop(key, None)
+            self.store.touch(box, master)
+            coll.tombstones[occ_id] = master.seq
+            return 204, {}, None
+        if req.method == "PATCH":
+            self._patch_occurrence(req, master, key)
+            self.store.touch(box, master)
+        elif req.method != "GET":
+            raise GraphError(405, "ErrorInvalidRequest", f"{req.method} is not allowed here.")
+        length = parse_local(master.data["end"]) - parse_local(master.data["start"])
+        found = occurrence(master, moment, length)
+        full = self.render(req, coll, master, delta=True)
+        return 200, {"ETag": master.etag}, self._instance_body(req, full, *found)  # type: ignore[misc]
+
+    def _patch_occurrence(self, req: Request, master: Record, key: str) -> None:
+        self.check_request("event", req.body)
+        body = dict(req.body)  # type: ignore[arg-type]
+        refused = set(body) & {"recurrence", "singleValueExtendedProperties", "seriesMasterId"}
+        if refused:
+            raise GraphError(
+                400,
+                "ErrorInvalidRequest",
+                f"The property '{sorted(refused)[0]}' cannot be set on an occurrence.",
+            )
+        for prop in ("id", "changeKey", "createdDateTime", "lastModifiedDateTime", "type"):
+            body.pop(prop, None)
+        override = dict(master.overrides.get(key, {}))
+        for prop, value in body.items():
+            if value is None:
+                override.pop(prop, None)
+            else:
+                override[prop] = value
+        moment = datetime.fromisoformat(key.replace("Z", "+00:00"))
+        length = parse_local(master.data["end"]) - parse_local(master.data["start"])
+        tz_name = master.data["start"].get("timeZone") or "UTC"
+        check = {
+            "start": format_local(moment, tz_name),
+            "end": format_local(moment + length, tz_name),
+            "isAllDay": master.data.get("isAllDay", False),
+        } | override
+        self._check_event(check)
+        master.overrides[key] = override
+
+    @staticmethod
+    def _original_of(master: Record, occ_id: str) -> datetime | None:
+        """The original start of the occurrence of `master` with this id."""
+        if not master.data.get("recurrence"):
+            return None
+        until = datetime.now(UTC) + timedelta(days=1900)
+        starts = occurrence_starts(master.data, until)
+        return next((m for m in starts if occurrence_id(master.id, m) == occ_id), None)
 
     def _instances(
         self, req: Request, box: Mailbox, master_id: str | None
@@ -938,11 +1026,12 @@ class GraphServer:
             raise GraphError(
                 400, "ErrorInvalidParameter", "startDateTime and endDateTime are required."
             ) from e
+        full = self.render(req, box.collections["calendar"], master, delta=True)
         out = []
         for inst_id, inst in instances(master, start, end):
-            body = {k: v for k, v in inst.items() if k != "recurrence"} | {"id": inst_id}
-            self._render_event(req, body, inst)
-            out.append(self.checked("event", body))
+            if inst_id != master.id:
+                self._occurrences[inst_id] = master.id
+            out.append(self._select(req, self._instance_body(req, full, inst_id, inst)))
         return 200, {}, {"value": out}
 
     # -- To Do linked resources ----------------------------------------------------------------

@@ -60,6 +60,9 @@ class Record:
     created: str = ""
     modified: str = ""
     transaction_id: str | None = None
+    # A series master's cancelled occurrences and exceptions, by original start (UTC, "Z").
+    cancelled: list[str] = field(default_factory=list)
+    overrides: dict[str, dict] = field(default_factory=dict)
 
     @property
     def etag(self) -> str:
@@ -225,6 +228,41 @@ def occurrence_id(master_id: str, original: datetime) -> str:
     return "AAMkOcc" + base64.urlsafe_b64encode(raw * 2).decode().rstrip("=")
 
 
+def original_key(moment: datetime) -> str:
+    """An occurrence's original start as Graph's originalStart says it (UTC)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cancelled_ids(record: Record) -> list[str]:
+    """cancelledOccurrences: "OID.{master id}.{the original start's date in the series' zone}"."""
+    tz = zone(record.data["start"].get("timeZone") or "UTC")
+    out = []
+    for key in sorted(record.cancelled):
+        moment = datetime.fromisoformat(key.replace("Z", "+00:00")).astimezone(tz)
+        out.append(f"OID.{record.id}.{moment.date().isoformat()}")
+    return out
+
+
+def occurrence(record: Record, moment: datetime, length: timedelta) -> tuple[str, dict] | None:
+    """(id, stored-shape data) of the occurrence of a series starting at `moment` by its
+    pattern: None when cancelled; an exception carries its own values."""
+    key = original_key(moment)
+    if key in record.cancelled:
+        return None
+    data = record.data
+    occ = {k: v for k, v in data.items() if k != "recurrence"}
+    tz_name = data["start"].get("timeZone") or "UTC"
+    occ["start"] = format_local(moment, tz_name)
+    occ["end"] = format_local(moment + length, data["end"].get("timeZone") or tz_name)
+    occ["type"] = "occurrence"
+    occ["seriesMasterId"] = record.id
+    occ["originalStart"] = key
+    if key in record.overrides:
+        occ.update(record.overrides[key])
+        occ["type"] = "exception"
+    return occurrence_id(record.id, moment), occ
+
+
 def instances(
     record: Record, start: datetime, end: datetime, horizon: timedelta = timedelta(days=3650)
 ) -> list[tuple[str, dict]]:
@@ -237,15 +275,14 @@ def instances(
             return [(record.id, data)]
         return []
     out = []
-    for moment in occurrence_starts(data, min(end, first + horizon)):
-        if moment + length <= start or moment >= end:
+    # An exception may have moved: look a little beyond the window for originals.
+    margin = timedelta(days=31) if record.overrides else timedelta(0)
+    for moment in occurrence_starts(data, min(end + margin, first + horizon)):
+        found = occurrence(record, moment, length)
+        if found is None:
             continue
-        occ = {k: v for k, v in data.items() if k != "recurrence"}
-        tz_name = data["start"].get("timeZone") or "UTC"
-        occ["start"] = format_local(moment, tz_name)
-        occ["end"] = format_local(moment + length, data["end"].get("timeZone") or tz_name)
-        occ["type"] = "occurrence"
-        occ["seriesMasterId"] = record.id
-        occ["originalStart"] = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        out.append((occurrence_id(record.id, moment), occ))
+        occ_start, occ_end = parse_local(found[1]["start"]), parse_local(found[1]["end"])
+        if occ_end <= start or occ_start >= end:
+            continue
+        out.append(found)
     return out

@@ -81,6 +81,7 @@ APPOINTMENT = {
     "scheduled_end": dt.datetime(2026, 12, 1, 11, 30, tzinfo=BERLIN),
     "is_all_day_event": False,
     "recurrence_pattern": "",
+    "exceptions": [],
     "activity_type": "service_activity",
 }
 TASK = {
@@ -551,3 +552,198 @@ def test_threads_share_one_connector_safely(connector):
 
 def test_secret_defaults_match_fixtures():
     assert SECRET and CLIENT_ID
+
+
+# -- a series' changed and cancelled occurrences --------------------------------------------------
+SERIES = dict(
+    APPOINTMENT,
+    scheduled_start=dt.datetime(2026, 12, 7, 9, tzinfo=BERLIN),
+    scheduled_end=dt.datetime(2026, 12, 7, 9, 30, tzinfo=BERLIN),
+    recurrence_pattern="FREQ=WEEKLY;BYDAY=MO;COUNT=6",
+)
+WEEK = dt.timedelta(weeks=1)
+
+
+def _instances(connector, item_id) -> list[dict]:
+    answer = connector.client.request(
+        "GET",
+        f"{connector.user}/events/{item_id}/instances",
+        params={"startDateTime": "2026-12-01T00:00:00Z", "endDateTime": "2027-02-01T00:00:00Z"},
+        headers={"Prefer": 'outlook.timezone="UTC"'},
+    )
+    assert answer.status == 200, answer.message
+    return answer.body["value"]
+
+
+def _exception(original, *, cancelled=False, start=None, subject=None) -> dict:
+    return {
+        "original_start": original.astimezone(dt.UTC),
+        "cancelled": cancelled,
+        "start": start,
+        "end": None,
+        "subject": subject,
+        "location": None,
+        "description": None,
+    }
+
+
+def test_an_occurrence_outlook_moved_or_cancelled_comes_with_its_series_in_the_change_list(
+    make_graph, mailbox
+):
+    connector, outlook = make_graph(mailbox), make_graph(mailbox)
+    (made,) = connector.create_items("calendar", [NewItem("s", SERIES)])
+    state = list(connector.list_changes("calendar", None))[-1].sync_state
+    occurrences = _instances(outlook, made.item_id)
+    assert [o["type"] for o in occurrences] == ["occurrence"] * 6
+    second, third = occurrences[1], occurrences[2]
+    moved = outlook.client.request(
+        "PATCH",
+        f"{outlook.user}/events/{second['id']}",
+        body={"subject": "Moved", "start": {"dateTime": "2026-12-14T12:00:00", "timeZone": "UTC"},
+              "end": {"dateTime": "2026-12-14T12:30:00", "timeZone": "UTC"}},
+    )  # fmt: skip
+    assert moved.status == 200 and moved.body["type"] == "exception"
+    gone = outlook.client.request("DELETE", f"{outlook.user}/events/{third['id']}")
+    assert gone.status == 204
+    # The master changed with them: its change key, and the delta lists its instances again.
+    pages = list(connector.list_changes("calendar", state))
+    (series,) = [i for p in pages for i in p.updated]
+    assert series.item_id == made.item_id and series.change_key != made.change_key
+    first = SERIES["scheduled_start"]
+    assert series.fields["exceptions"] == [
+        _exception(first + WEEK, start=dt.datetime(2026, 12, 14, 12, tzinfo=dt.UTC),
+                   subject="Moved") | {"end": dt.datetime(2026, 12, 14, 12, 30, tzinfo=dt.UTC)},
+        _exception(first + 2 * WEEK, cancelled=True),
+    ]  # fmt: skip
+    assert [o["type"] for o in _instances(outlook, made.item_id)] == ["occurrence", "exception"] + [
+        "occurrence"
+    ] * 3
+
+
+def test_the_server_keeps_occurrences_as_graph_does(make_graph, mailbox):
+    outlook = make_graph(mailbox)
+    (made,) = outlook.create_items("calendar", [NewItem("s", SERIES)])
+    occ = _instances(outlook, made.item_id)[1]
+    refused = outlook.client.request(
+        "PATCH", f"{outlook.user}/events/{occ['id']}", body={"recurrence": None}
+    )
+    assert refused.status == 400
+    assert outlook.client.request("DELETE", f"{outlook.user}/events/{occ['id']}").status == 204
+    assert outlook.client.request("DELETE", f"{outlook.user}/events/{occ['id']}").status == 404
+    plain = outlook.client.request("GET", f"{outlook.user}/events/{made.item_id}")
+    assert "cancelledOccurrences" not in plain.body  # on $select only
+    selected = outlook.client.request(
+        "GET", f"{outlook.user}/events/{made.item_id}", params={"$select": "cancelledOccurrences"}
+    )
+    assert selected.body["cancelledOccurrences"] == [f"OID.{made.item_id}.2026-12-14"]
+    # A new time for the series drops its exceptions: the occurrence is back.
+    later = dict(SERIES, scheduled_start=SERIES["scheduled_start"] + dt.timedelta(hours=1))
+    later["scheduled_end"] = SERIES["scheduled_end"] + dt.timedelta(hours=1)
+    outlook.client.request(
+        "PATCH", f"{outlook.user}/events/{made.item_id}", body=outlook.codec.write("calendar", {
+            k: later[k] for k in ("scheduled_start", "scheduled_end", "is_all_day_event",
+                                  "recurrence_pattern")}),
+    )  # fmt: skip
+    assert len(_instances(outlook, made.item_id)) == 6
+
+
+def test_the_connector_writes_cancelled_changed_and_restored_occurrences(make_graph, mailbox):
+    connector = make_graph(mailbox)
+    first = SERIES["scheduled_start"]
+    wanted = [
+        _exception(first + WEEK, subject="Changed"),
+        _exception(first + 2 * WEEK, cancelled=True),
+        _exception(first + 3 * WEEK, cancelled=True),
+    ]
+    (made,) = connector.create_items("calendar", [NewItem("s", dict(SERIES, exceptions=wanted))])
+    assert made.ok, made.message
+    (got,) = connector.get_items("calendar", [made.item_id], ["exceptions"])
+    assert got.change_key == made.change_key  # the key after the occurrences' writes
+    assert [(e["original_start"], e["cancelled"], e["subject"]) for e in got.fields["exceptions"]] == [
+        (w["original_start"], w["cancelled"], w["subject"]) for w in wanted
+    ]  # fmt: skip
+    # One cancelled occurrence back: the recurrence is written again, the others re-applied.
+    (back,) = connector.update_items(
+        "calendar", [ItemUpdate(made.item_id, made.change_key, {"exceptions": wanted[:2]})]
+    )
+    assert back.ok, back.message
+    (got,) = connector.get_items("calendar", [made.item_id], ["exceptions", "subject"])
+    assert [(e["original_start"], e["cancelled"]) for e in got.fields["exceptions"]] == [
+        (first + WEEK, False),
+        (first + 2 * WEEK, True),
+    ]
+    assert got.change_key == back.change_key
+    # A stale change key refuses the occurrences' write.
+    (stale,) = connector.update_items(
+        "calendar", [ItemUpdate(made.item_id, made.change_key, {"exceptions": []})]
+    )
+    assert stale.error_code == CONFLICT
+    # A new time for the series keeps the occurrences the CRM has (written again after it).
+    later = SERIES["scheduled_end"] + dt.timedelta(minutes=30)
+    (moved,) = connector.update_items(
+        "calendar", [ItemUpdate(made.item_id, back.change_key, {"scheduled_end": later})]
+    )
+    assert moved.ok, moved.message
+    (got,) = connector.get_items("calendar", [made.item_id], ["exceptions"])
+    assert [(e["original_start"], e["cancelled"]) for e in got.fields["exceptions"]] == [
+        (first + WEEK, False),
+        (first + 2 * WEEK, True),
+    ]
+
+
+def test_a_series_read_costs_one_request_with_its_occurrences(make_graph, mailbox, graph):
+    connector = make_graph(mailbox)
+    wanted = [_exception(SERIES["scheduled_start"] + WEEK, cancelled=True)]
+    (made,) = connector.create_items("calendar", [NewItem("s", dict(SERIES, exceptions=wanted))])
+    before = connector.request_count
+    (got,) = connector.get_items("calendar", [made.item_id], ["subject", "exceptions"])
+    assert len(got.fields["exceptions"]) == 1
+    assert connector.request_count - before == 1  # one $batch of one GET
+
+
+def test_a_single_event_moved_costs_one_request(make_graph, mailbox):
+    connector = make_graph(mailbox)
+    (one,) = connector.create_items("calendar", [NewItem("e", APPOINTMENT)])
+    when = {
+        "scheduled_start": APPOINTMENT["scheduled_start"] + dt.timedelta(hours=1),
+        "scheduled_end": APPOINTMENT["scheduled_end"] + dt.timedelta(hours=1),
+        "is_all_day_event": False,
+        "recurrence_pattern": "",
+    }
+    before = connector.request_count
+    (moved,) = connector.update_items("calendar", [ItemUpdate(one.item_id, one.change_key, when)])
+    assert moved.ok and connector.request_count - before == 1
+
+
+def test_occurrences_of_an_all_day_series_across_the_spring_change_keep_their_days(
+    make_graph, mailbox
+):
+    connector = make_graph(mailbox)
+    first = dt.datetime(2027, 3, 26, tzinfo=BERLIN)
+    series = dict(
+        APPOINTMENT,
+        scheduled_start=first,
+        scheduled_end=first + dt.timedelta(days=1),
+        is_all_day_event=True,
+        recurrence_pattern="FREQ=DAILY;COUNT=5",
+    )
+    wanted = [
+        _exception(dt.datetime(2027, 3, 28, tzinfo=BERLIN), subject="Sunday off-site"),
+        _exception(dt.datetime(2027, 3, 29, tzinfo=BERLIN), cancelled=True),
+    ]
+    (made,) = connector.create_items("calendar", [NewItem("d", dict(series, exceptions=wanted))])
+    assert made.ok, made.message
+    (got,) = connector.get_items("calendar", [made.item_id], ["exceptions"])
+    assert [(e["original_start"], e["cancelled"], e["subject"]) for e in got.fields["exceptions"]] == [
+        (dt.datetime(2027, 3, 27, 23, tzinfo=dt.UTC), False, "Sunday off-site"),
+        (dt.datetime(2027, 3, 28, 22, tzinfo=dt.UTC), True, None),
+    ]  # fmt: skip
+    assert got.fields["exceptions"][0]["start"] is None  # the day as the series gives it
+
+
+def test_a_series_found_by_its_crm_id_comes_with_its_occurrences(make_graph, mailbox):
+    connector = make_graph(mailbox)
+    wanted = [_exception(SERIES["scheduled_start"] + WEEK, cancelled=True)]
+    connector.create_items("calendar", [NewItem("s-9", dict(SERIES, exceptions=wanted))])
+    found = make_graph(mailbox).find_by_crm_ids("calendar", ["s-9"])
+    assert [e["cancelled"] for e in found["s-9"].fields["exceptions"]] == [True]

@@ -182,8 +182,9 @@ def test_an_all_day_event_across_a_dst_change_keeps_its_days(sync, sally, mailbo
 # -- 4. a series' UNTIL ---------------------------------------------------------------------------
 
 
-# Not yet on Graph: its connector writes UNTIL without the mailbox zone's conversion (noted).
-@pytest.mark.parametrize("mailbox", ["memory", "exchange", "dav", "xandikos"], indirect=True)
+@pytest.mark.parametrize(
+    "mailbox", ["memory", "exchange", "dav", "xandikos", "graph"], indirect=True
+)
 def test_a_series_at_half_past_midnight_keeps_its_last_occurrence(sync, sally, mailbox):
     from crm.models import RecurringAppointment
 
@@ -204,7 +205,7 @@ def test_a_series_at_half_past_midnight_keeps_its_last_occurrence(sync, sally, m
     assert sync("recurring_appointment").plan.records == ()
 
 
-@pytest.mark.parametrize("mailbox", ["exchange"], indirect=True)
+@pytest.mark.parametrize("mailbox", ["exchange", "graph"], indirect=True)
 def test_an_outlook_series_enters_the_crm_with_a_utc_until(sync, sally, mailbox):
     from crm.models import RecurringAppointment
 

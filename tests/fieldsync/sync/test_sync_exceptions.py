@@ -11,7 +11,7 @@ import pytest
 from crm.models import AppointmentException, RecurringAppointment
 from fieldsync.models.sync import SyncLink
 
-from .conftest import _counter
+from .conftest import _counter, make_mailbox
 from .mailboxes import DavMailbox, MemoryMailbox, XandikosMailbox
 
 pytestmark = pytest.mark.django_db
@@ -20,12 +20,15 @@ MONDAY = datetime.datetime(2026, 12, 7, 9, tzinfo=datetime.UTC)
 WEEK = datetime.timedelta(weeks=1)
 
 
-@pytest.fixture(params=["memory", "dav", "xandikos"])
+@pytest.fixture(params=["memory", "dav", "xandikos", "graph"])
 def mailbox(request):  # type: ignore[no-untyped-def]
-    """The connectors that hold a series' exceptions: in memory, and CalDAV (RECURRENCE-ID
-    overrides and EXDATE) on Radicale and Xandikos. EWS does not yet (see docs)."""
+    """The connectors that hold a series' exceptions: in memory, CalDAV (RECURRENCE-ID
+    overrides and EXDATE) on Radicale and Xandikos, and Microsoft Graph (the master's cancelled
+    and exception occurrences). EWS does not yet (see docs)."""
     if request.param == "memory":
         return MemoryMailbox()
+    if request.param == "graph":
+        return make_mailbox(request, "graph")
     if request.param == "dav":
         made = DavMailbox(request.getfixturevalue("radicale"), f"series{next(_counter)}")
     else:
@@ -263,3 +266,52 @@ def test_an_occurrence_another_caldav_client_moved_or_cancelled_reaches_the_crm(
     before = RecurringAppointment.objects.get(pk=series.pk).change_number
     run()  # settled: a further run changes nothing in the CRM
     assert RecurringAppointment.objects.get(pk=series.pk).change_number == before
+
+
+def test_an_occurrence_outlook_moved_or_cancelled_through_graph_reaches_the_crm(
+    request, sally, series
+):
+    """As Outlook on the web writes it through Graph: a PATCH of one occurrence (it becomes an
+    exception) and a DELETE of another (cancelled), by the ids the series' instances give."""
+    from fieldsync.service.sync import sync_mailbox
+
+    outlook = make_mailbox(request, "graph")
+
+    def run() -> None:
+        sync_mailbox(owner=sally, connector=outlook.connector, entities=["recurring_appointment"])
+
+    run()
+    user = outlook.user
+    listed = user.client.request(
+        "GET",
+        f"{user.user}/events/{item_id_of(series)}/instances",
+        params={"startDateTime": "2026-12-01T00:00:00Z", "endDateTime": "2027-01-31T00:00:00Z"},
+    ).body["value"]
+    by_start = {o["originalStart"]: o["id"] for o in listed}
+    moved = user.client.request(
+        "PATCH",
+        f"{user.user}/events/{by_start['2026-12-21T09:00:00Z']}",
+        body={
+            "start": {"dateTime": "2026-12-21T13:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-12-21T13:30:00", "timeZone": "UTC"},
+            "location": {"displayName": "Room 9"},
+        },
+    )
+    assert moved.status == 200, moved.message
+    gone = user.client.request("DELETE", f"{user.user}/events/{by_start['2026-12-28T09:00:00Z']}")
+    assert gone.status == 204, gone.message
+    run()
+    rows = [
+        (e.original_start, e.is_cancelled, e.scheduled_start, e.subject, e.location)
+        for e in series.exceptions.order_by("original_start")
+    ]
+    assert rows == [
+        (MONDAY + 2 * WEEK, False, MONDAY + 2 * WEEK + datetime.timedelta(hours=4), None, "Room 9"),
+        (MONDAY + 3 * WEEK, True, None, None, None),
+    ]
+    run()  # the echo of this run's own writes
+    before = RecurringAppointment.objects.get(pk=series.pk).change_number
+    outlook.reset_counts()
+    run()  # settled: a further run changes nothing, and costs one change listing
+    assert RecurringAppointment.objects.get(pk=series.pk).change_number == before
+    assert outlook.requests() == {"SyncFolderItems": 1}
