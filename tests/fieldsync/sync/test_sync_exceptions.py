@@ -11,7 +11,7 @@ import pytest
 from crm.models import AppointmentException, RecurringAppointment
 from fieldsync.models.sync import SyncLink
 
-from .conftest import _counter
+from .conftest import _counter, make_mailbox
 from .mailboxes import DavMailbox, MemoryMailbox, XandikosMailbox
 
 pytestmark = pytest.mark.django_db
@@ -20,12 +20,15 @@ MONDAY = datetime.datetime(2026, 12, 7, 9, tzinfo=datetime.UTC)
 WEEK = datetime.timedelta(weeks=1)
 
 
-@pytest.fixture(params=["memory", "dav", "xandikos"])
+@pytest.fixture(params=["memory", "exchange", "dav", "xandikos"])
 def mailbox(request):  # type: ignore[no-untyped-def]
-    """The connectors that hold a series' exceptions: in memory, and CalDAV (RECURRENCE-ID
-    overrides and EXDATE) on Radicale and Xandikos. EWS does not yet (see docs)."""
+    """The connectors that hold a series' exceptions: in memory, EWS (the master's modified
+    and deleted occurrences) on the EWS test server, and CalDAV (RECURRENCE-ID overrides and
+    EXDATE) on Radicale and Xandikos. Graph does not yet (see docs)."""
     if request.param == "memory":
         return MemoryMailbox()
+    if request.param == "exchange":
+        return make_mailbox(request, "exchange")
     if request.param == "dav":
         made = DavMailbox(request.getfixturevalue("radicale"), f"series{next(_counter)}")
     else:
