@@ -383,10 +383,11 @@ class ExchangeConnector:
             chunk = list(enumerate(updates[start : start + self.chunk_size], start))
             need = self._update_needs(folder, chunk, results)
             current = self._update_current(folder, updates, need, results)
+            read_keys = {i: str(c.changekey) for i, c in current.items()}  # type: ignore[attr-defined]
             pending = self._update_items_built(folder, chunk, need, current, results)
             works = []
             if folder == "calendar":
-                works = self._series_works(updates, pending, current, overwrite, results)
+                works = self._series_works(updates, pending, current, read_keys, results, overwrite)
             sent = [p for p in pending if p[2] and results[p[0]] is None]
             if sent:
                 self._update_send(updates, sent, overwrite, results)
@@ -496,8 +497,9 @@ class ExchangeConnector:
         updates: Sequence[ItemUpdate],
         pending: list[tuple[int, object, list[str]]],
         current: dict[int, object],
-        overwrite: bool,
+        read_keys: dict[int, str],
         results: list[ItemResult | None],
+        overwrite: bool,
     ) -> list[series.Work]:
         """Plan the occurrence writes of the series in this chunk: the exceptions the CRM sent,
         or the ones a change of the series' pattern or start clears in Exchange (read first);
@@ -533,14 +535,14 @@ class ExchangeConnector:
                     pattern.rule, pattern.first.date(), self.tz
                 )
                 names.append("recurrence")
-            if not names and not overwrite and cur.changekey != upd.change_key:  # type: ignore[attr-defined]
+            if not names and not overwrite and read_keys[index] != upd.change_key:
                 results[index] = ItemResult(
                     False, upd.item_id, None, "ErrorIrresolvableConflict", xo.STALE, index
                 )
             elif not found.empty:
                 works.append(series.Work(index, upd.item_id, found))
             elif not names:
-                results[index] = ItemResult(True, upd.item_id, cur.changekey, None, "", index)  # type: ignore[attr-defined]
+                results[index] = ItemResult(True, upd.item_id, read_keys[index], None, "", index)
         return works
 
     def _series_plan(
