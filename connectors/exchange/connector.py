@@ -32,7 +32,6 @@ from exchangelib.items import (
 from exchangelib.properties import ItemId
 from exchangelib.services import SyncFolderItems
 
-from .. import recurrence
 from ..base import (
     ChangePage,
     Folder,
@@ -331,24 +330,8 @@ class ExchangeConnector:
                             True, answer.id, answer.changekey, None, "", index, crm_id
                         )
         if folder == "calendar":
-            series.apply(self, self._new_series_works(items, results), results)
+            series.apply(self, series.created_works(self, items, results), results)
         return [r for r in results if r is not None]
-
-    def _new_series_works(
-        self, items: Sequence[NewItem], results: list[ItemResult | None]
-    ) -> list[series.Work]:
-        """The exceptions of the series just created, as occurrence writes."""
-        works = []
-        for index, new in enumerate(items):
-            result = results[index]
-            desired = new.fields.get(xo.EXCEPTIONS)
-            found = xo.series_of(new.fields, self.tz)
-            if not desired or found is None or result is None or not result.ok:
-                continue
-            plan = xo.plan(found, list(desired), (set(), set()), cleared=True)  # type: ignore[call-overload]
-            if not plan.empty:
-                works.append(series.Work(index, str(result.item_id), plan))
-        return works
 
     def _send_creates(self, folder: object, chunk: Sequence) -> list:
         svc = CreateItemPerItem(account=self.account, chunk_size=self.chunk_size)
@@ -387,7 +370,9 @@ class ExchangeConnector:
             pending = self._update_items_built(folder, chunk, need, current, results)
             works = []
             if folder == "calendar":
-                works = self._series_works(updates, pending, current, read_keys, results, overwrite)
+                works = series.updated_works(
+                    self, updates, pending, current, read_keys, results, overwrite
+                )
             sent = [p for p in pending if p[2] and results[p[0]] is None]
             if sent:
                 self._update_send(updates, sent, overwrite, results)
@@ -491,73 +476,6 @@ class ExchangeConnector:
                 continue
             pending.append((index, base, names))
         return pending
-
-    def _series_works(
-        self,
-        updates: Sequence[ItemUpdate],
-        pending: list[tuple[int, object, list[str]]],
-        current: dict[int, object],
-        read_keys: dict[int, str],
-        results: list[ItemResult | None],
-        overwrite: bool,
-    ) -> list[series.Work]:
-        """Plan the occurrence writes of the series in this chunk: the exceptions the CRM sent,
-        or the ones a change of the series' pattern or start clears in Exchange (read first);
-        a deleted occurrence to bring back adds the recurrence to the series' own update."""
-        cleared = {
-            index: "recurrence" in names
-            or ("start" in names and getattr(base, "start", None) != current[index].start)  # type: ignore[attr-defined]
-            for index, base, names in pending
-            if index in current
-        }
-        reapply = [
-            current[i]
-            for i, clears in cleared.items()
-            if clears and xo.EXCEPTIONS not in updates[i].fields and any(xo.current(current[i]))
-        ]
-        held = self._occurrences("calendar", reapply, [xo.EXCEPTIONS])
-        works = []
-        for index, base, names in pending:
-            cur = current.get(index)
-            upd = updates[index]
-            if cur is None or (xo.EXCEPTIONS not in upd.fields and cur not in reapply):
-                continue
-            desired = upd.fields.get(xo.EXCEPTIONS)
-            if xo.EXCEPTIONS not in upd.fields:
-                desired = xo.read(cur, held, self.reader)
-            planned = self._series_plan(upd, cur, desired, cleared[index])
-            if planned is None:
-                continue
-            found, pattern = planned
-            if found.rewrite and "recurrence" not in names:
-                # Written again from the pattern (Exchange then drops every exception).
-                base.recurrence = recurrence.to_exchange(  # type: ignore[attr-defined]
-                    pattern.rule, pattern.first.date(), self.tz
-                )
-                names.append("recurrence")
-            if not names and not overwrite and read_keys[index] != upd.change_key:
-                results[index] = ItemResult(
-                    False, upd.item_id, None, "ErrorIrresolvableConflict", xo.STALE, index
-                )
-            elif not found.empty:
-                works.append(series.Work(index, upd.item_id, found))
-            elif not names:
-                results[index] = ItemResult(True, upd.item_id, read_keys[index], None, "", index)
-        return works
-
-    def _series_plan(
-        self, upd: ItemUpdate, cur: object, desired: object, cleared: bool
-    ) -> tuple[xo.Plan, xo.Series] | None:
-        """The occurrence writes that give the series `desired`, and the series as it will be
-        (None: not a series)."""
-        values = self.reader.read("calendar", cur, [*xo.SERIES_COLUMNS, *xf.GROUPS["when"]])
-        values.update({c: v for c, v in upd.fields.items() if c in values})
-        tz = getattr(cur, "_start_timezone", None)
-        found = xo.series_of(values, zoneinfo.ZoneInfo(tz.key) if tz is not None else self.tz)
-        if found is None:
-            return None
-        planned = xo.plan(found, list(desired or []), xo.current(cur), cleared=cleared)  # type: ignore[call-overload]
-        return planned, found
 
     def _update_send(
         self,

@@ -1,7 +1,8 @@
-"""Sending a series' exceptions to Exchange once its own create or update is done: the planned
-occurrence deletes in one DeleteItem and the occurrence updates in one UpdateItem for a whole
-batch (by OccurrenceItemId), then the masters' new ChangeKey (a master and its occurrences share
-one; an UpdateItem answer carries it, a GetItem reads it for a series only deleted from).
+"""A series' occurrence writes in the connector's creates and updates: planned per series
+(occurrences.py decides what to send), then sent once the series' own create or update is done:
+the occurrence deletes in one DeleteItem and the occurrence updates in one UpdateItem for a
+whole batch (by OccurrenceItemId), then the masters' new ChangeKey (a master and its occurrences
+share one; an UpdateItem answer carries it, a GetItem reads it for a series only deleted from).
 
 The series' own update already checked its ChangeKey (or, for a change of its exceptions alone,
 the key read just before); the occurrence writes overwrite.
@@ -10,6 +11,7 @@ the key read just before); the occurrence writes overwrite.
 from __future__ import annotations
 
 import dataclasses
+import zoneinfo
 from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +26,9 @@ from exchangelib.items import (
 )
 from exchangelib.properties import OccurrenceItemId
 
-from ..base import ItemResult
+from .. import recurrence
+from ..base import ItemResult, ItemUpdate, NewItem
+from . import fields as xf
 from . import occurrences as xo
 from .transport import DeleteItemPerItem, UpdateItemPerItem, error_code, translated
 
@@ -40,6 +44,92 @@ class Work:
 
 def _occurrence_id(work: Work, index: int) -> OccurrenceItemId:
     return OccurrenceItemId(id=work.master_id, changekey=None, instance_index=index)
+
+
+def created_works(
+    connector: Any, items: Sequence[NewItem], results: list[ItemResult | None]
+) -> list[Work]:
+    """The exceptions of the series just created, as occurrence writes."""
+    works = []
+    for index, new in enumerate(items):
+        result = results[index]
+        desired = new.fields.get(xo.EXCEPTIONS)
+        found = xo.series_of(new.fields, connector.tz)
+        if not desired or found is None or result is None or not result.ok:
+            continue
+        plan = xo.plan(found, list(desired), (set(), set()), cleared=True)  # type: ignore[call-overload]
+        if not plan.empty:
+            works.append(Work(index, str(result.item_id), plan))
+    return works
+
+
+def updated_works(
+    connector: Any,
+    updates: Sequence[ItemUpdate],
+    pending: list[tuple[int, object, list[str]]],
+    current: dict[int, object],
+    read_keys: dict[int, str],
+    results: list[ItemResult | None],
+    overwrite: bool,
+) -> list[Work]:
+    """Plan the occurrence writes of the series in this chunk: the exceptions the CRM sent,
+    or the ones a change of the series' pattern or start clears in Exchange (read first);
+    a deleted occurrence to bring back adds the recurrence to the series' own update."""
+    cleared = {
+        index: "recurrence" in names
+        or ("start" in names and getattr(base, "start", None) != current[index].start)  # type: ignore[attr-defined]
+        for index, base, names in pending
+        if index in current
+    }
+    reapply = [
+        current[i]
+        for i, clears in cleared.items()
+        if clears and xo.EXCEPTIONS not in updates[i].fields and any(xo.current(current[i]))
+    ]
+    held = connector._occurrences("calendar", reapply, [xo.EXCEPTIONS])
+    works = []
+    for index, base, names in pending:
+        cur = current.get(index)
+        upd = updates[index]
+        if cur is None or (xo.EXCEPTIONS not in upd.fields and cur not in reapply):
+            continue
+        desired = upd.fields.get(xo.EXCEPTIONS)
+        if xo.EXCEPTIONS not in upd.fields:
+            desired = xo.read(cur, held, connector.reader)
+        planned = _series_plan(connector, upd, cur, desired, cleared[index])
+        if planned is None:
+            continue
+        found, pattern = planned
+        if found.rewrite and "recurrence" not in names:
+            # Written again from the pattern (Exchange then drops every exception).
+            base.recurrence = recurrence.to_exchange(  # type: ignore[attr-defined]
+                pattern.rule, pattern.first.date(), connector.tz
+            )
+            names.append("recurrence")
+        if not names and not overwrite and read_keys[index] != upd.change_key:
+            results[index] = ItemResult(
+                False, upd.item_id, None, "ErrorIrresolvableConflict", xo.STALE, index
+            )
+        elif not found.empty:
+            works.append(Work(index, upd.item_id, found))
+        elif not names:
+            results[index] = ItemResult(True, upd.item_id, read_keys[index], None, "", index)
+    return works
+
+
+def _series_plan(
+    connector: Any, upd: ItemUpdate, cur: object, desired: object, cleared: bool
+) -> tuple[xo.Plan, xo.Series] | None:
+    """The occurrence writes that give the series `desired`, and the series as it will be
+    (None: not a series)."""
+    values = connector.reader.read("calendar", cur, [*xo.SERIES_COLUMNS, *xf.GROUPS["when"]])
+    values.update({c: v for c, v in upd.fields.items() if c in values})
+    tz = getattr(cur, "_start_timezone", None)
+    found = xo.series_of(values, zoneinfo.ZoneInfo(tz.key) if tz is not None else connector.tz)
+    if found is None:
+        return None
+    planned = xo.plan(found, list(desired or []), xo.current(cur), cleared=cleared)  # type: ignore[call-overload]
+    return planned, found
 
 
 def apply(
