@@ -52,7 +52,7 @@ def is_master(item: object) -> bool:
 def modified_refs(items: Sequence[object]) -> list[tuple[str, str | None]]:
     """The ids of the changed occurrences of these items' series, to read in one batch."""
     return [
-        (occ.id, occ.changekey)
+        (occ.id, None)
         for item in items
         if is_master(item)
         for occ in getattr(item, "modified_occurrences", None) or ()

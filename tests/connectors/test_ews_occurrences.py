@@ -176,36 +176,66 @@ def _soap(body: str) -> bytes:
     ).encode()
 
 
+def _get_item(ews, address: str, ids: str, shape: str = "IdOnly") -> etree._Element:  # type: ignore[no-untyped-def]
+    """A raw GetItem (the start asked for); its answer, checked against the schema."""
+    got = requests.post(
+        ews.url,
+        data=_soap(
+            f"<m:GetItem><m:ItemShape><t:BaseShape>{shape}</t:BaseShape>"
+            '<t:AdditionalProperties><t:FieldURI FieldURI="calendar:Start"/>'
+            f"</t:AdditionalProperties></m:ItemShape><m:ItemIds>{ids}</m:ItemIds></m:GetItem>"
+        ),
+        headers={"Content-Type": "text/xml; charset=utf-8"},
+        auth=(address, "pw-" + address),
+        timeout=10,
+    )
+    assert got.status_code == 200
+    answer = etree.fromstring(got.content).find(f"{{{SOAP}}}Body")[0]
+    assert schema.validator().errors(answer) == []  # the answer is schema-valid too
+    return answer.find(f".//{{{M}}}GetItemResponseMessage")
+
+
 def test_an_instance_index_beyond_the_series_is_refused_over_raw_soap(
     ews, new_mailbox, make_connector
 ):
     address = new_mailbox()
     item_id = _series(make_connector(address))
-    answers = []
-    for index in (10, 11):
-        got = requests.post(
-            ews.url,
-            data=_soap(
-                "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>"
-                '<t:AdditionalProperties><t:FieldURI FieldURI="calendar:Start"/>'
-                "</t:AdditionalProperties></m:ItemShape>"
-                f'<m:ItemIds><t:OccurrenceItemId RecurringMasterId="{item_id}" '
-                f'InstanceIndex="{index}"/></m:ItemIds></m:GetItem>'
-            ),
-            headers={"Content-Type": "text/xml; charset=utf-8"},
-            auth=(address, "pw-" + address),
-            timeout=10,
+    last, beyond = (
+        _get_item(
+            ews, address, f'<t:OccurrenceItemId RecurringMasterId="{item_id}" InstanceIndex="{i}"/>'
         )
-        assert got.status_code == 200
-        answer = etree.fromstring(got.content).find(f"{{{SOAP}}}Body")[0]
-        assert schema.validator().errors(answer) == []  # the answer is schema-valid too
-        answers.append(answer)
-    last, beyond = (a.find(f".//{{{M}}}GetItemResponseMessage") for a in answers)
+        for i in (10, 11)
+    )
     assert last.get("ResponseClass") == "Success"
     assert last.findtext(f".//{{{T}}}Start") == "2027-02-08T09:00:00Z"
     assert beyond.get("ResponseClass") == "Error"
     code = beyond.findtext(f"{{{M}}}ResponseCode")
     assert code == "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange"
+
+
+def test_a_master_and_its_exception_answer_schema_valid_xml(ews, new_mailbox, make_connector):
+    address = new_mailbox()
+    connector = make_connector(address)
+    master = _master(connector, _series(connector))
+    master.occurrence(2).delete()
+    third = master.occurrence(3)
+    third.refresh()
+    _moved(third, 1, subject="Later")
+    answer = _get_item(ews, address, f'<t:ItemId Id="{master.id}"/>', "AllProperties")
+    (occurrence,) = answer.iterfind(f".//{{{T}}}ModifiedOccurrences/{{{T}}}Occurrence")
+    assert [etree.QName(c).localname for c in occurrence] == [
+        "ItemId",
+        "Start",
+        "End",
+        "OriginalStart",
+    ]
+    deleted = answer.findtext(f".//{{{T}}}DeletedOccurrences/{{{T}}}DeletedOccurrence/{{{T}}}Start")
+    assert deleted == "2026-12-14T09:00:00Z"
+    own_id = occurrence.find(f"{{{T}}}ItemId").get("Id")
+    exception = _get_item(ews, address, f'<t:ItemId Id="{own_id}"/>', "AllProperties")
+    assert exception.findtext(f".//{{{T}}}CalendarItemType") == "Exception"
+    assert exception.findtext(f".//{{{T}}}OriginalStart") == "2026-12-21T09:00:00Z"
+    assert exception.findtext(f".//{{{T}}}Subject") == "Later"
 
 
 def test_the_store_keeps_a_series_exceptions_across_restarts(tmp_path, connector, ews):
