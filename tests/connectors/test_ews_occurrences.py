@@ -340,3 +340,42 @@ def test_listing_changes_reads_the_changed_occurrences_once_a_page(connector, ew
     ews.reset()
     (quiet,) = list(connector.list_changes("calendar", page.sync_state))
     assert not quiet.updated and ews.request_count() == 1
+
+
+def test_a_pattern_change_keeps_the_exceptions_the_new_pattern_still_has(connector):
+    item_id = _series(
+        connector,
+        exceptions=[
+            _changed(MONDAY + WEEK, cancelled=True),
+            _changed(MONDAY + 2 * WEEK, location="Room 9"),
+        ],
+    )
+    key = connector.get_items("calendar", [item_id], ["subject"])[0].change_key
+    # Setting the recurrence makes Exchange drop every exception: they are applied again.
+    (done,) = connector.update_items(
+        "calendar",
+        [ItemUpdate(item_id, key, {"recurrence_pattern": "FREQ=WEEKLY;BYDAY=MO;COUNT=12"})],
+    )
+    assert done.ok, done.message
+    got = _exceptions(connector, item_id)
+    assert [(e["original_start"], e["cancelled"], e["location"]) for e in got] == [
+        (MONDAY + WEEK, True, None),
+        (MONDAY + 2 * WEEK, False, "Room 9"),
+    ]
+
+
+def test_an_occurrence_after_the_clocks_change_keeps_its_local_time(connector):
+    """A series at 09:00 in Berlin: its occurrences after the spring change start an hour
+    earlier in UTC, and are found there by both sides."""
+    start = datetime.datetime(2027, 3, 22, 8, tzinfo=datetime.UTC)  # 09:00 CET
+    after = datetime.datetime(2027, 3, 29, 7, tzinfo=datetime.UTC)  # 09:00 CEST
+    item_id = _series(
+        connector,
+        scheduled_start=start,
+        scheduled_end=start + HALF_HOUR,
+        exceptions=[_changed(after, cancelled=True)],
+    )
+    assert _exceptions(connector, item_id) == [_changed(after, cancelled=True)]
+    third = _master(connector, item_id).occurrence(3)
+    third.refresh()
+    assert third.start == after + WEEK
