@@ -10,6 +10,7 @@ import datetime
 import pytest
 import requests
 from exchangelib.errors import (
+    ErrorCalendarCannotUseIdForOccurrenceId,
     ErrorCalendarCannotUseIdForRecurringMasterId,
     ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange,
     ErrorCalendarOccurrenceIsDeletedFromRecurrence,
@@ -70,6 +71,12 @@ def test_an_occurrence_by_index_is_the_series_at_its_date_with_the_masters_chang
     assert (third.subject, third.location) == ("Weekly pipeline", "Teams")
     assert third.changekey == master.changekey  # one key for a master and its occurrences
     assert third.recurrence is None and third.id != master.id
+    # And back: RecurringMasterItemId names the master of an occurrence, never of a master.
+    parent = third.recurring_master()
+    parent.refresh()
+    assert (parent.id, parent.type) == (master.id, "RecurringMaster")
+    with pytest.raises(ErrorCalendarCannotUseIdForOccurrenceId):
+        master.recurring_master().refresh()
 
 
 def test_changing_an_occurrence_makes_it_an_exception_listed_by_its_master(connector):
