@@ -1,9 +1,17 @@
 """The part of RFC 5545 RRULE handling every connector shares: parsing the CRM's
 recurrence_pattern into its parts and reading an nth weekday, with the error for what Outlook
-cannot represent. Pure: no exchangelib, no HTTP (the Exchange and Graph mappings build on it).
+cannot represent, and the expansion of a series into its occurrences. Pure: no exchangelib, no
+HTTP (the Exchange and Graph mappings and the EWS test server build on it).
 """
 
 from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+
+from dateutil.rrule import rrulestr
+
+from .localdates import until_date
 
 DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]  # Exchange and Graph number them 1..7 so
 
@@ -40,3 +48,39 @@ def nth_weekday(value: str, setpos: str | None) -> tuple[int, int]:
     if not 1 <= num <= 5:
         raise RecurrenceError(f"Unsupported week number {num}")
     return DAYS.index(day) + 1, num
+
+
+# -- expansion ----------------------------------------------------------------------------------
+# A series repeats at its first occurrence's wall-clock time in its own zone (09:00 in Berlin
+# stays 09:00 across a daylight-saving change), as Outlook and Exchange expand it. UNTIL names
+# the last occurrence's local date (localdates.until_date). dateutil does the calendar arithmetic.
+
+
+def occurrence_starts(
+    rrule: str, first: datetime.datetime, *, limit: int = 5000
+) -> Iterator[datetime.datetime]:
+    """The starts of a series' occurrences (aware, in `first`'s zone), at most `limit` of them;
+    `first` is the first occurrence's start (aware). Occurrences the pattern skips are skipped:
+    a weekly series on Mondays starting on a Sunday begins the next day."""
+    tz = first.tzinfo
+    parts = parse(rrule)
+    until = until_date(parts.pop("UNTIL"), tz) if "UNTIL" in parts else None  # type: ignore[arg-type]
+    text = ";".join(f"{key}={value}" for key, value in parts.items())
+    rule = rrulestr(text, dtstart=first.replace(tzinfo=None))
+    for count, moment in enumerate(rule):
+        if count >= limit or (until is not None and moment.date() > until):
+            return
+        yield moment.replace(tzinfo=tz)
+
+
+def instance_index(
+    rrule: str, first: datetime.datetime, original: datetime.datetime, *, limit: int = 5000
+) -> int | None:
+    """The 1-based position of the occurrence starting at `original` (Exchange's InstanceIndex),
+    or None when the pattern puts no occurrence there."""
+    for index, moment in enumerate(occurrence_starts(rrule, first, limit=limit), start=1):
+        if moment == original:
+            return index
+        if moment > original:
+            return None
+    return None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from . import items as it
+from . import occurrences as occ
 from . import shapes
 from .items import ItemError, local
 from .store import DISTINGUISHED, TNS, Store, StoredItem, parse_change_key
@@ -128,6 +129,43 @@ def resolve_item(ctx: Context, id_elem: etree._Element) -> StoredItem:
     return item
 
 
+def resolve_target(ctx: Context, id_elem: etree._Element) -> StoredItem | occ.Occurrence:
+    """An item, or one occurrence of a recurring master: by ItemId (an item's or an
+    occurrence's own), OccurrenceItemId (master and 1-based InstanceIndex) or
+    RecurringMasterItemId (an occurrence's id, naming its master)."""
+    kind = local(id_elem)
+    if kind == "ItemId":
+        found = occ.parse_occurrence_id(id_elem.get("Id", ""))
+        if found is None:
+            return resolve_item(ctx, id_elem)
+        master = _master(ctx, found[0], "ErrorItemNotFound")
+        return occ.by_original(master, found[1])
+    if kind == "OccurrenceItemId":
+        master_id = id_elem.get("RecurringMasterId", "")
+        master = _master(ctx, master_id, "ErrorCalendarCannotUseIdForRecurringMasterId")
+        try:
+            index = int(id_elem.get("InstanceIndex", "0"))
+        except ValueError:
+            raise ItemError(*occ.OUT_OF_RANGE) from None
+        return occ.at_index(master, index)
+    if kind == "RecurringMasterItemId":
+        found = occ.parse_occurrence_id(id_elem.get("OccurrenceId", ""))
+        if found is None:
+            raise ItemError(
+                "ErrorCalendarCannotUseIdForOccurrenceId",
+                "The OccurrenceId does not name an occurrence of a recurring master.",
+            )
+        return _master(ctx, found[0], "ErrorItemNotFound")
+    raise ItemError("ErrorInvalidIdXml", f"{kind} is not supported by this server.")
+
+
+def _master(ctx: Context, item_id: str, not_master: str) -> StoredItem:
+    item = resolve_item(ctx, etree.Element(f"{T}ItemId", Id=item_id))
+    if not occ.is_master(item):
+        raise ItemError(not_master, "The item is not the recurring master of a series.")
+    return item
+
+
 def _injected(ctx: Context, index: int, elem: etree._Element | None) -> None:
     hit = ctx.item_fault(ctx.operation, index, elem)
     if hit is not None:
@@ -234,11 +272,8 @@ def get_item(ctx: Context, req: etree._Element) -> etree._Element:
     for i, id_elem in enumerate(req.find(f"{M}ItemIds")):
         try:
             _injected(ctx, i, id_elem)
-            if local(id_elem) != "ItemId":
-                raise ItemError(
-                    "ErrorInvalidIdXml", f"{local(id_elem)} is not supported by this server."
-                )
-            item = resolve_item(ctx, id_elem)
+            target = resolve_target(ctx, id_elem)
+            item = occ.view(target) if isinstance(target, occ.Occurrence) else target
             shaped = shapes.project(
                 item, shape, folder_id_pair(ctx.store, (item.mailbox, item.folder))
             )
@@ -359,34 +394,53 @@ def _apply_updates(item: StoredItem, updates: etree._Element) -> tuple[etree._El
     return work, changed
 
 
+def _check_change_key(
+    item: StoredItem, client_ck: str | None, resolution: str, changed: set[str]
+) -> None:
+    """Refuse a change made on a stale ChangeKey (an occurrence's key is its master's)."""
+    if client_ck is None or resolution == "AlwaysOverwrite" or client_ck == item.change_key:
+        return
+    parsed = parse_change_key(client_ck)
+    if parsed is None:
+        raise ItemError("ErrorInvalidChangeKey", "ChangeKey is invalid.")
+    seen_version = parsed[0]
+    touched_since = any(
+        item.prop_versions.get(k, 0) > seen_version
+        or item.prop_versions.get(k.split(":")[0], 0) > seen_version
+        for k in changed
+    )
+    if resolution == "NeverOverwrite" or touched_since or seen_version > item.version:
+        raise ItemError("ErrorIrresolvableConflict", CONFLICT_TEXT)
+
+
+def _update_one(ctx: Context, change: etree._Element, resolution: str) -> StoredItem:
+    """Apply one ItemChange; the item (or occurrence) as it is now."""
+    id_elem = change[0]
+    target = resolve_target(ctx, id_elem)
+    client_ck = id_elem.get("ChangeKey")
+    if isinstance(target, occ.Occurrence):
+        _check_change_key(target.master, client_ck, resolution, {"ModifiedOccurrences"})
+        occ.update(ctx.store, target, change.find(f"{T}Updates"))
+        return occ.view(target)
+    work, changed = _apply_updates(target, change.find(f"{T}Updates"))
+    _check_change_key(target, client_ck, resolution, changed)
+    # Exchange drops a series' exceptions when its pattern is set or its start moves.
+    moved = work.findtext(f"{T}Start") != target.elem.findtext(f"{T}Start")
+    target.elem = work
+    if target.occurrences and ("Recurrence" in changed or moved or not occ.is_master(target)):
+        occ.clear(target)
+        changed |= {"ModifiedOccurrences", "DeletedOccurrences"}
+    ctx.store.touch(target, changed)
+    return target
+
+
 def update_item(ctx: Context, req: etree._Element) -> etree._Element:
     root, msgs = response("UpdateItem")
     resolution = req.get("ConflictResolution", "AutoResolve")
     for i, change in enumerate(req.find(f"{M}ItemChanges")):
         try:
             _injected(ctx, i, change)
-            id_elem = change[0]
-            item = resolve_item(ctx, id_elem)
-            client_ck = id_elem.get("ChangeKey")
-            work, changed = _apply_updates(item, change.find(f"{T}Updates"))
-            if (
-                client_ck is not None
-                and resolution != "AlwaysOverwrite"
-                and client_ck != item.change_key
-            ):
-                parsed = parse_change_key(client_ck)
-                if parsed is None:
-                    raise ItemError("ErrorInvalidChangeKey", "ChangeKey is invalid.")
-                seen_version = parsed[0]
-                touched_since = any(
-                    item.prop_versions.get(k, 0) > seen_version
-                    or item.prop_versions.get(k.split(":")[0], 0) > seen_version
-                    for k in changed
-                )
-                if resolution == "NeverOverwrite" or touched_since or seen_version > item.version:
-                    raise ItemError("ErrorIrresolvableConflict", CONFLICT_TEXT)
-            item.elem = work
-            ctx.store.touch(item, changed)
+            item = _update_one(ctx, change, resolution)
         except ItemError as e:
             etree.SubElement(message(msgs, "UpdateItem", e), f"{M}Items")
             continue
@@ -405,7 +459,12 @@ def delete_item(ctx: Context, req: etree._Element) -> etree._Element:
     for i, id_elem in enumerate(req.find(f"{M}ItemIds")):
         try:
             _injected(ctx, i, id_elem)
-            item = resolve_item(ctx, id_elem)
+            target = resolve_target(ctx, id_elem)
+            if isinstance(target, occ.Occurrence):
+                occ.delete(ctx.store, target)
+                message(msgs, "DeleteItem")
+                continue
+            item = target
             if delete_type == "MoveToDeletedItems" and item.folder != "deleteditems":
                 ctx.store.move_item(item, "deleteditems")
             else:

@@ -86,6 +86,9 @@ def project(item: StoredItem, shape: Shape, parent_folder: tuple[str, str]) -> e
             out.append(child)
         else:
             out.append(copy.deepcopy(child))
+    # A master's occurrences share its ChangeKey (it changes with any of them).
+    for occurrence_id in out.iterfind(f"{T}ModifiedOccurrences/{T}Occurrence/{T}ItemId"):
+        occurrence_id.set("ChangeKey", item.change_key)
     return out
 
 

@@ -58,6 +58,9 @@ class StoredItem:
     modseq: int = 0
     salt: int = 0
     prop_versions: dict[str, int] = field(default_factory=dict)
+    # A recurring master's exceptions by original start (UTC): the overrides of a modified
+    # occurrence (a t:CalendarItem holding them), or None for a deleted one (occurrences.py).
+    occurrences: dict[str, etree._Element | None] = field(default_factory=dict)
 
     @property
     def tag(self) -> str:
@@ -255,6 +258,10 @@ class Store:
                         "salt": i.salt,
                         "props": i.prop_versions,
                         "xml": etree.tostring(i.elem, encoding="unicode"),
+                        "occurrences": {
+                            k: None if v is None else etree.tostring(v, encoding="unicode")
+                            for k, v in i.occurrences.items()
+                        },
                     }
                     for i in self.items.values()
                 ],
@@ -289,6 +296,10 @@ class Store:
                 modseq=raw["modseq"],
                 salt=raw["salt"],
                 prop_versions=raw["props"],
+                occurrences={
+                    k: None if v is None else etree.fromstring(v)
+                    for k, v in raw.get("occurrences", {}).items()
+                },
             )
             self.items[item.item_id] = item
             self.folder_items.setdefault((item.mailbox, item.folder), {})[item.item_id] = item

@@ -43,6 +43,8 @@ from ..base import (
 )
 from ..recurrence import RecurrenceError
 from . import fields as xf
+from . import occurrences as xo
+from . import series
 from .oauth import LOGIN, AppCredentials
 from .transport import (
     CreateItemPerItem,
@@ -60,6 +62,9 @@ xf.register_extended_properties()
 
 class ExchangeConnector:
     """A Connector for one mailbox on an Exchange server (EWS)."""
+
+    # A series' modified and deleted occurrences are read and written (occurrences.py).
+    holds_exceptions = True
 
     def __init__(
         self,
@@ -146,15 +151,41 @@ class ExchangeConnector:
     def _attrs(self, folder: Folder, columns: Sequence[str]) -> list[str]:
         return ["crm_id", "categories", "last_modified_time", *xf.fetch_attrs(folder, columns)]
 
-    def _remote(self, folder: Folder, item: object, columns: Sequence[str]) -> RemoteItem:
+    def _remote(
+        self,
+        folder: Folder,
+        item: object,
+        columns: Sequence[str],
+        occurrences: dict[str, object] | None = None,
+    ) -> RemoteItem:
+        fields = self.reader.read(folder, item, columns)
+        if xo.EXCEPTIONS in columns and folder == "calendar":
+            fields[xo.EXCEPTIONS] = xo.read(item, occurrences or {}, self.reader)
         return RemoteItem(
             item_id=item.id,  # type: ignore[attr-defined]
             change_key=item.changekey,  # type: ignore[attr-defined]
             crm_id=getattr(item, "crm_id", None),
             categories=tuple(getattr(item, "categories", None) or ()),
-            fields=self.reader.read(folder, item, columns),
+            fields=fields,
             modified=_modified(item),
         )
+
+    def _occurrences(
+        self, folder: Folder, items: Sequence[object], columns: Sequence[str]
+    ) -> dict[str, object]:
+        """The changed occurrences of these items' series, by id: one GetItem for all of them
+        (none when no series among them has any)."""
+        if folder != "calendar" or xo.EXCEPTIONS not in columns:
+            return {}
+        refs = xo.modified_refs([i for i in items if not isinstance(i, Exception)])
+        if not refs:
+            return {}
+        got = self._fetch(folder, refs, xo.OCCURRENCE_ATTRS)
+        return {
+            ref[0]: item
+            for ref, item in zip(refs, got, strict=True)
+            if not isinstance(item, Exception)
+        }
 
     def _check_columns(self, folder: Folder, columns: Sequence[str]) -> None:
         unknown = xf.unknown_columns(folder, columns)
@@ -205,13 +236,15 @@ class ExchangeConnector:
                 if isinstance(change, Exception):
                     with translated():
                         raise change
-                kind, item = change
+            listed = [item for kind, item in changes if kind != SyncFolderItems.DELETE]
+            occurrences = self._occurrences(folder, listed, columns)
+            for kind, item in changes:
                 if kind == SyncFolderItems.DELETE:
                     deleted.append(item.id)
                 elif kind == SyncFolderItems.CREATE:
-                    created.append(self._remote(folder, item, columns))
+                    created.append(self._remote(folder, item, columns, occurrences))
                 elif kind == SyncFolderItems.UPDATE:
-                    updated.append(self._remote(folder, item, columns))
+                    updated.append(self._remote(folder, item, columns, occurrences))
             complete = bool(svc.includes_last_item_in_range) or svc.sync_state == state
             yield ChangePage(created, updated, deleted, svc.sync_state, complete)
             if complete:
@@ -223,12 +256,13 @@ class ExchangeConnector:
     ) -> list[RemoteItem | ItemResult]:
         self._check_columns(folder, field_names)
         fetched = self._fetch(folder, [(i, None) for i in ids], self._attrs(folder, field_names))
+        occurrences = self._occurrences(folder, fetched, field_names)
         out: list[RemoteItem | ItemResult] = []
         for index, (item_id, got) in enumerate(zip(ids, fetched, strict=True)):
             if isinstance(got, Exception):
                 out.append(ItemResult(False, item_id, None, error_code(got), str(got), index))
             else:
-                out.append(self._remote(folder, got, field_names))
+                out.append(self._remote(folder, got, field_names, occurrences))
         return out
 
     def find_by_crm_ids(self, folder: Folder, crm_ids: Sequence[str]) -> dict[str, RemoteItem]:
@@ -244,9 +278,11 @@ class ExchangeConnector:
                 refs.extend(query.values_list("id", "changekey"))
         columns = list(xf.mapping(folder))
         found: dict[str, RemoteItem] = {}
-        for got in self._fetch(folder, refs, self._attrs(folder, columns)):
+        fetched = self._fetch(folder, refs, self._attrs(folder, columns))
+        occurrences = self._occurrences(folder, fetched, columns)
+        for got in fetched:
             if not isinstance(got, Exception) and got.crm_id:
-                found[got.crm_id] = self._remote(folder, got, columns)
+                found[got.crm_id] = self._remote(folder, got, columns, occurrences)
         return found
 
     def create_items(self, folder: Folder, items: Sequence[NewItem]) -> list[ItemResult]:
@@ -293,6 +329,8 @@ class ExchangeConnector:
                         results[index] = ItemResult(
                             True, answer.id, answer.changekey, None, "", index, crm_id
                         )
+        if folder == "calendar":
+            series.apply(self, series.created_works(self, items, results), results)
         return [r for r in results if r is not None]
 
     def _send_creates(self, folder: object, chunk: Sequence) -> list:
@@ -328,9 +366,17 @@ class ExchangeConnector:
             chunk = list(enumerate(updates[start : start + self.chunk_size], start))
             need = self._update_needs(folder, chunk, results)
             current = self._update_current(folder, updates, need, results)
+            read_keys = {i: str(c.changekey) for i, c in current.items()}  # type: ignore[attr-defined]
             pending = self._update_items_built(folder, chunk, need, current, results)
-            if pending:
-                self._update_send(updates, pending, overwrite, results)
+            works = []
+            if folder == "calendar":
+                works = series.updated_works(
+                    self, updates, pending, current, read_keys, results, overwrite
+                )
+            sent = [p for p in pending if p[2] and results[p[0]] is None]
+            if sent:
+                self._update_send(updates, sent, overwrite, results)
+            series.apply(self, works, results)
         return [r for r in results if r is not None]
 
     def _update_needs(
@@ -360,8 +406,13 @@ class ExchangeConnector:
                 if c not in upd.fields and c in table
             ]
             merge = [c for c in columns if table[c].kind in ("indexed", "address")]
-            if missing or merge:
-                need[index] = missing + merge
+            # A series' exceptions are written against what it holds now (and its pattern).
+            touches_series = folder == "calendar" and any(
+                table[c].kind in ("when", "exceptions") for c in columns
+            )
+            occurrences = [xo.EXCEPTIONS] if touches_series else []
+            if missing or merge or occurrences:
+                need[index] = missing + merge + occurrences
         return need
 
     def _update_current(
@@ -411,11 +462,12 @@ class ExchangeConnector:
                 if index in current:
                     missing = [c for c in need[index] if c not in values]
                     values.update(self.reader.read(folder, current[index], missing))
+                    _keep_pattern(values, upd.fields)
                 names = self.writer.write(folder, base, values)
                 if upd.crm_id is not None:
                     base.crm_id = upd.crm_id
                     names.append("crm_id")
-                if not names:
+                if not names and xo.EXCEPTIONS not in upd.fields:
                     raise ValueError("Nothing to update")
             except (ValueError, TypeError, RecurrenceError) as e:
                 results[index] = ItemResult(
@@ -475,6 +527,13 @@ class ExchangeConnector:
                     else:
                         results.append(ItemResult(True, ref.item_id, None, None, "", index))
         return results
+
+
+def _keep_pattern(values: dict[str, object], given: dict[str, object]) -> None:
+    """Leave a series' recurrence out of an update that moves neither its start nor its pattern
+    (writing it makes Exchange drop the series' exceptions)."""
+    if not any(c in given for c in ("recurrence_pattern", "scheduled_start", "is_all_day_event")):
+        values.pop("recurrence_pattern", None)
 
 
 def _precheck(item: object) -> None:

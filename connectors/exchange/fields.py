@@ -140,6 +140,8 @@ CALENDAR_FIELDS: list[FieldMap] = [
     _m("scheduled_end", "end", "when"),
     _m("is_all_day_event", "is_all_day", "when"),
     _m("recurrence_pattern", "recurrence", "when"),
+    # A series' changed and cancelled occurrences: read and written by occurrences.py.
+    _m("exceptions", "modified_occurrences", "exceptions"),
 ]
 
 TASK_FIELDS: list[FieldMap] = [
@@ -212,7 +214,8 @@ class Reader:
 
     def read(self, folder: Folder, item: object, columns: Iterable[str]) -> dict[str, object]:
         table = MAPPINGS[folder]
-        return {c: self._value(table[c], item) for c in columns}
+        # A series' exceptions need its occurrences read too: the connector adds them.
+        return {c: self._value(table[c], item) for c in columns if table[c].kind != "exceptions"}
 
     def _value(self, fm: FieldMap, item: object) -> object:
         handler = _READERS.get(fm.kind)
@@ -357,7 +360,7 @@ class Writer:
             if fm.kind in ("indexed", "address"):
                 indexed.setdefault(fm.attr, []).append(fm)
                 continue
-            if fm.kind == "when":
+            if fm.kind in ("when", "exceptions"):
                 continue
             if fm.kind == "name":
                 setattr(item, fm.attr, _text(value))
@@ -482,6 +485,10 @@ def fetch_attrs(folder: Folder, columns: Iterable[str]) -> list[str]:
                 "_end_timezone",
                 "recurrence",
             ]
+        elif fm.kind == "exceptions":
+            # The occurrence lists, and the series' values an exception is compared with.
+            attrs += ["modified_occurrences", "deleted_occurrences", "subject", "location"]
+            attrs += ["body", *fetch_attrs(folder, ["scheduled_start"])]
         elif fm.kind == "completed":
             attrs += [fm.attr, "complete_date"]
         elif fm.kind == "text" and fm.sub:

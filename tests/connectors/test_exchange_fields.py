@@ -379,8 +379,9 @@ def test_change_lists_carry_every_field_for_calendar_and_tasks(connector):
     connector.create_items("tasks", [NewItem("t", {**TASK, "activity_type": "letter"})])
     [cal] = list(connector.list_changes("calendar", None))
     by_crm = {i.crm_id: i.fields for i in cal.created}
-    # Plain items say no activity type; the list carries it for every item.
-    assert by_crm["s"] == {**single, "activity_type": ""}
-    assert by_crm["w"] == {**weekly, "activity_type": ""}
+    # Plain items say no activity type; the list carries it for every item, and a series'
+    # changed and cancelled occurrences (none here).
+    assert by_crm["s"] == {**single, "activity_type": "", "exceptions": []}
+    assert by_crm["w"] == {**weekly, "activity_type": "", "exceptions": []}
     [tasks] = list(connector.list_changes("tasks", None))
     assert [i.fields for i in tasks.created] == [{**TASK, "activity_type": "letter"}]

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from connectors.base import ACTIVITY_TYPE
 from crm.models import (
     Appointment,
+    AppointmentException,
     Contact,
     Fax,
     Letter,
@@ -205,7 +206,13 @@ def test_a_no_change_run_of_all_eight_entities_costs_the_same_whatever_the_size(
     sync, sally, mailbox
 ):
     def quiet_cost(n: int) -> tuple[int, dict]:
-        for model in (Contact, *TASK_LIKE.values(), ServiceActivity, Appointment):
+        for model in (
+            Contact,
+            *TASK_LIKE.values(),
+            ServiceActivity,
+            Appointment,
+            RecurringAppointment,
+        ):
             model.objects.filter(owner=sally).delete()
         Contact.objects.bulk_create([Contact(owner=sally, last_name=f"c{i}") for i in range(n)])
         for model in TASK_LIKE.values():
@@ -222,6 +229,35 @@ def test_a_no_change_run_of_all_eight_entities_costs_the_same_whatever_the_size(
                     for i in range(n)
                 ]
             )
+        # Series with a changed and a cancelled occurrence each: reading them costs nothing
+        # when nothing changed (the connectors that hold exceptions read them with the series).
+        series = RecurringAppointment.objects.bulk_create(
+            [
+                RecurringAppointment(
+                    owner=sally,
+                    subject=f"s{i}",
+                    scheduled_start=START + datetime.timedelta(hours=i),
+                    scheduled_end=START + datetime.timedelta(hours=i, minutes=30),
+                    recurrence_pattern="FREQ=WEEKLY;BYDAY=MO;COUNT=5",
+                )
+                for i in range(n)
+            ]
+        )
+        week = datetime.timedelta(weeks=1)
+        AppointmentException.objects.bulk_create(
+            [
+                AppointmentException(
+                    series=s, original_start=s.scheduled_start + week, subject="moved"
+                )
+                for s in series
+            ]
+            + [
+                AppointmentException(
+                    series=s, original_start=s.scheduled_start + 2 * week, is_cancelled=True
+                )
+                for s in series
+            ]
+        )
         for _ in range(2):  # the second round sees the others' writes of the first
             for entity in ENTITIES:
                 sync(entity, batch_size=100)

@@ -20,15 +20,16 @@ MONDAY = datetime.datetime(2026, 12, 7, 9, tzinfo=datetime.UTC)
 WEEK = datetime.timedelta(weeks=1)
 
 
-@pytest.fixture(params=["memory", "dav", "xandikos", "graph"])
+@pytest.fixture(params=["memory", "exchange", "dav", "xandikos", "graph"])
 def mailbox(request):  # type: ignore[no-untyped-def]
-    """The connectors that hold a series' exceptions: in memory, CalDAV (RECURRENCE-ID
+    """The connectors that hold a series' exceptions (all of them): in memory, EWS (the
+    master's modified and deleted occurrences) on the EWS test server, CalDAV (RECURRENCE-ID
     overrides and EXDATE) on Radicale and Xandikos, and Microsoft Graph (the master's cancelled
-    and exception occurrences). EWS does not yet (see docs)."""
+    and exception occurrences)."""
     if request.param == "memory":
         return MemoryMailbox()
-    if request.param == "graph":
-        return make_mailbox(request, "graph")
+    if request.param in ("exchange", "graph"):
+        return make_mailbox(request, request.param)
     if request.param == "dav":
         made = DavMailbox(request.getfixturevalue("radicale"), f"series{next(_counter)}")
     else:

@@ -1,0 +1,34 @@
+"""Expanding a series into its occurrences (connectors/rrule.py), shared by the Exchange
+connector and the EWS test server."""
+
+from __future__ import annotations
+
+import datetime
+from zoneinfo import ZoneInfo
+
+from connectors import rrule
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_occurrences_keep_their_wall_clock_time_across_a_clock_change():
+    first = datetime.datetime(2027, 3, 22, 9, tzinfo=BERLIN)
+    starts = list(rrule.occurrence_starts("FREQ=WEEKLY;BYDAY=MO;COUNT=2", first))
+    assert [s.astimezone(datetime.UTC).hour for s in starts] == [8, 7]
+
+
+def test_until_names_the_last_local_day():
+    first = datetime.datetime(2026, 12, 7, 0, 30, tzinfo=BERLIN)
+    # 23:30 UTC on the 8th is 00:30 on the 9th in Berlin: three occurrences, not two.
+    starts = list(rrule.occurrence_starts("FREQ=DAILY;UNTIL=20261208T233000Z", first))
+    assert [s.day for s in starts] == [7, 8, 9]
+
+
+def test_the_instance_index_counts_from_one_and_knows_what_the_pattern_skips():
+    first = datetime.datetime(2026, 12, 6, 9, tzinfo=BERLIN)  # a Sunday
+    rule = "FREQ=WEEKLY;BYDAY=MO;COUNT=3"
+    monday = datetime.datetime(2026, 12, 7, 9, tzinfo=BERLIN)
+    assert rrule.instance_index(rule, first, monday) == 1
+    assert rrule.instance_index(rule, first, monday + datetime.timedelta(weeks=2)) == 3
+    assert rrule.instance_index(rule, first, monday + datetime.timedelta(weeks=3)) is None
+    assert rrule.instance_index(rule, first, monday + datetime.timedelta(hours=1)) is None
