@@ -514,6 +514,11 @@ class AppointmentException(models.Model):
             and self.scheduled_end < self.scheduled_start
         ):
             raise ValidationError({"scheduled_end": "The end cannot be before the start."})
+        if not self.is_cancelled and all(getattr(self, c) is None for c in self.OVERRIDES):
+            raise ValidationError(
+                "This occurrence would take place as the series puts it: change its start, end, "
+                "subject, location or description, or mark it cancelled."
+            )
         series = self.series if self.series_id else None
         start = self.original_start
         if series is not None and start is not None and not series.has_occurrence(start):

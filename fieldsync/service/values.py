@@ -132,7 +132,9 @@ def _exceptions_canonical(value: Any) -> tuple:
 def normalize_exceptions(exceptions: tuple, row: Mapping[str, Any]) -> tuple:
     """Overrides that equal what the series gives the occurrence are no overrides: a client
     that writes every property of an edited occurrence and one that writes only the change
-    say the same (compared in the engine's form, against the row's own values)."""
+    say the same (compared in the engine's form, against the row's own values). An occurrence
+    left with no override and not cancelled is no exception at all: both sides agree on it
+    whether one of them keeps an empty exception (CalDAV, the CRM) or none (Exchange)."""
     start, end = _instant(row.get("scheduled_start")), _instant(row.get("scheduled_end"))
     duration = None
     if start and end:
@@ -152,6 +154,8 @@ def normalize_exceptions(exceptions: tuple, row: Mapping[str, Any]) -> tuple:
         for column, text in zip(_OVERRIDE_OF, texts, strict=True):
             series_value = row.get(column)
             kept.append(None if series_value is not None and text == series_value else text)
+        if new_start is None and new_end is None and all(t is None for t in kept):
+            continue  # an occurrence as the series gives it: no exception (Exchange keeps none)
         out.append((original, False, new_start, new_end, *kept))
     return tuple(out)
 

@@ -214,6 +214,15 @@ def test_an_occurrence_the_pattern_does_not_have_is_refused_in_words(series):  #
         exception.full_clean()
 
 
+def test_an_occurrence_that_changes_nothing_is_refused_in_words(series):  # type: ignore[no-untyped-def]
+    exception = AppointmentException(series=series, original_start=MONDAY_9)
+    with pytest.raises(ValidationError) as err:
+        exception.full_clean()
+    assert "would take place as the series puts it" in str(err.value)
+    exception.subject = ""  # an empty subject is a change of its own
+    exception.full_clean()
+
+
 def test_one_exception_per_occurrence(series):  # type: ignore[no-untyped-def]
     AppointmentException.objects.create(series=series, original_start=MONDAY_9, is_cancelled=True)
     with pytest.raises(IntegrityError):

@@ -316,3 +316,33 @@ def test_an_occurrence_outlook_moved_or_cancelled_through_graph_reaches_the_crm(
     run()  # settled: a further run changes nothing, and costs one change listing
     assert RecurringAppointment.objects.get(pk=series.pk).change_number == before
     assert outlook.requests() == {"SyncFolderItems": 1}
+
+
+def test_an_occurrence_left_as_the_series_gives_it_is_no_exception_on_either_side():
+    """Exchange keeps no exception that overrides nothing, CalDAV and the CRM may: both read
+    the same, so such an occurrence is no difference (no drift, nothing to write)."""
+    from fieldsync.service.values import entity_fields
+
+    fields = entity_fields("recurring_appointment", exceptions=True)
+    row = {
+        "subject": "Weekly pipeline",
+        "location": "Teams",
+        "description": "",
+        "scheduled_start": MONDAY,
+        "scheduled_end": MONDAY + datetime.timedelta(minutes=30),
+    }
+    as_the_series = {
+        "original_start": MONDAY + WEEK,
+        "cancelled": False,
+        "start": MONDAY + WEEK,
+        "end": MONDAY + WEEK + datetime.timedelta(minutes=30),
+        "subject": "Weekly pipeline",
+        "location": "Teams",
+        "description": None,
+    }
+    moved = {**as_the_series, "original_start": MONDAY + 2 * WEEK, "start": None, "end": None}
+    moved["location"] = "Room 4"
+    with_empty = fields.values({**row, "exceptions": [as_the_series, moved]})["exceptions"]
+    without = fields.values({**row, "exceptions": [moved]})["exceptions"]
+    assert with_empty == without
+    assert [e[0] for e in without] == ["2026-12-21T09:00:00+00:00"]
