@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import exchangelib
+from _sync_setup import (  # bench/ is on sys.path: run alone or by bench/run.py
+    contact_values,
+    plain_ews_contact,
+)
 from exchangelib import BASIC, IMPERSONATION, Account, Build, Configuration, Credentials, Version
-from exchangelib.indexed_properties import EmailAddress, PhoneNumber
-from exchangelib.items import Contact
 
 from connectors.base import NewItem
 from connectors.ewsserver import EwsServer
@@ -24,35 +22,6 @@ from connectors.exchange import ExchangeConnector
 SERVICE = ("svc@bench.test", "svc-pw")
 CONSTANT_REQUESTS = 5
 ROUNDS = 2  # best of two runs each: the machine is shared, single runs are noisy  # folder lookups (GetFolder) and the like, once per connector
-
-
-def _values(i: int) -> dict[str, object]:
-    return {
-        "first_name": f"First{i}",
-        "last_name": f"Last{i}",
-        "company_name": f"Company {i % 97}",
-        "job_title": "Buyer",
-        "email": f"person{i}@bench.test",
-        "business_phone": f"+1 555 {i:06d}",
-    }
-
-
-def _plain_contact(account: Account, i: int, crm_id: str | None = None) -> Contact:
-    """The same item with plain exchangelib; with crm_id it carries the same extended property."""
-    v = _values(i)
-    extra = {"crm_id": crm_id} if crm_id else {}
-    return Contact(
-        **extra,
-        account=account,
-        folder=account.contacts,
-        display_name=f"{v['first_name']} {v['last_name']}",
-        given_name=v["first_name"],
-        surname=v["last_name"],
-        company_name=v["company_name"],
-        job_title=v["job_title"],
-        email_addresses=[EmailAddress(label="EmailAddress1", email=v["email"])],
-        phone_numbers=[PhoneNumber(label="BusinessPhone", phone_number=v["business_phone"])],
-    )
 
 
 def measure(n: int) -> dict[str, float]:
@@ -78,22 +47,22 @@ def measure(n: int) -> dict[str, float]:
             primary_smtp_address="ours@bench.test",
         )
         # Warm up both (folder lookups, connections) so the timed runs measure creates only.
-        plain.bulk_create(folder=plain.contacts, items=[_plain_contact(plain, -1)])
-        ours.create_items("contacts", [NewItem("warm", _values(-1))])
+        plain.bulk_create(folder=plain.contacts, items=[plain_ews_contact(plain, -1)])
+        ours.create_items("contacts", [NewItem("warm", contact_values(-1))])
 
         plain_best = ours_best = bare_best = float("inf")
         for round_no in range(ROUNDS):
             # Plain exchangelib, timed from the CRM values as ours is: build Contacts, bulk_create.
             server.reset()
             started = time.perf_counter()
-            plain_items = [_plain_contact(plain, i, f"crm-p{round_no}-{i}") for i in range(n)]
+            plain_items = [plain_ews_contact(plain, i, f"crm-p{round_no}-{i}") for i in range(n)]
             plain_results = plain.bulk_create(folder=plain.contacts, items=plain_items)
             plain_best = min(plain_best, time.perf_counter() - started)
             plain_requests = server.request_count()
             assert not any(isinstance(r, Exception) for r in plain_results)
 
             server.reset()
-            new_items = [NewItem(f"crm-{round_no}-{i}", _values(i)) for i in range(n)]
+            new_items = [NewItem(f"crm-{round_no}-{i}", contact_values(i)) for i in range(n)]
             started = time.perf_counter()
             results = ours.create_items("contacts", new_items)
             ours_best = min(ours_best, time.perf_counter() - started)
@@ -103,7 +72,7 @@ def measure(n: int) -> dict[str, float]:
             # And plain without the CRM id property: what that property costs by itself.
             server.reset()
             started = time.perf_counter()
-            bare = [_plain_contact(plain, i) for i in range(n)]
+            bare = [plain_ews_contact(plain, i) for i in range(n)]
             plain.bulk_create(folder=plain.contacts, items=bare)
             bare_best = min(bare_best, time.perf_counter() - started)
         plain_seconds, ours_seconds = plain_best, ours_best

@@ -13,19 +13,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _sync_setup import (  # bench/ is on sys.path: run alone or by bench/run.py
+    mailbox_owner,
+    measure_in_child,
+    start_django,
+)
 
 from connectors.base import NewItem
 from connectors.dav import DavConnector
 from connectors.dav.radicale import RadicaleServer
-
-ROOT = Path(__file__).resolve().parent.parent
 
 BATCH = 100
 
@@ -62,30 +63,20 @@ def _extrapolate(samples: list[tuple[int, float]], n: int) -> float:
 def _sync_child(n: int) -> dict[str, float]:
     """In a child with its own migrated SQLite: n CRM contacts synced to a fresh Radicale
     address book by sync_mailbox, the next run reading its creates back, a no-change run."""
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    start_django()
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from crm.models import Contact
     from fieldsync.service.sync import sync_mailbox
-    from security.models import BusinessUnit, User
-    from security.services import role_upsert
+    from security.models import BusinessUnit
 
     folder = Path(tempfile.mkdtemp(prefix="bench-dav-sync-"))
     server = RadicaleServer(folder, {"owner": "pw"})
     server.start()
     out: dict[str, float] = {"n": n}
     try:
-        user = User.objects.create_user(
-            "owner", email="owner@bench.test", business_unit=BusinessUnit.objects.create(name="B")
-        )
-        rights = ("create", "read", "write", "delete", "sync")
-        role_upsert(name="bench", levels={("contact", a): "user" for a in rights}, users=[user])
+        user = mailbox_owner("owner", BusinessUnit.objects.create(name="B"))
         Contact.objects.bulk_create(
             [Contact(owner=user, **_contact(i)) for i in range(n)], batch_size=2000
         )
@@ -108,21 +99,7 @@ def _sync_child(n: int) -> dict[str, float]:
 
 
 def _sync_rows(n: int, why: str) -> list[tuple[str, float | str, str, str]]:
-    with tempfile.TemporaryDirectory(prefix="bench-dav-db-") as tmp:
-        env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3")
-        env["DJANGO_SETTINGS_MODULE"] = "syncadmin.settings"
-        env.pop("REDIS_URL", None)
-        done = subprocess.run(
-            [sys.executable, __file__, "--sync-child", str(n)],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr[-2000:])
-        m = json.loads(done.stdout.strip().splitlines()[-1])
+    m = measure_in_child(__file__, "bench-dav-db-", "--sync-child", str(n))
     if int(m["initial_created"]) != n:
         raise RuntimeError(f"sync_mailbox created {m['initial_created']} of {n} contacts")
     return [

@@ -5,23 +5,22 @@ exchangelib and the EWS test server in process (schema validation off). BENCH_EN
 requests per folder and the SQL queries must be the same.
 """
 
-# Like bench_sync.py, the measurement runs in a child process with its own SQLite database.
-# `python bench/bench_entities.py` runs it alone.
+# Like bench_sync.py, the measurement runs in a child process with its own SQLite database
+# (bench/_sync_setup.py). `python bench/bench_entities.py` runs it alone.
 
 from __future__ import annotations
 
 import datetime
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _sync_setup import (  # bench/ is on sys.path: run alone or by bench/run.py
+    mailbox_owner,
+    measure_in_child,
+    run_alone,
+    start_django,
+)
 
 N = int(os.environ.get("BENCH_ENTITIES_N", "10000"))
 SERVICE = ("svc@bench.test", "svc-pw")
@@ -55,13 +54,7 @@ def _records(owner, models, n: int) -> None:  # type: ignore[no-untyped-def]
 
 
 def _child() -> dict[str, object]:
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
+    start_django()
     import exchangelib
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -71,22 +64,18 @@ def _child() -> dict[str, object]:
     from crm.models import CRM_MODELS
     from fieldsync.service.sync import ENTITIES, sync_mailbox
     from fieldsync.service.values import FOLDERS
-    from security.models import BusinessUnit, User
-    from security.services import role_upsert
+    from security.models import BusinessUnit
 
     server = EwsServer({}, service_accounts={SERVICE[0]: SERVICE[1]}, validate=False)
     server.start()
     out: dict[str, object] = {"n": N}
     try:
         unit = BusinessUnit.objects.create(name="Bench")
-        rights = ("create", "read", "write", "delete", "sync")
-        levels = {(e, a): "user" for e in ENTITIES for a in rights}
         models = {e: CRM_MODELS[e] for e in ENTITIES}
 
         def mailbox(name: str, count: int) -> tuple[object, ExchangeConnector]:
             server.store.add_mailbox(f"{name}@bench.test", "pw")
-            user = User.objects.create_user(name, email=f"{name}@bench.test", business_unit=unit)
-            role_upsert(name=f"role-{name}", levels=levels, users=[user])
+            user = mailbox_owner(name, unit, ENTITIES)
             _records(user, models, count)
             connector = ExchangeConnector(
                 ews_url=server.url,
@@ -131,22 +120,7 @@ def _child() -> dict[str, object]:
 
 
 def rows() -> list[tuple[str, float | str, str, str]]:
-    with tempfile.TemporaryDirectory(prefix="bench-entities-") as tmp:
-        env = dict(os.environ)
-        env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
-        env["DJANGO_SETTINGS_MODULE"] = "syncadmin.settings"
-        env.pop("REDIS_URL", None)
-        done = subprocess.run(
-            [sys.executable, __file__, "--child"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr[-2000:])
-        m = json.loads(done.stdout.strip().splitlines()[-1])
+    m = measure_in_child(__file__, "bench-entities-", "--child")
     big, small = int(m["big_items"]), int(m["small_items"])
     per_folder = ", ".join(f"{f} {n}" for f, n in sorted(m["big_per_folder"].items()))
     return [
@@ -179,9 +153,4 @@ def rows() -> list[tuple[str, float | str, str, str]]:
 
 
 if __name__ == "__main__":
-    if "--child" in sys.argv:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncadmin.settings")
-        print(json.dumps(_child()))
-    else:
-        for row in rows():
-            print(" | ".join(str(c) for c in row))
+    run_alone(_child, rows)

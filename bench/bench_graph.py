@@ -4,22 +4,26 @@ plain httpx loop posting the same items in $batch requests of 20, its write requ
 no-change sync, 100 changed of N and of N/10.
 """
 
-# As bench_sync.py: the measurement runs in a child process with its own SQLite database.
-# `python bench/bench_graph.py` runs it alone.
+# As bench_sync.py: the measurement runs in a child process with its own SQLite database
+# (bench/_sync_setup.py). `python bench/bench_graph.py` runs it alone.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
+from functools import partial
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _sync_setup import (  # bench/ is on sys.path: run alone or by bench/run.py
+    changed_rounds,
+    changed_rows,
+    contact_values,
+    mailbox_owner,
+    measure_in_child,
+    own_contacts,
+    run_alone,
+    start_django,
+)
 
 N = int(os.environ.get("BENCH_GRAPH_N", "10000"))
 TENANT, CLIENT_ID, SECRET = "bench.onmicrosoft.com", "0be0c4a1-0000-4000-8000-00000000be01", "s"
@@ -28,20 +32,9 @@ CONSTANT_REQUESTS = 5  # the category in the master list and the like, once per 
 CRM_ID = "String {00020329-0000-0000-C000-000000000046} Name SyncAdminCrmId"
 
 
-def _values(i: int) -> dict[str, object]:
-    return {
-        "first_name": f"First{i}",
-        "last_name": f"Last{i}",
-        "company_name": f"Company {i % 97}",
-        "job_title": "Buyer",
-        "email": f"person{i}@bench.test",
-        "business_phone": f"+1 555 {i:06d}",
-    }
-
-
 def _plain_body(i: int) -> dict:
     """The contact our sync creates, written by hand: same values, CRM id, category."""
-    v = _values(i)
+    v = contact_values(i)
     return {
         "givenName": v["first_name"],
         "surname": v["last_name"],
@@ -95,23 +88,15 @@ def _plain_load(server, address: str, n: int) -> tuple[float, int]:  # type: ign
 
 
 def _child() -> dict[str, float]:
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
+    start_django()
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from connectors.base import ItemUpdate
     from connectors.graph import GraphConnector
     from connectors.graphserver import App, GraphServer
     from crm.models import Contact
     from fieldsync.service.sync import sync_mailbox
-    from security.models import BusinessUnit, User
-    from security.services import role_upsert
+    from security.models import BusinessUnit
 
     small = max(N // 10, CHANGED)
     server = GraphServer(apps=[App(TENANT, CLIENT_ID, SECRET)])
@@ -134,16 +119,10 @@ def _child() -> dict[str, float]:
 
     try:
         unit = BusinessUnit.objects.create(name="Bench")
-        rights = ("create", "read", "write", "delete", "sync")
 
         def owner(name: str, count: int) -> tuple[object, GraphConnector]:
-            user = User.objects.create_user(name, email=f"{name}@bench.test", business_unit=unit)
-            role_upsert(
-                name=f"role-{name}", levels={("contact", a): "user" for a in rights}, users=[user]
-            )
-            Contact.objects.bulk_create(
-                [Contact(owner=user, **_values(i)) for i in range(count)], batch_size=2000
-            )
+            user = mailbox_owner(name, unit)
+            own_contacts(user, count)
             server.add_mailbox(f"{name}@bench.test")
             connector = connect(f"{name}@bench.test")
             connector.client.token()  # warm up: the token, the connection
@@ -202,26 +181,7 @@ def _child() -> dict[str, float]:
         for label, user, conn in (("big", big, big_conn), ("small", small_user, small_conn)):
             contacts = list(Contact.objects.filter(owner=user).order_by("last_name")[:CHANGED])
             outlook = connect(conn.mailbox)
-            best = float("inf")
-            for round_no in range(3):
-                for c in contacts[: CHANGED // 2]:
-                    c.job_title = f"Head of purchasing {round_no}"
-                    c.save()
-                found = outlook.find_by_crm_ids(
-                    "contacts", [str(c.pk) for c in contacts[CHANGED // 2 :]]
-                )
-                outlook.update_items(
-                    "contacts",
-                    [
-                        ItemUpdate(i.item_id, i.change_key, {"department": f"Sourcing {round_no}"})
-                        for i in found.values()
-                    ],
-                )
-                s, q, r, w, counts = sync(user, conn)
-                assert counts["exchange_updated"] == CHANGED // 2, counts
-                assert counts["crm_updated"] == CHANGED // 2, counts
-                best = min(best, s)
-                sync(user, conn)  # the echo of this round's writes
+            best, (_, q, r, *_) = changed_rounds(contacts, outlook, partial(sync, user, conn))
             out.update(
                 {
                     f"changed_{label}_seconds": best,
@@ -238,22 +198,7 @@ def _child() -> dict[str, float]:
 
 
 def rows() -> list[tuple[str, float | str, str, str]]:
-    with tempfile.TemporaryDirectory(prefix="bench-graph-") as tmp:
-        env = dict(os.environ)
-        env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
-        env["DJANGO_SETTINGS_MODULE"] = "syncadmin.settings"
-        env.pop("REDIS_URL", None)
-        done = subprocess.run(
-            [sys.executable, __file__, "--child"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr[-2000:])
-        m = json.loads(done.stdout.strip().splitlines()[-1])
+    m = measure_in_child(__file__, "bench-graph-", "--child")
     n, small = int(m["n"]), int(m["small"])
     ratio = m["initial_seconds"] / m["plain_seconds"]
     limit = math.ceil(n / 20) + CONSTANT_REQUESTS
@@ -291,26 +236,10 @@ def rows() -> list[tuple[str, float | str, str, str]]:
             "requests",
             f"1 ({small} contacts: {int(m['quiet_small_requests'])})",
         ),
-        (
-            f"Graph: 100 of {n} changed (50 CRM, 50 Outlook)",
-            round(m["changed_big_seconds"], 3),
-            "s",
-            f"~ 100 of {small}: {m['changed_small_seconds']:.3f} s",
-        ),
-        (
-            f"Graph: 100 of {n} changed: requests / SQL queries",
-            f"{int(m['changed_big_requests'])} / {int(m['changed_big_queries'])}",
-            "",
-            f"100 of {small}: {int(m['changed_small_requests'])} / {int(m['changed_small_queries'])}",
-        ),
+        *changed_rows(m, "Graph: ", "requests"),
         ("Graph test server: CSDL violations in its answers", int(m["violations"]), "", "0"),
     ]
 
 
 if __name__ == "__main__":
-    if "--child" in sys.argv:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncadmin.settings")
-        print(json.dumps(_child()))
-    else:
-        for row in rows():
-            print(" | ".join(str(c) for c in row))
+    run_alone(_child, rows)

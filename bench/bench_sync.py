@@ -3,22 +3,25 @@ process, schema validation off). BENCH_SYNC_N (10,000) contacts: initial sync ag
 exchangelib bulk_create of the same items, no-change sync, 100 changed of N and of N/10.
 """
 
-# The measurement runs in a child process with its own SQLite database (a temporary file,
-# migrated from scratch), so it neither touches var/db.sqlite3 nor depends on what the other
-# benchmarks configured. `python bench/bench_sync.py` runs it alone.
+# The measurement runs in a child process with its own SQLite database (bench/_sync_setup.py).
+# `python bench/bench_sync.py` runs it alone.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
+from functools import partial
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _sync_setup import (  # bench/ is on sys.path: run alone or by bench/run.py
+    changed_rounds,
+    changed_rows,
+    mailbox_owner,
+    measure_in_child,
+    own_contacts,
+    plain_ews_contact,
+    run_alone,
+    start_django,
+)
 
 N = int(os.environ.get("BENCH_SYNC_N", "10000"))
 SERVICE = ("svc@bench.test", "svc-pw")
@@ -26,43 +29,8 @@ CHANGED = 100
 ROUNDS = 2
 
 
-def _values(i: int) -> dict[str, object]:
-    return {
-        "first_name": f"First{i}",
-        "last_name": f"Last{i}",
-        "company_name": f"Company {i % 97}",
-        "job_title": "Buyer",
-        "email": f"person{i}@bench.test",
-        "business_phone": f"+1 555 {i:06d}",
-    }
-
-
-def _plain_contact(account, contact_cls, email_cls, phone_cls, i: int):  # type: ignore[no-untyped-def]
-    """The item our sync creates, built with plain exchangelib: same values, CRM id, category."""
-    v = _values(i)
-    return contact_cls(
-        account=account,
-        folder=account.contacts,
-        crm_id=f"00000000-0000-0000-0000-{i:012d}",
-        categories=["Tracked to CRM"],
-        display_name=f"{v['first_name']} {v['last_name']}",
-        given_name=v["first_name"],
-        surname=v["last_name"],
-        company_name=v["company_name"],
-        job_title=v["job_title"],
-        email_addresses=[email_cls(label="EmailAddress1", email=v["email"])],
-        phone_numbers=[phone_cls(label="BusinessPhone", phone_number=v["business_phone"])],
-    )
-
-
 def _child() -> dict[str, float]:
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
+    start_django()
     import exchangelib
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -75,16 +43,13 @@ def _child() -> dict[str, float]:
         Credentials,
         Version,
     )
-    from exchangelib.indexed_properties import EmailAddress, PhoneNumber
     from exchangelib.items import Contact as EwsContact
 
-    from connectors.base import ItemUpdate
     from connectors.ewsserver import EwsServer
     from connectors.exchange import ExchangeConnector
     from crm.models import Contact
     from fieldsync.service.sync import sync_mailbox
-    from security.models import BusinessUnit, User
-    from security.services import role_upsert
+    from security.models import BusinessUnit
 
     small = max(N // 10, CHANGED)
     server = EwsServer(
@@ -96,16 +61,10 @@ def _child() -> dict[str, float]:
     out: dict[str, float] = {"n": N, "small": small}
     try:
         unit = BusinessUnit.objects.create(name="Bench")
-        rights = ("create", "read", "write", "delete", "sync")
 
         def owner(name: str, count: int) -> tuple[object, ExchangeConnector]:
-            user = User.objects.create_user(name, email=f"{name}@bench.test", business_unit=unit)
-            role_upsert(
-                name=f"role-{name}", levels={("contact", a): "user" for a in rights}, users=[user]
-            )
-            Contact.objects.bulk_create(
-                [Contact(owner=user, **_values(i)) for i in range(count)], batch_size=2000
-            )
+            user = mailbox_owner(name, unit)
+            own_contacts(user, count)
             connector = ExchangeConnector(
                 ews_url=server.url,
                 username=SERVICE[0],
@@ -149,7 +108,10 @@ def _child() -> dict[str, float]:
             server.reset()
             started = time.perf_counter()
             items = [
-                _plain_contact(plain, EwsContact, EmailAddress, PhoneNumber, i) for i in range(N)
+                plain_ews_contact(
+                    plain, i, f"00000000-0000-0000-0000-{i:012d}", categories=["Tracked to CRM"]
+                )
+                for i in range(N)
             ]
             results = plain.bulk_create(folder=plain.contacts, items=items)
             plain_best = min(plain_best, time.perf_counter() - started)
@@ -194,26 +156,7 @@ def _child() -> dict[str, float]:
                 password=SERVICE[1],
                 primary_smtp_address=conn.primary_smtp_address,
             )
-            best = float("inf")
-            for round_no in range(3):
-                for c in contacts[: CHANGED // 2]:
-                    c.job_title = f"Head of purchasing {round_no}"
-                    c.save()
-                found = outlook.find_by_crm_ids(
-                    "contacts", [str(c.pk) for c in contacts[CHANGED // 2 :]]
-                )
-                outlook.update_items(
-                    "contacts",
-                    [
-                        ItemUpdate(i.item_id, i.change_key, {"department": f"Sourcing {round_no}"})
-                        for i in found.values()
-                    ],
-                )
-                s, q, r, counts = sync(user, conn)
-                assert counts["exchange_updated"] == CHANGED // 2, counts
-                assert counts["crm_updated"] == CHANGED // 2, counts
-                best = min(best, s)
-                sync(user, conn)  # the echo of this round's writes
+            best, (_, q, r, *_) = changed_rounds(contacts, outlook, partial(sync, user, conn))
             out.update(
                 {
                     f"changed_{label}_seconds": best,
@@ -228,22 +171,7 @@ def _child() -> dict[str, float]:
 
 
 def rows() -> list[tuple[str, float | str, str, str]]:
-    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
-        env = dict(os.environ)
-        env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
-        env["DJANGO_SETTINGS_MODULE"] = "syncadmin.settings"
-        env.pop("REDIS_URL", None)
-        done = subprocess.run(
-            [sys.executable, __file__, "--child"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr[-2000:])
-        m = json.loads(done.stdout.strip().splitlines()[-1])
+    m = measure_in_child(__file__, "bench-sync-", "--child")
     n, small = int(m["n"]), int(m["small"])
     ratio = m["initial_seconds"] / m["plain_seconds"]
     return [
@@ -276,25 +204,9 @@ def rows() -> list[tuple[str, float | str, str, str]]:
             "queries",
             f"constant ({small} contacts: {int(m['quiet_small_queries'])})",
         ),
-        (
-            f"100 of {n} changed (50 CRM, 50 Outlook)",
-            round(m["changed_big_seconds"], 3),
-            "s",
-            f"~ 100 of {small}: {m['changed_small_seconds']:.3f} s",
-        ),
-        (
-            f"100 of {n} changed: EWS requests / SQL queries",
-            f"{int(m['changed_big_requests'])} / {int(m['changed_big_queries'])}",
-            "",
-            f"100 of {small}: {int(m['changed_small_requests'])} / {int(m['changed_small_queries'])}",
-        ),
+        *changed_rows(m, "", "EWS requests"),
     ]
 
 
 if __name__ == "__main__":
-    if "--child" in sys.argv:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncadmin.settings")
-        print(json.dumps(_child()))
-    else:
-        for row in rows():
-            print(" | ".join(str(c) for c in row))
+    run_alone(_child, rows)

@@ -1,19 +1,12 @@
-"""Routes of the CRM records API (included under /api/v1/ in the "api" namespace)."""
+"""Routes of the CRM records API (included under /api/v1/ in the "api" namespace): one
+prefix per record type (crm.api.views.RECORD_APIS)."""
 
 from rest_framework.routers import SimpleRouter
 
 from . import views
 
 router = SimpleRouter()
-router.register("contacts", views.ContactViewSet, basename="contact")
-router.register("appointments", views.AppointmentViewSet, basename="appointment")
-router.register(
-    "recurring-appointments", views.RecurringAppointmentViewSet, basename="recurring-appointment"
-)
-router.register("tasks", views.TaskViewSet, basename="task")
-router.register("phone-calls", views.PhoneCallViewSet, basename="phone-call")
-router.register("letters", views.LetterViewSet, basename="letter")
-router.register("faxes", views.FaxViewSet, basename="fax")
-router.register("service-activities", views.ServiceActivityViewSet, basename="service-activity")
+for api in views.RECORD_APIS:
+    router.register(api.prefix, views.VIEWSETS[api.prefix], basename=api.basename)
 
 urlpatterns = router.urls

@@ -32,6 +32,7 @@ from .model import (
     Remote,
     RemoteDeletePolicy,
     Rules,
+    Sealed,
     Value,
     refused,
     tracked,
@@ -289,11 +290,12 @@ def _exchange_only_values(
     """
     out = []
     for name, rule in rules.fields.items():
-        if rule.direction == Direction.NONE or name not in remote.values:
-            continue
-        value = remote.values[name]
         fb = link.base.get(name, NO_BASE)
-        if is_blank(value, rule) or value == fb.agreed or value == fb.crm:
+        # An item taken from the status holds a secured field's value only as its digest.
+        value = remote.values.get(name, fb.remote)
+        if rule.direction == Direction.NONE or (name not in remote.values and not _secured(value)):
+            continue
+        if is_blank(value, rule) or _same(value, fb.agreed) or _same(value, fb.crm):
             continue
         out.append(
             Conflict(
@@ -301,6 +303,17 @@ def _exchange_only_values(
             )
         )
     return tuple(out)
+
+
+def _secured(value: Value) -> bool:
+    return isinstance(value, Sealed) and value.secured
+
+
+def _same(a: Value, b: Value) -> bool:
+    """Equal values, a sealed one standing for the value it seals (digests compared)."""
+    if isinstance(a, Sealed) and isinstance(b, Sealed):
+        return a.digest == b.digest
+    return a == b
 
 
 def _drop(link: Link, event: RecordEvent) -> RecordPlan:
@@ -351,6 +364,7 @@ def _merge(
     conflicts, rejected = [], []
     for name, rule in rules.fields.items():
         if name not in crm.values or name not in remote.values:
+            _note_crm_only(base, name, crm)
             continue  # a side that was not read says nothing about this field
         d = decide_field(
             name,
@@ -388,6 +402,15 @@ def _merge(
         status=status,
         status_changed=status != link,
     )
+
+
+def _note_crm_only(base: dict[str, FieldBase], name: str, crm: CrmSide) -> None:
+    """A field decided on one side only (the item's value is sealed, so it was not read): the
+    status still learns what the CRM holds now, which a later run takes from it when the CRM
+    record has not changed again (after the field syncs again, that value must be sent)."""
+    fb = base.get(name)
+    if fb is not None and name in crm.values and crm.values[name] != fb.crm:
+        base[name] = FieldBase(fb.agreed, crm.values[name], fb.remote)
 
 
 def _create_remote(crm_id: str, crm: CrmSide, rules: Rules, policy: Policy) -> RecordPlan:

@@ -139,10 +139,14 @@ def refused(rule: FieldRule, value: Value) -> str:
 
 @dataclass(frozen=True)
 class Sealed:
-    """A value the status keeps only as a digest (an Exchange value of a `none` field, private
-    to the mailbox): enough to see it did not change, never enough to decide with."""
+    """A value the status keeps only as a digest: enough to see it did not change, never
+    enough to decide with. `secured`: a value of a field the mailbox owner may not read (any
+    side; the merge opens it again where a side still holds that value); otherwise an Exchange
+    value of a `none` field, private to the mailbox, which stays sealed until the item is read
+    again."""
 
     digest: str
+    secured: bool = False
 
 
 # -- status (what both sides looked like at the last sync) ---------------------------------------

@@ -66,19 +66,22 @@ def seal_private(link: Link, rules: Rules, digest: Callable[[Value], str]) -> Li
 
 
 def seal_unreadable(link: Link, rules: Rules, digest: Callable[[Value], str]) -> Link:
-    """The status to store, without the CRM's values of fields the mailbox owner may not read:
-    the agreed and CRM values become digests (the merge of such a field looks only at the
-    mailbox's own value, which the owner holds in Outlook anyway)."""
+    """The status to store, without any value of a field the mailbox owner may not read: the
+    agreed, CRM and mailbox values become digests (`Sealed(..., secured=True)`). The mailbox's
+    value may be the CRM's secured value itself (synced before the read right went), and the
+    status is readable by whoever reads the sync's tables; the merge needs only to notice that
+    it changed (see unseal)."""
     base = None
     for name, rule in rules.fields.items():
         fb = link.base.get(name)
         if rule.can_read or fb is None:
             continue
-        agreed, crm = (_sealed(v, rule, digest) for v in (fb.agreed, fb.crm))
-        if agreed is fb.agreed and crm is fb.crm:
+        sides = (fb.agreed, fb.crm, fb.remote)
+        sealed = tuple(_sealed(v, rule, digest) for v in sides)
+        if all(a is b for a, b in zip(sealed, sides, strict=True)):
             continue
         base = base if base is not None else dict(link.base)
-        base[name] = FieldBase(agreed, crm, fb.remote)
+        base[name] = FieldBase(*sealed)
     if base is None:
         return link
     return replace(link, base=base)
@@ -87,7 +90,7 @@ def seal_unreadable(link: Link, rules: Rules, digest: Callable[[Value], str]) ->
 def _sealed(value: Value, rule: FieldRule, digest: Callable[[Value], str]) -> Value:
     if value is UNKNOWN or isinstance(value, Sealed) or is_blank(value, rule):
         return value
-    return Sealed(digest(value))
+    return Sealed(digest(value), secured=True)
 
 
 def sealed_crm(link: Link, rules: Rules) -> bool:
@@ -99,37 +102,56 @@ def sealed_crm(link: Link, rules: Rules) -> bool:
     )
 
 
+_ABSENT = object()
+
+
 def unseal(record: RecordInput, digest: Callable[[Value], str]) -> RecordInput:
-    """The record with the status's sealed agreed/CRM values replaced by the CRM's current
-    value where its digest matches (the value did not change while sealed)."""
-    link, crm = record.link, record.crm
-    if link is None or not isinstance(crm, CrmSide):
+    """The record with the status's sealed values replaced by a side's current value where the
+    digests match (the value is that one: it did not change while sealed). The agreed and CRM
+    values open against either side, the mailbox's value of a secured field too; a private
+    value of a `none` field stays sealed (deciding it again needs the item read afresh)."""
+    link = record.link
+    if link is None:
         return record
+    crm_now = record.crm.values if isinstance(record.crm, CrmSide) else {}
+    remote_now = record.remote.values if record.remote is not None else {}
     base = None
     for name, fb in link.base.items():
-        if not isinstance(fb.agreed, Sealed) and not isinstance(fb.crm, Sealed):
+        if not any(isinstance(v, Sealed) for v in (fb.agreed, fb.crm, fb.remote)):
             continue
-        if name not in crm.values or isinstance(crm.values[name], Sealed):
-            continue
-        now = crm.values[name]
-        mark = digest(now)
-        agreed = now if isinstance(fb.agreed, Sealed) and fb.agreed.digest == mark else fb.agreed
-        was = now if isinstance(fb.crm, Sealed) and fb.crm.digest == mark else fb.crm
-        base = base if base is not None else dict(link.base)
-        base[name] = FieldBase(agreed, was, fb.remote)
+        marks = {
+            digest(v): v
+            for v in (crm_now.get(name, _ABSENT), remote_now.get(name, _ABSENT))
+            if v is not _ABSENT and not isinstance(v, Sealed)
+        }
+        opened = FieldBase(
+            _open(fb.agreed, marks), _open(fb.crm, marks), _open(fb.remote, marks, remote=True)
+        )
+        if opened != fb:
+            base = base if base is not None else dict(link.base)
+            base[name] = opened
     if base is None:
         return record
     return replace(record, link=replace(link, base=base))
 
 
+def _open(value: Value, marks: Mapping[str, Value], *, remote: bool = False) -> Value:
+    if not isinstance(value, Sealed) or (remote and not value.secured):
+        return value
+    return marks.get(value.digest, value)
+
+
 def needs_reading(link: Link, rules: Rules) -> bool:
-    """A sealed field that is no longer `none`: the item must be read again to decide it."""
-    return any(
-        isinstance(fb.remote, Sealed)
-        and name in rules.fields
-        and rules.fields[name].direction != Direction.NONE
-        for name, fb in link.base.items()
-    )
+    """The item must be read again to decide a sealed mailbox value: a private one whose field
+    is no longer `none`, or a secured one whose field the owner may read again. (A secured one
+    of a field still unreadable needs nothing: an Outlook edit comes with the change list.)"""
+    for name, fb in link.base.items():
+        rule = rules.fields.get(name)
+        if not isinstance(fb.remote, Sealed) or rule is None or rule.direction == Direction.NONE:
+            continue
+        if rule.can_read or not fb.remote.secured:
+            return True
+    return False
 
 
 def gather(

@@ -6,7 +6,6 @@ that lost into the CRM record, then sync the mailbox so Exchange gets it too.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -23,8 +22,8 @@ from fieldsync.engine.model import Outcome
 from fieldsync.mailboxes.services import can_manage_mailboxes, mailbox_sync_request
 from fieldsync.mailboxes.words import field_label
 from fieldsync.models.mailboxes import Mailbox, RunTrigger
-from fieldsync.models.sync import RejectedChange, SyncConflict
-from fieldsync.service.values import unreadable_fields
+from fieldsync.models.sync import RejectedChange, SyncConflict, keyed_digest
+from fieldsync.service.values import sealed_json_value, unreadable_fields
 from security import policy as security
 
 
@@ -185,21 +184,22 @@ def _keep_replaced(conflict: SyncConflict, actor: Any, replaced: Any, applied: A
     if replaced in (crm_value_after(conflict), applied):
         return
     reason = f"replaced when {actor.get_username()} applied a losing value"
+    # The mailbox's owner may have lost the read right on the field since: then, as for the
+    # sync's own conflicts, the values rest only as keyed digests.
+    readable = conflict.field not in unreadable_fields(conflict.owner, conflict.entity)
     fields = {
         "owner_id": conflict.owner_id,
         "entity": conflict.entity,
         "crm_id": conflict.crm_id,
         "item_id": conflict.item_id,
         "field": conflict.field,
-        "base_value": crm_value_after(conflict),
-        "crm_value": replaced,
-        "exchange_value": applied,
+        "base_value": sealed_json_value(crm_value_after(conflict), readable),
+        "crm_value": sealed_json_value(replaced, readable),
+        "exchange_value": sealed_json_value(applied, readable),
         "outcome": Outcome.EXCHANGE.value,
         "reason": reason[:100],
     }
-    digest = hashlib.sha256(
-        json.dumps([conflict.pk, fields, timezone.now()], cls=DjangoJSONEncoder).encode()
-    ).hexdigest()
+    digest = keyed_digest(conflict.pk, fields, timezone.now())
     SyncConflict.objects.create(digest=digest, **fields)
 
 

@@ -5,6 +5,7 @@ record and its mailbox item, per-mailbox sync state, and the conflicts and rejec
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 
 from django.conf import settings
@@ -205,9 +206,13 @@ class UnconfirmedItems(models.Model):
         )
 
 
-def _digest(*parts: object) -> str:
+def keyed_digest(*parts: object) -> str:
+    """A conflict's or rejected change's dedup key. Keyed (HMAC with the secret key): its
+    parts include values of fields the mailbox owner may not read, which the row keeps only as
+    keyed digests; a plain hash of them, beside the row's other columns, would let a short value
+    be guessed."""
     raw = json.dumps(parts, cls=DjangoJSONEncoder, sort_keys=True, default=str)
-    return hashlib.sha256(raw.encode()).hexdigest()
+    return hmac.new(settings.SECRET_KEY.encode(), raw.encode(), hashlib.sha256).hexdigest()
 
 
 class SyncConflict(models.Model):
@@ -243,7 +248,7 @@ class SyncConflict(models.Model):
 
     @staticmethod
     def digest_of(owner_id: int, entity: str, c: object) -> str:
-        return _digest(
+        return keyed_digest(
             owner_id,
             entity,
             getattr(c, "crm_id", None),
@@ -277,7 +282,7 @@ class RejectedChange(models.Model):
 
     @staticmethod
     def digest_of(owner_id: int, entity: str, r: object) -> str:
-        return _digest(
+        return keyed_digest(
             owner_id,
             entity,
             getattr(r, "crm_id", None),

@@ -160,8 +160,8 @@ class DjangoSink:
         self.marker: dict[str, object] = {ACTIVITY_TYPE: kind} if kind else {}
 
     def _sealed(self, status: Link) -> Link:
-        """The status as stored: private Exchange values and CRM values the owner may not read
-        only as digests."""
+        """The status as stored: private Exchange values, and any value of a field the owner
+        may not read (the CRM's and the mailbox's), only as digests."""
         return seal_unreadable(seal_private(status, self.rules, digest), self.rules, digest)
 
     # -- 1. conflicts and rejected changes -----------------------------------------------------

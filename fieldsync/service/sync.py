@@ -121,6 +121,17 @@ class SyncReport:
         return total
 
 
+# What the saved statuses seal, part of the saved rules fingerprint: a new value makes the first
+# run after an upgrade revisit every status and seal what the new format seals (2: the mailbox's
+# own value of a field its owner may not read, too).
+STATUS_FORMAT = "s2"
+
+
+def rules_fingerprint(rules: Rules) -> str:
+    """The fingerprint saved with a mailbox's sync state: a change revisits every link."""
+    return f"{STATUS_FORMAT}:{rules.fingerprint()}"
+
+
 def engine_policy(row: SyncPolicy) -> Policy:
     return Policy(
         conflict=ConflictPolicy(row.conflict_policy),
@@ -408,7 +419,7 @@ class _EntityRun:
         rules = entity_rules(
             owner=self.owner, entity=self.entity, held=self.held, exceptions=self.exceptions
         )
-        fingerprint = rules.fingerprint()
+        fingerprint = rules_fingerprint(rules)
         cursor = state.crm_change_number
         mark = ChangeCounter.objects.values_list("value", flat=True).first() or 0
         self.scope = self._scope()
@@ -425,6 +436,9 @@ class _EntityRun:
         self._reread_failed(state, light, seen)
         revisit = bool(light) and fingerprint != state.rules_fingerprint
         records = self._records(light, by_item, crm, seen, rules, revisit)
+        if revisit and not self.dry_run:
+            # Before planning: a run the guard stops must not leave values in clear either.
+            self._reseal(rules)
         active = sum(1 for v in light.values() if v[3] == LinkState.ACTIVE)
         plan = plan_sync(
             records,
@@ -448,8 +462,6 @@ class _EntityRun:
         if self.dry_run:
             return report
         sink, failed = self._apply(plan, rules, light, cursor, report)
-        if revisit:
-            self._reseal(rules)
         self._save_state(
             state, seen, sink, failed, cursor=max(mark, cursor), fingerprint=fingerprint
         )
@@ -544,7 +556,8 @@ class _EntityRun:
             touched.update(by_item[i] for i in seen.deleted + seen.vanished if i in by_item)
         links = self._links(touched & set(light))
         if revisit:
-            # Private values are kept as digests: a field that stops being `none` needs the item.
+            # Private values are kept as digests: a field that stops being `none` needs the item,
+            # and so does one the owner may read again (its Outlook value was sealed too).
             present = {r.item_id for r in seen.remote}
             need = {link.item_id for link in links if needs_reading(link, rules)} - present
             seen.remote += [self._remote(i) for i in seen.items if i.item_id in need]
@@ -632,8 +645,9 @@ class _EntityRun:
             ).delete()
 
     def _reseal(self, rules: Rules) -> None:
-        """After the owner's rights changed: statuses still holding CRM values of a field the
-        owner may no longer read keep them only as digests from now on."""
+        """After the owner's rights changed (or an upgrade changed what statuses seal): statuses
+        still holding values of a field the owner may no longer read, the CRM's or the
+        mailbox's, keep them only as digests from now on."""
         if all(r.can_read for r in rules.fields.values()):
             return
         blanks = self.ef.blanks

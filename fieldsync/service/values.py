@@ -358,7 +358,8 @@ def _to_json(value: Value) -> Any:
     if value is UNKNOWN:
         return _UNKNOWN_JSON
     if isinstance(value, Sealed):
-        return {"#": value.digest}
+        # "s": sealed because the owner may not read the field (see fieldsync.engine.unseal).
+        return {"#": value.digest, "s": 1} if value.secured else {"#": value.digest}
     if isinstance(value, tuple):
         return [_to_json(v) for v in value]
     return value
@@ -368,7 +369,7 @@ def _from_json(value: Any) -> Value:
     if value == _UNKNOWN_JSON:
         return UNKNOWN
     if isinstance(value, dict) and "#" in value:
-        return Sealed(value["#"])
+        return Sealed(value["#"], secured=bool(value.get("s")))
     if isinstance(value, list):
         return tuple(_from_json(v) for v in value)
     return value
@@ -399,7 +400,10 @@ def decode_base(data: Mapping[str, list], blanks: Mapping[str, Value]) -> dict[s
 
 
 def json_value(value: Value) -> Any:
-    """A value for a conflict or rejected-change column (an unknown base is stored as null)."""
+    """A value for a conflict or rejected-change column (an unknown base is stored as null, a
+    sealed one as its digest alone)."""
+    if isinstance(value, Sealed):
+        return {"#": value.digest}
     return None if value is UNKNOWN else _to_json(value)
 
 

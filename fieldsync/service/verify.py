@@ -16,7 +16,13 @@ from fieldsync.engine import LinkState
 from fieldsync.engine.verify import Pair, Verdict, compare
 from fieldsync.models.mailboxes import RunTrigger, VerifyReport
 from fieldsync.models.sync import MailboxSyncState, RejectedChange, SyncLink, SyncPolicy
-from fieldsync.service.sync import ENTITIES, _EntityRun, _uuid_or_none, entity_rules
+from fieldsync.service.sync import (
+    ENTITIES,
+    _EntityRun,
+    _uuid_or_none,
+    entity_rules,
+    rules_fingerprint,
+)
 from fieldsync.service.values import json_value
 
 
@@ -97,7 +103,7 @@ class _Check:
         state = self.state
         if state is None or not state.last_run_on or state.guard_reason:
             return set(), set(), True
-        if self.rules.fingerprint() != state.rules_fingerprint:
+        if rules_fingerprint(self.rules) != state.rules_fingerprint:
             return set(), set(), True
         cursor = state.crm_change_number
         crm_ids = {i for i, n in self.run.change_numbers.items() if n > cursor}

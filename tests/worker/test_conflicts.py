@@ -276,3 +276,41 @@ def test_a_page_shown_before_a_newer_edit_does_not_overwrite_it(client, sally, q
     )
     contact.refresh_from_db()
     assert contact.job_title == "Buyer"
+
+
+def test_a_value_replaced_by_an_apply_is_kept_sealed_when_the_owner_may_not_read_the_field(
+    sally, make_user, queued
+):
+    """Sally's conflict on the Government ID was recorded while she could read it; she may not
+    any longer. An administrator applies the losing value over a newer edit: the conflict that
+    keeps the replaced value holds only digests, as the sync's own would."""
+    from security.models import SecuredField
+
+    admin = make_user("root", is_superuser=True, is_staff=True)
+    contact = Contact.objects.create(owner=sally.owner, last_name="Lee", government_id="GOV-NEW")
+    conflict = SyncConflict.objects.create(
+        owner=sally.owner,
+        entity="contact",
+        crm_id=contact.pk,
+        item_id="AAMk-item",
+        field="government_id",
+        base_value="GOV-BASE",
+        crm_value="GOV-CRM",
+        exchange_value="GOV-OUT",
+        outcome="crm",
+        reason="crm_wins",
+        digest=f"gov-{contact.pk}",
+    )
+    SecuredField.objects.create(entity="contact", column="government_id")
+    api = APIClient()
+    api.force_authenticate(admin)
+    url = f"/api/v1/conflicts/{conflict.pk}/apply-losing-value/"
+    done = api.post(url, {"current": "GOV-NEW"}, format="json")
+    assert done.status_code == 200, done.content
+    contact.refresh_from_db()
+    assert contact.government_id == "GOV-OUT"
+    kept = SyncConflict.objects.get(resolved_on__isnull=True)
+    assert "applied a losing value" in kept.reason
+    stored = (kept.base_value, kept.crm_value, kept.exchange_value, kept.digest)
+    assert not any(v in str(stored) for v in ("GOV-NEW", "GOV-OUT", "GOV-CRM"))
+    assert all(set(v) == {"#"} for v in stored[:3])

@@ -27,6 +27,9 @@ from fieldsync.engine import (
     needs_reading,
     plan_sync,
     seal_private,
+    seal_unreadable,
+    sealed_crm,
+    unseal,
 )
 
 
@@ -77,6 +80,9 @@ class World:
     last_plan: Plan | None = None
     synced_rules: str = ""  # the rules' fingerprint at the last complete run
     unconfirmed: list[str] = field(default_factory=list)  # created after remote_state
+    # As the service stores statuses: values of fields the owner may not read as digests too
+    # (else only private `none` values), opened again by unseal, resealed after a rights change.
+    seal_secured: bool = False
 
     def __post_init__(self) -> None:
         self._change = itertools.count(1)
@@ -222,6 +228,11 @@ class World:
                 item = self.remote.get(link.item_id)
                 if item and link.item_id not in seen and needs_reading(link, self.rules):
                     changed.append(self._remote(link.item_id, item))
+            if self.seal_secured:  # and the records whose CRM values were sealed
+                again = [i for i, link in self.links.items() if sealed_crm(link, self.rules)]
+                for crm_id, side in self.lookup([i for i in again if i not in crm]).items():
+                    if isinstance(side, CrmSide):
+                        crm[crm_id] = side
         records = gather(
             links=self.links.values(),
             crm=crm,
@@ -231,6 +242,12 @@ class World:
             revisit=revisit,
             lookup=self.lookup,
         )
+        if self.seal_secured:
+            records = [unseal(r, _digest) for r in records]
+            if revisit:  # a run the guard stops reseals too
+                self.links = {
+                    i: seal_unreadable(k, self.rules, _digest) for i, k in self.links.items()
+                }
         synced = sum(1 for link in self.links.values() if link.state == LinkState.ACTIVE)
         plan = plan_sync(
             records,
@@ -327,7 +344,10 @@ class _Sink:
             if status is None:
                 w.links.pop(plan.crm_id, None)
             else:
-                w.links[plan.crm_id] = seal_private(status, w.rules, _digest)
+                status = seal_private(status, w.rules, _digest)
+                if w.seal_secured:
+                    status = seal_unreadable(status, w.rules, _digest)
+                w.links[plan.crm_id] = status
                 # Newer than the saved sync state: remembered with the status (see gather).
                 if plan.remote_create is not None or status.item_id in self.listed_new:
                     w.unconfirmed.append(status.item_id)

@@ -466,3 +466,21 @@ def test_private_notes_are_kept_only_as_a_digest_and_read_again_when_the_field_f
     w.rules = rules()  # the admin makes Notes sync both ways again: the item is read again
     w.sync(Policy())
     assert w.crm[crm_id].values["description"] == "Private: plays golf"
+
+
+def test_a_crm_edit_made_while_notes_were_private_is_not_lost_when_they_sync_again():
+    """The mailbox's private note is sealed, so the item is not read for it: the CRM's edit
+    made meanwhile is still what the status remembers, and it meets the note as a conflict
+    once Notes sync both ways again (not silently overwritten by the note)."""
+    w, crm_id, item_id = synced_world(
+        rules(description=FieldRule(Direction.NONE)), description="Met at the fair"
+    )
+    w.remote_edit(item_id, description="Private: plays golf")
+    w.sync(Policy())
+    w.crm_edit(crm_id, description="Prefers e-mail")
+    w.sync(Policy())
+    w.rules = rules()
+    w.sync(Policy())
+    kept = {w.crm[crm_id].values["description"], *(c.crm_value for c in w.conflicts)}
+    assert "Prefers e-mail" in kept
+    assert w.crm[crm_id].values["description"] == w.remote[item_id].values["description"]
