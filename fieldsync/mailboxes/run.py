@@ -249,6 +249,7 @@ def _record_report(attempt: _Attempt, run: SyncRun, entity: str, report: Any) ->
     run.status = RunStatus.SUCCEEDED
     run.finished_at = timezone.now()
     done = getattr(report, "entities", {}).get(entity)
+    run.note = " ".join(getattr(done, "notes", None) or [])
     if done is not None and done.guard:
         # The engine wrote nothing: an administrator must look first.
         run.status = RunStatus.FAILED

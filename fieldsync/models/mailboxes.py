@@ -441,6 +441,9 @@ class SyncRun(models.Model):
     items_planned = models.PositiveIntegerField(default=0)
     error_code = models.CharField(max_length=80, blank=True)
     error = models.TextField(blank=True)
+    note = models.TextField(
+        blank=True, help_text="What the run left alone on purpose, in words (nothing to resolve)."
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -212,3 +212,28 @@ def test_a_long_run_shows_its_progress_while_it_runs(make_mailbox, client):
     assert "1200 of 5000 records" in seen[0]
     finished = mailbox.runs.get()
     assert (finished.items_done, finished.items_planned) == (5000, 5000)
+
+
+def test_what_a_run_left_alone_on_purpose_is_in_its_history_in_words(make_mailbox, admin_client):
+    from types import SimpleNamespace
+
+    words = (
+        "Not brought into the CRM: 1 item made in Outlook. Service activities go from the CRM "
+        "to Outlook only."
+    )
+
+    def engine(*, owner, connector, entities=None, dry_run=False):
+        (entity,) = entities
+        notes = [words] if entity == "service_activity" else []
+        done = SimpleNamespace(notes=notes, guard="", failed=[], counts={})
+        return SimpleNamespace(entities={entity: done}, count=lambda: {"crm_updated": 0})
+
+    mailbox = make_mailbox(sync_tasks=False)
+    assert run(mailbox, engine).status == "succeeded"  # a note is not a failure
+    noted = SyncRun.objects.get(mailbox=mailbox, entity="service_activity")
+    assert (noted.status, noted.note, noted.error) == ("succeeded", words, "")
+    assert SyncRun.objects.exclude(pk=noted.pk).filter(note="").count() == 3
+    api = admin_client.get(f"/api/v1/sync-runs/{noted.pk}/").json()
+    assert api["note"] == words
+    page = admin_client.get(f"/sync/mailboxes/{mailbox.pk}/").content.decode()
+    assert "Service activities go from the CRM to Outlook only." in page

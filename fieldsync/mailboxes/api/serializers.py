@@ -242,6 +242,9 @@ class SyncRunOutputSerializer(serializers.Serializer):
     items_seen = serializers.IntegerField()
     error_code = serializers.CharField()
     error = serializers.CharField()
+    note = serializers.CharField(
+        help_text="What the run left alone on purpose, e.g. service activities made in Outlook."
+    )
     worker = serializers.CharField()
 
 
