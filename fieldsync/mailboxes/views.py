@@ -148,7 +148,7 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "not_held": fields_not_held(kind=mailbox.server_profile.kind),
             "not_held_reason": not_held_reason(mailbox.server_profile.kind),
             "guard_stops": mailbox_guard_stops(mailbox=mailbox),
-            "verify_reports": latest_reports(mailbox),
+            "verify_reports": latest_reports(mailbox, request.user),
             "busy": busy,
             "refresh": REFRESH_SECONDS if busy else None,
             "can_manage": can_manage_mailboxes(request.user),

@@ -385,7 +385,7 @@ def test_related_pages_link_to_each_other(client, admin, make_mailbox):
 
 
 def test_verify_on_the_mailbox_page_shows_agreement_then_drift_with_both_values(
-    client, make_mailbox
+    client, make_mailbox, make_user
 ):
     from django.db import models
 
@@ -410,4 +410,18 @@ def test_verify_on_the_mailbox_page_shows_agreement_then_drift_with_both_values(
     page = client.post(url, follow=True).content.decode()
     assert "Verify found 1 unexplained difference." in page
     assert "Job Title" in page and "CRM Sneaked in, mailbox CFO" in page  # the field by its label
+    assert f"of “{ann}”" in page and str(ann.pk)[:8] not in page  # its name, never its id
     assert VerifyReport.objects.filter(mailbox=sally).count() == 2
+
+    # A settings administrator manages the mailbox but may not read sally's records: the
+    # difference is listed without the record's name or either value.
+    ops = make_user("opal")
+    role_upsert(
+        name="Sync settings",
+        levels={("sync_settings", a): "organization" for a in ("read", "write")},
+        users=[ops],
+    )
+    page = login(client, ops).get(reverse("fieldsync:sync_mailbox", args=[sally.pk]))
+    text = page.content.decode()
+    assert page.status_code == 200 and "a record you may not read" in text
+    assert "Sneaked in" not in text and "CFO" not in text and "Lee" not in text
