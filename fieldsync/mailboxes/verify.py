@@ -7,12 +7,12 @@ from typing import Any
 
 from connectors.base import ConnectorError
 from crm.models import CRM_MODELS
-from security import policy as security
 from fieldsync.mailboxes import credentials
 from fieldsync.mailboxes.conflicts import WITHHELD
 from fieldsync.mailboxes.connection import connector_for, describe_error
 from fieldsync.models.mailboxes import Mailbox, RunTrigger, VerifyReport
 from fieldsync.service.values import unreadable_fields
+from security import policy as security
 
 # What explains a difference, in the page's words.
 REASONS = {
