@@ -12,7 +12,7 @@ import requests
 from exchangelib import CalendarItem, Contact, Task
 from lxml import etree
 
-from connectors.base import ItemRef, ItemUpdate, NewItem
+from connectors.base import ConnectorError, ItemRef, ItemUpdate, NewItem
 from connectors.ewsserver.listings import NOT_IN_LISTINGS
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -221,3 +221,15 @@ def test_an_item_deleted_between_the_listing_and_its_read_is_a_deletion(
     (page,) = list(sync.list_changes("contacts", None))
     assert [i.crm_id for i in page.created] == ["crm-1"]
     assert page.deleted == [made[0].item_id]
+
+
+def test_an_item_that_cannot_be_read_fails_the_listing_so_the_next_run_lists_it_again(
+    ews, connector
+):
+    connector.create_items("contacts", [NewItem("crm-1", {"last_name": "Wong"})])
+    ews.faults.item_error("ErrorCorruptData", operation="GetItem", index=0)
+    with pytest.raises(ConnectorError) as failed:
+        list(connector.list_changes("contacts", None))
+    assert failed.value.code == "ErrorCorruptData"
+    (page,) = list(connector.list_changes("contacts", None))  # no sync state was handed out
+    assert [i.crm_id for i in page.created] == ["crm-1"]
