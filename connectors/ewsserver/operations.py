@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from . import items as it
+from . import listings, shapes
 from . import occurrences as occ
-from . import shapes
 from .items import ItemError, local
 from .store import DISTINGUISHED, TNS, Store, StoredItem, parse_change_key
 
@@ -203,7 +203,19 @@ def get_folder(ctx: Context, req: etree._Element) -> etree._Element:
 
 
 # -- SyncFolderItems --------------------------------------------------------------------------
+def listing_shape(operation: str, shape_elem: etree._Element | None) -> shapes.Shape:
+    """A listing's ItemShape; one asking for a property only GetItem returns whole (a body, a
+    recurrence, long text: listings.py) is refused as a whole."""
+    refused = listings.refused(shape_elem)
+    if refused:
+        raise SoapFault("ErrorInvalidPropertyRequest", listings.refusal(operation, refused))
+    shape = shapes.parse_shape(shape_elem)
+    shape.leave_out = listings.LEFT_OUT
+    return shape
+
+
 def sync_folder_items(ctx: Context, req: etree._Element) -> etree._Element:
+    shape = listing_shape("SyncFolderItems", req.find(f"{M}ItemShape"))
     root, msgs = response("SyncFolderItems")
     store = ctx.store
     try:
@@ -228,7 +240,6 @@ def sync_folder_items(ctx: Context, req: etree._Element) -> etree._Element:
         etree.SubElement(msg, f"{M}SyncState")
         etree.SubElement(msg, f"{M}IncludesLastItemInRange").text = "true"
         return root
-    shape = shapes.parse_shape(req.find(f"{M}ItemShape"))
     ignore_elem = req.find(f"{M}Ignore")
     ignore = {e.get("Id") for e in ignore_elem} if ignore_elem is not None else set()
     max_changes = int(req.findtext(f"{M}MaxChangesReturned") or "100")
@@ -286,8 +297,8 @@ def get_item(ctx: Context, req: etree._Element) -> etree._Element:
 
 # -- FindItem ---------------------------------------------------------------------------------
 def find_item(ctx: Context, req: etree._Element) -> etree._Element:
+    shape = listing_shape("FindItem", req.find(f"{M}ItemShape"))
     root, msgs = response("FindItem")
-    shape = shapes.parse_shape(req.find(f"{M}ItemShape"))
     restriction = req.find(f"{M}Restriction")
     view = req.find(f"{M}IndexedPageItemView")
     for i, fid in enumerate(req.find(f"{M}ParentFolderIds")):

@@ -23,6 +23,8 @@ class Shape:
     base: str = "IdOnly"
     body_type: str = "Best"
     paths: list[Path] = field(default_factory=list)
+    # Elements a base shape leaves out (a listing's: listings.LEFT_OUT).
+    leave_out: frozenset[str] = frozenset()
 
 
 def parse_shape(shape_elem: etree._Element | None) -> Shape:
@@ -98,7 +100,9 @@ def _base_properties(
     """What the base shape returns, plus ParentFolderId when asked for."""
     chosen: list[etree._Element] = []
     if shape.base in ("Default", "AllProperties"):
-        chosen.extend(c for c in src if local(c) != "ExtendedProperty")
+        chosen.extend(
+            c for c in src if local(c) != "ExtendedProperty" and local(c) not in shape.leave_out
+        )
     wanted_fields = {p.name for p in shape.paths if p.kind == "field"}
     if "ParentFolderId" in wanted_fields or shape.base == "AllProperties":
         pf = etree.Element(f"{T}ParentFolderId", Id=parent_folder[0], ChangeKey=parent_folder[1])

@@ -20,6 +20,7 @@ from exchangelib import (
     Credentials,
     Version,
 )
+from exchangelib import errors as ews_errors
 from exchangelib.items import (
     ALL_OCCURRENCES,
     ALWAYS_OVERWRITE,
@@ -209,47 +210,60 @@ class ExchangeConnector:
     def list_changes(self, folder: Folder, sync_state: str | None) -> Iterator[ChangePage]:
         f = self._folder(folder)
         columns = list(xf.mapping(folder))
-        fields = {
-            p
-            for p in f.normalize_fields(fields=self._attrs(folder, columns))
-            if not p.field.is_attribute
-        }
         state = sync_state
         while True:
             svc = SyncFolderItems(account=self.account)
             with translated():
+                # Ids only: like FindItem, SyncFolderItems cannot return a body, a recurrence or
+                # a series' occurrences, and cuts long text; GetItem reads the values (_listed).
                 changes = list(
                     svc.call(
                         folder=f,
                         shape=ID_ONLY,
-                        additional_fields=fields,
+                        additional_fields=None,
                         sync_state=state,
                         ignore=None,
                         max_changes_returned=self.page_size,
                         sync_scope=None,
                     )
                 )
-            created: list[RemoteItem] = []
-            updated: list[RemoteItem] = []
-            deleted: list[str] = []
-            for change in changes:
-                if isinstance(change, Exception):
-                    with translated():
-                        raise change
-            listed = [item for kind, item in changes if kind != SyncFolderItems.DELETE]
-            occurrences = self._occurrences(folder, listed, columns)
-            for kind, item in changes:
-                if kind == SyncFolderItems.DELETE:
-                    deleted.append(item.id)
-                elif kind == SyncFolderItems.CREATE:
-                    created.append(self._remote(folder, item, columns, occurrences))
-                elif kind == SyncFolderItems.UPDATE:
-                    updated.append(self._remote(folder, item, columns, occurrences))
+            created, updated, deleted = self._listed(folder, columns, changes)
             complete = bool(svc.includes_last_item_in_range) or svc.sync_state == state
             yield ChangePage(created, updated, deleted, svc.sync_state, complete)
             if complete:
                 return
             state = svc.sync_state
+
+    def _listed(
+        self, folder: Folder, columns: Sequence[str], changes: Sequence
+    ) -> tuple[list[RemoteItem], list[RemoteItem], list[str]]:
+        """A page's created, updated and deleted items: the created and updated ones read with
+        GetItem in batches (none sent when there are none); one deleted since it was listed
+        (ErrorItemNotFound) is a deletion."""
+        for change in changes:
+            if isinstance(change, Exception):
+                with translated():
+                    raise change
+        deleted = [item.id for kind, item in changes if kind == SyncFolderItems.DELETE]
+        listed = [
+            (kind, item.id)
+            for kind, item in changes
+            if kind in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE)
+        ]
+        fetched = self._fetch(folder, [(i, None) for _, i in listed], self._attrs(folder, columns))
+        occurrences = self._occurrences(folder, fetched, columns)
+        created: list[RemoteItem] = []
+        updated: list[RemoteItem] = []
+        for (kind, item_id), got in zip(listed, fetched, strict=True):
+            if isinstance(got, ews_errors.ErrorItemNotFound):
+                deleted.append(item_id)
+                continue
+            if isinstance(got, Exception):
+                with translated():
+                    raise got
+            kept = created if kind == SyncFolderItems.CREATE else updated
+            kept.append(self._remote(folder, got, columns, occurrences))
+        return created, updated, deleted
 
     def get_items(
         self, folder: Folder, ids: Sequence[str], field_names: Sequence[str]
