@@ -125,3 +125,16 @@ def test_a_relisting_reads_what_the_window_leaves_out_by_id_in_batches_of_20(
     # and the 30 items before the window read by id: two $batch requests of up to 20.
     assert sent["SyncFolderItems"] == 2
     assert sent["GetItem"] == 1 + 2
+
+
+def test_a_contact_deleted_while_the_state_was_expired_is_deleted_by_the_full_listing(
+    sync, sally, mailbox
+):
+    from crm.models import Contact
+
+    gone, kept = (Contact.objects.create(owner=sally, last_name=n) for n in ("Gone", "Kept"))
+    sync()
+    mailbox.graph.expire_delta(mailbox.connector.mailbox)
+    mailbox.delete("contacts", item_id_of(gone))
+    assert sync().counts["untracked"] == 1
+    assert (link_state(gone), link_state(kept)) == ("untracked", "active")
