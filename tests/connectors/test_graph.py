@@ -245,9 +245,7 @@ def test_an_expired_calendar_state_asks_for_a_listing_of_the_window(connector, m
     assert not any(p.partial for p in connector.list_changes("contacts", None))
 
 
-def test_a_rolling_calendar_window_reports_what_was_deleted_since_the_last_run(
-    make_graph, mailbox
-):
+def test_a_rolling_calendar_window_reports_what_was_deleted_since_the_last_run(make_graph, mailbox):
     connector = make_graph(mailbox)
     gone, kept = connector.create_items(
         "calendar", [NewItem("g", APPOINTMENT), NewItem("k", dict(APPOINTMENT, subject="Kept"))]
@@ -255,7 +253,7 @@ def test_a_rolling_calendar_window_reports_what_was_deleted_since_the_last_run(
     state = list(connector.list_changes("calendar", None))[-1].sync_state
     make_graph(mailbox).delete_items("calendar", [ItemRef(gone.item_id, "")])
     # The window's end is due to roll (within 30 days of the horizon).
-    link, _, fragment = state.partition("#")
+    link = state.partition("#")[0]
     due = dt.datetime.now(dt.UTC) + dt.timedelta(days=connector.future_days - 31)
     rolled = f"{link}#{urlencode({'e': due.isoformat(), 'm': ''})}"
     pages = list(connector.list_changes("calendar", rolled))

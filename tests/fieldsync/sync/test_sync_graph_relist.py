@@ -108,9 +108,7 @@ def test_an_item_moved_out_of_the_window_while_the_state_was_expired_keeps_its_c
     assert (moved.scheduled_start, link_state(moved)) == (later, "active")
 
 
-def test_a_relisting_reads_what_the_window_leaves_out_by_id_in_batches_of_20(
-    sync, sally, mailbox
-):
+def test_a_relisting_reads_what_the_window_leaves_out_by_id_in_batches_of_20(sync, sally, mailbox):
     for n in range(30):
         appointment(sally, f"Old {n}", NOW - (400 + n) * DAY)
     appointment(sally, "Next week", NOW + 7 * DAY)
