@@ -552,8 +552,9 @@ class _EntityRun:
         if listing.partial:
             found, gone = self._read_items(sorted(set(left_out + vanished)))
             listing.items += [i for i in found if self._belongs(i)]
-            left_out = [i for i in left_out if i in set(gone)]
-            vanished = [i for i in vanished if i in set(gone)]
+            missing = set(gone)
+            left_out = [i for i in left_out if i in missing]
+            vanished = [i for i in vanished if i in missing]
         if listing.full:
             listing.deleted = list(dict.fromkeys(listing.deleted + left_out))
         listing.vanished = vanished
