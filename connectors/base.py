@@ -49,6 +49,10 @@ class ChangePage:
     deleted: list[str]
     sync_state: str
     complete: bool
+    # The listing covers part of the folder only (Graph lists a calendar's window): an item it
+    # does not list may still be there. The sync reads such an item by id and counts it as
+    # deleted only when the server says it is not found.
+    partial: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import logging
 import uuid
 import zoneinfo
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, quote, urlencode
 
@@ -318,33 +319,34 @@ class GraphConnector:
         return created, updated, deleted
 
     def _calendar_changes(self, sync_state: str | None) -> Iterator[ChangePage]:
+        """The window's changes since `sync_state`. When the window rolls, what changed in the
+        old one comes first (its deletions included), then the new window listed from its
+        start. A state Graph no longer knows raises INVALID_SYNC_STATE: the sync lists again
+        (`list_changes(None)`) and reads the items it knows that the window leaves out by id."""
         link, _, fragment = (sync_state or "").partition("#")
         meta = {k: v[-1] for k, v in parse_qs(fragment).items()}
         masters = set(filter(None, meta.get("m", "").split(",")))
         now = datetime.now(UTC)
         end = datetime.fromisoformat(meta["e"]) if "e" in meta else None
-        fresh = not link or end is None or end < now + timedelta(days=self.future_days - ROLL_DAYS)
-        if fresh:  # first run, or the window rolls: list the new window, report no deletions
-            start = (now - timedelta(days=self.past_days)).replace(microsecond=0)
-            end = (now + timedelta(days=self.future_days)).replace(microsecond=0)
-            params = urlencode(
-                {
-                    "startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                }
-            )
-            link = f"{self.user}/calendarView/delta?{params}"
-        columns = list(self.supported_columns("calendar"))
-        try:
-            yield from self._calendar_pages(link, not fresh, masters, end)
-        except ConnectorError as e:
-            if e.code != INVALID_SYNC_STATE:
-                raise
-            # An expired state: list the window again. Items outside it stay as they are (never
-            # "deleted"); what is listed is compared by id and change key by the sync.
-            log.info("Calendar delta state of %s expired; listing the window again", self.mailbox)
-            yield from self._calendar_changes(None)
-        del columns
+        if link:
+            if end is None:
+                raise ConnectorError("A calendar sync state without its window", INVALID_SYNC_STATE)
+            rolls = end < now + timedelta(days=self.future_days - ROLL_DAYS)
+            for page in self._calendar_pages(link, True, masters, end):
+                yield replace(page, complete=page.complete and not rolls)
+            if not rolls:
+                return
+            log.info("Calendar window of %s rolls forward", self.mailbox)
+        start = (now - timedelta(days=self.past_days)).replace(microsecond=0)
+        end = (now + timedelta(days=self.future_days)).replace(microsecond=0)
+        params = urlencode(
+            {
+                "startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
+        link = f"{self.user}/calendarView/delta?{params}"
+        yield from self._calendar_pages(link, False, masters, end)
 
     def _calendar_pages(
         self, link: str, stateful: bool, masters: set[str], end: datetime
@@ -375,7 +377,12 @@ class GraphConnector:
                         masters.discard(item_id)
             fragment = urlencode({"e": end.isoformat(), "m": ",".join(sorted(masters))})
             yield ChangePage(
-                created, updated, list(dict.fromkeys(deleted)), f"{state}#{fragment}", complete
+                created,
+                updated,
+                list(dict.fromkeys(deleted)),
+                f"{state}#{fragment}",
+                complete,
+                partial=True,  # the window only
             )
 
     def _exists(self, folder: Folder, ids: Sequence[str]) -> list[bool]:

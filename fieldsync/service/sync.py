@@ -261,6 +261,20 @@ def _uuid_or_none(value: str | None) -> str | None:
 
 
 @dataclass
+class _Listing:
+    """What the connector listed: the changed items, the deleted ids and the new state;
+    `full`: every item listed (no sync state to start from); `partial`: a part of the folder
+    only (ChangePage.partial); `vanished`: unconfirmed items the listing left out."""
+
+    items: list[RemoteItem]
+    deleted: list[str]
+    new_state: str
+    full: bool = False
+    partial: bool = False
+    vanished: list[str] = field(default_factory=list)
+
+
+@dataclass
 class _Seen:
     """What one run observed on the Exchange side."""
 
@@ -377,8 +391,8 @@ class _EntityRun:
             item.modified.timestamp() if item.modified else None,
         )
 
-    def _changes(self, sync_state: str) -> tuple[list[RemoteItem], list[str], str, bool]:
-        """(changed items, deleted ids, new sync state, whether it was a full listing)."""
+    def _changes(self, sync_state: str) -> _Listing:
+        """The change list since `sync_state`, or the folder listed again."""
         state = sync_state or None
         try:
             return self._read_pages(state)
@@ -387,30 +401,34 @@ class _EntityRun:
                 raise
             return self._read_pages(None)  # the server forgot us: list everything again
 
-    def _read_pages(self, state: str | None) -> tuple[list[RemoteItem], list[str], str, bool]:
+    def _read_pages(self, state: str | None) -> _Listing:
         self.listed_new: set[str] = set()
-        changed: list[RemoteItem] = []
-        deleted: list[str] = []
-        new_state = state or ""
+        listing = _Listing([], [], state or "", full=state is None)
         for page in self.connector.list_changes(self.folder, state):  # type: ignore[arg-type]
-            changed.extend(i for i in page.created + page.updated if self._belongs(i))
+            listing.items.extend(i for i in page.created + page.updated if self._belongs(i))
             self.listed_new.update(i.item_id for i in page.created)
-            deleted.extend(page.deleted)
-            new_state = page.sync_state
-        return changed, deleted, new_state, state is None
+            listing.deleted.extend(page.deleted)
+            listing.new_state = page.sync_state
+            listing.partial = listing.partial or page.partial
+        return listing
 
-    def _read(self, ids: list[str]) -> tuple[list[Remote], list[str]]:
-        got: list[Remote] = []
+    def _read_items(self, ids: list[str]) -> tuple[list[RemoteItem], list[str]]:
+        """Items by id, and the ids the server does not find (deleted)."""
+        got: list[RemoteItem] = []
         gone: list[str] = []
         for start in range(0, len(ids), 100):
             chunk = ids[start : start + 100]
             answers = self.connector.get_items(self.folder, chunk, self.columns)  # type: ignore[arg-type]
             for answer in answers:
                 if isinstance(answer, RemoteItem):
-                    got.append(self._remote(answer))
+                    got.append(answer)
                 elif answer.error_code == NOT_FOUND and answer.item_id:
                     gone.append(answer.item_id)
         return got, gone
+
+    def _read(self, ids: list[str]) -> tuple[list[Remote], list[str]]:
+        got, gone = self._read_items(ids)
+        return [self._remote(i) for i in got], gone
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> EntityReport:
@@ -494,31 +512,52 @@ class _EntityRun:
         self, state: MailboxSyncState, light: dict[str, tuple], by_item: dict[str, str]
     ) -> _Seen:
         """The Exchange side: the change list since the saved sync state."""
-        items, deleted, new_state, full = self._changes(state.remote_sync_state)
-        if full:  # a full listing reports no deletions: what is not listed is gone
-            listed = {i.item_id for i in items}
-            deleted = [v[1] for v in light.values() if v[1] and v[1] not in listed]
+        listing = self._changes(state.remote_sync_state)
         # Items this sync created after the state the list starts from come back as created;
         # one that does not was deleted before it could be listed.
-        listed = {i.item_id for i in items}
         unconfirmed = UnconfirmedItems.objects.filter(owner=self.owner, entity=self.entity)
-        vanished = [
-            i
-            for ids in unconfirmed.values_list("item_ids", flat=True)
-            for i in ids
-            if i not in listed
-        ]
+        listing.vanished = list(
+            dict.fromkeys(i for ids in unconfirmed.values_list("item_ids", flat=True) for i in ids)
+        )
+        self._unlisted(listing, [v[1] for v in light.values() if v[1]])
         # Our own writes come back in the change list: same change key, nothing new.
         remote = [
             self._remote(i)
-            for i in items
+            for i in listing.items
             if not (
                 i.item_id in by_item
                 and light[by_item[i.item_id]][2] == i.change_key
                 and light[by_item[i.item_id]][3] == LinkState.ACTIVE
             )
         ]
-        return _Seen(items, deleted, new_state, vanished, remote, unconfirmed)
+        return _Seen(
+            listing.items,
+            listing.deleted,
+            listing.new_state,
+            listing.vanished,
+            remote,
+            unconfirmed,
+        )
+
+    def _unlisted(self, listing: _Listing, known: list[str]) -> None:
+        """What the listing leaves out. Of a full listing, the known items it does not list are
+        gone; and so are, of any listing, the unconfirmed ones (`listing.vanished`). A partial
+        listing (a calendar window) leaves out items that still exist: those are read by id,
+        one batched GET each (Graph: a $batch request per 20), and only the ones the server
+        does not find count as gone. The ones found join the listing (compared by change key,
+        as any listed item: an item moved out of the window in Outlook brings its change)."""
+        listed = {i.item_id for i in listing.items}
+        left_out = [i for i in known if i not in listed] if listing.full else []
+        vanished = [i for i in listing.vanished if i not in listed]
+        if listing.partial:
+            found, gone = self._read_items(sorted(set(left_out + vanished)))
+            listing.items += [i for i in found if self._belongs(i)]
+            missing = set(gone)
+            left_out = [i for i in left_out if i in missing]
+            vanished = [i for i in vanished if i in missing]
+        if listing.full:
+            listing.deleted = list(dict.fromkeys(listing.deleted + left_out))
+        listing.vanished = vanished
 
     def _reread_failed(self, state: MailboxSyncState, light: dict[str, tuple], seen: _Seen) -> None:
         """The items whose write failed last run, as they are now. The change list has moved

@@ -53,13 +53,15 @@ class _Check:
         run = self.run
         scope = run._scope()
         crm = run._load(scope)
-        items, _, _, _ = run._read_pages(None)
-        remote = {i.item_id: run._remote(i) for i in items}
         links = list(
             SyncLink.objects.filter(owner=self.owner, entity=self.entity).values_list(
                 "crm_id", "item_id", "change_key", "state"
             )
         )
+        listing = run._read_pages(None)
+        # A calendar window leaves out linked items: those are read by id.
+        run._unlisted(listing, [i for _, i, _, s in links if i and s == LinkState.ACTIVE])
+        remote = {i.item_id: run._remote(i) for i in listing.items}
         pending_crm, pending_items, everything = self._pending(links)
         writable = set(run._writable(list(crm)))
         linked = {str(c) for c, _, _, _ in links}
@@ -117,13 +119,13 @@ class _Check:
         items = {i.removeprefix("item:") for i in state.retry_ids if i.startswith("item:")}
         keys = {item_id: key for _, item_id, key, _ in links}
         try:
-            changed, deleted, _, full = self.run._read_pages(state.remote_sync_state or None)
+            listing = self.run._read_pages(state.remote_sync_state or None)
         except ConnectorError:
             return crm_ids, items, True  # the server forgot the sync state: the next run lists all
-        if full:
+        if listing.full:
             return crm_ids, items, True
-        items.update(i.item_id for i in changed if keys.get(i.item_id) != i.change_key)
-        items.update(deleted)
+        items.update(i.item_id for i in listing.items if keys.get(i.item_id) != i.change_key)
+        items.update(listing.deleted)
         return crm_ids, items, False
 
     def _out_of_scope(self, ids: list[str]) -> set[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import zoneinfo
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 import pytest
@@ -229,13 +230,40 @@ def test_an_expired_state_asks_for_a_full_listing(connector, mailbox, graph, how
     assert len(_all(connector, "contacts")) == 1
 
 
-def test_an_expired_calendar_state_relists_the_window_without_deletions(connector, mailbox, graph):
+@pytest.mark.parametrize("how", ["gone", "syncStateNotFound", "resyncRequired"])
+def test_an_expired_calendar_state_asks_for_a_listing_of_the_window(connector, mailbox, graph, how):
     connector.create_items("calendar", [NewItem("e", APPOINTMENT)])
     state = list(connector.list_changes("calendar", None))[-1].sync_state
-    graph.expire_delta(mailbox)
-    pages = list(connector.list_changes("calendar", state))
+    graph.expire_delta(mailbox, how)
+    with pytest.raises(ConnectorError) as err:
+        list(connector.list_changes("calendar", state))
+    assert err.value.code == "ErrorInvalidSyncStateData"
+    # The listing covers the window only: the sync reads the known items it leaves out by id.
+    pages = list(connector.list_changes("calendar", None))
     assert sum(len(p.updated) + len(p.created) for p in pages) == 1
-    assert all(not p.deleted for p in pages)
+    assert all(p.partial and not p.deleted for p in pages)
+    assert not any(p.partial for p in connector.list_changes("contacts", None))
+
+
+def test_a_rolling_calendar_window_reports_what_was_deleted_since_the_last_run(make_graph, mailbox):
+    connector = make_graph(mailbox)
+    gone, kept = connector.create_items(
+        "calendar", [NewItem("g", APPOINTMENT), NewItem("k", dict(APPOINTMENT, subject="Kept"))]
+    )
+    state = list(connector.list_changes("calendar", None))[-1].sync_state
+    make_graph(mailbox).delete_items("calendar", [ItemRef(gone.item_id, "")])
+    # The window's end is due to roll (within 30 days of the horizon).
+    link = state.partition("#")[0]
+    due = dt.datetime.now(dt.UTC) + dt.timedelta(days=connector.future_days - 31)
+    rolled = f"{link}#{urlencode({'e': due.isoformat(), 'm': ''})}"
+    pages = list(connector.list_changes("calendar", rolled))
+    assert [i for p in pages for i in p.deleted] == [gone.item_id]
+    assert {i.item_id for p in pages for i in p.created + p.updated} == {kept.item_id}
+    assert [p.complete for p in pages][-1] and not any(p.complete for p in pages[:-1])
+    new_end = dt.datetime.fromisoformat(parse_qs(pages[-1].sync_state.partition("#")[2])["e"][0])
+    assert new_end > due + dt.timedelta(days=30)
+    (again,) = connector.list_changes("calendar", pages[-1].sync_state)
+    assert (again.created, again.updated, again.deleted) == ([], [], [])
 
 
 def test_a_deleted_series_is_reported_by_its_master(make_graph, mailbox):
