@@ -17,7 +17,12 @@ from rest_framework.views import APIView
 from fieldsync.client.api import serializers as s
 from fieldsync.client.common import ENTITIES, ClientSyncRefused
 from fieldsync.client.pull import MAX_PAGE_SIZE, client_changes_read
-from fieldsync.client.push import ClientChange, client_changes_apply, request_hash
+from fieldsync.client.push import (
+    ClientChange,
+    client_changes_apply,
+    legacy_request_hash,
+    request_hash,
+)
 from syncadmin.api import ApiError, ErrorSerializer
 
 _ENTITY = OpenApiParameter(
@@ -151,6 +156,7 @@ class ClientChangesView(APIView):
                 cursor=data["cursor"] or None,
                 key=key,
                 body_hash=request_hash(entity, request.data),
+                legacy_hash=legacy_request_hash(entity, request.data),
             )
         except ClientSyncRefused as exc:
             raise _refused(exc) from None
