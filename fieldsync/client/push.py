@@ -506,7 +506,7 @@ class _Batch:
             Remote(item_id, "", crm_id, offered, modified=when.timestamp()),
         )
         # A sealed base opens where the CRM or the client still holds that value.
-        observed = unseal(observed, record_digest(self.entity, crm_id))
+        observed = unseal(observed, record_digest(self.entity, record.pk))
         plan = decide_record(observed, self.rules.rules, self.policy)
         status = "unchanged"
         if plan.crm_update:

@@ -103,8 +103,9 @@ class ClientChangesView(APIView):
         "folder (a task item with `phone_call` is a phone call; without one, the endpoint's "
         "entity), each under that entity's rules and rights; a service activity is never "
         "written into the CRM (its items are refused, one by one, with the reason). The same "
-        "batch with the same Idempotency-Key answers the same and changes nothing; another "
-        "batch with a used key is refused (422).",
+        "batch with the same Idempotency-Key answers the same and changes nothing (a secured "
+        "column's value only where you may still read it and the record still holds it); "
+        "another batch with a used key is refused (422).",
         tags=["client sync"],
         parameters=[
             _ENTITY,
