@@ -154,7 +154,8 @@ def _replayed(user: Any, done: ClientBatch, hashes: set[str]) -> dict[str, Any]:
         raise _reused_key()
     if done.response is None:
         return done.response
-    return open_answer(user=user, answer=done.response)
+    # Sealed first: an answer stored by an earlier release kept secured values in clear.
+    return open_answer(user=user, answer=seal_answer(user=user, answer=done.response))
 
 
 class _ItemInvalid(Exception):

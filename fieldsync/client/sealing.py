@@ -171,7 +171,7 @@ def _answer_records(answer: Mapping[str, Any]) -> Iterable[tuple[str, dict[str, 
 
 def seal_answer(*, user: Any, answer: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a batch's answer to store: the records' values of secured columns as keyed
-    digests (salted with the record and column)."""
+    digests (salted with the record and column; a value already sealed stays as it is)."""
     stored = copy.deepcopy(dict(answer))
     secured: dict[str, frozenset[str]] = {}
     for entity, record in _answer_records(stored):
@@ -179,7 +179,8 @@ def seal_answer(*, user: Any, answer: Mapping[str, Any]) -> dict[str, Any]:
             secured[entity] = frozenset(security.field_access(user, entity).secured)
         values = record["values"]
         for column in secured[entity].intersection(values):
-            values[column] = {"#": _column_digest(entity, record["id"], column, values[column])}
+            if not _sealed_json(values[column]):
+                values[column] = {"#": _column_digest(entity, record["id"], column, values[column])}
     return stored
 
 
