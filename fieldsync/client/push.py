@@ -154,8 +154,10 @@ def _replayed(user: Any, done: ClientBatch, hashes: set[str]) -> dict[str, Any]:
         raise _reused_key()
     if done.response is None:
         return done.response
-    # Sealed first: an answer stored by an earlier release kept secured values in clear.
-    return open_answer(user=user, answer=seal_answer(user=user, answer=done.response))
+    sealed = seal_answer(user=user, answer=done.response)
+    if sealed != done.response:  # stored in clear by an earlier release: sealed from now on
+        ClientBatch.objects.filter(pk=done.pk).update(response=sealed)
+    return open_answer(user=user, answer=sealed)
 
 
 class _ItemInvalid(Exception):

@@ -445,7 +445,7 @@ def test_versions_served_before_a_field_was_secured_are_sealed_by_the_next_reque
 def test_a_retry_of_a_batch_stored_with_the_plain_hash_of_an_earlier_version_is_replayed(
     org, clients, make_contact
 ):
-    contact = make_contact(org["sally"])
+    contact = make_contact(org["sally"], government_id="G-7")
     seen = _pulled(clients, contact)
     body = {
         "changes": [{"id": seen["id"], "version": seen["version"], "values": {"first_name": "Ana"}}]
@@ -462,3 +462,5 @@ def test_a_retry_of_a_batch_stored_with_the_plain_hash_of_an_earlier_version_is_
 
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json() == first
+    assert first["results"][0]["record"]["values"]["government_id"] == "G-7"
+    assert "G-7" not in stored(ClientBatch), "sealed from now on"
