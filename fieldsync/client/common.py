@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import Q, QuerySet
 
 from connectors.base import ACTIVITY_TYPE
-from fieldsync.engine import FieldRule, Rules, Value
+from fieldsync.engine import FieldRule, Rules
 from fieldsync.models.mailboxes import Mailbox, SyncPath
 from fieldsync.models.sync import SyncPolicy
 from fieldsync.service.sync import ENTITIES, entity_rules, scope_filter
@@ -78,7 +78,8 @@ def entity_model(entity: str) -> type[models.Model]:
     return entity_fields(entity).model
 
 
-def _kind(field: models.Field) -> str:
+def column_type(field: models.Field) -> str:
+    """The JSON type of a column as the API describes it."""
     if isinstance(field, models.DateTimeField):
         return "datetime"
     if isinstance(field, models.DateField):
@@ -129,7 +130,7 @@ class ClientRules:
                     {
                         "column": column,
                         "field": name,
-                        "type": _kind(self.ef.model_field(column)),
+                        "type": column_type(self.ef.model_field(column)),
                         "direction": rule.direction.value,
                         "sent": rule.sends,
                         "accepted": rule.accepts and rule.can_read and rule.can_update,
@@ -215,17 +216,6 @@ def check_access(*, user: Any, entity: str) -> Mailbox | None:
             status=409,
         )
     return mailbox
-
-
-# -- values of the engine in JSON ------------------------------------------------------------
-
-
-def values_to_json(values: Mapping[str, Value]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
-
-
-def values_from_json(data: Mapping[str, Any]) -> dict[str, Value]:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
 
 
 # -- the cursor --------------------------------------------------------------------------------

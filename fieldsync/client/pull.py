@@ -29,9 +29,9 @@ from fieldsync.client.common import (
     ids,
     row_columns,
     sync_scope,
-    values_to_json,
 )
 from fieldsync.client.records import record_client_run
+from fieldsync.client.sealing import Sealing, remember_versions, reseal_versions, sealing_for
 from fieldsync.models.client import ClientRecordVersion, ClientSyncItem, ClientSyncSession
 from fieldsync.models.mailboxes import Mailbox, SyncRun
 from security import policy as security
@@ -79,6 +79,8 @@ def client_changes_read(
     """One page of changes for the client of `user` (no cursor: an initial sync)."""
     mailbox = check_access(user=user, entity=entity)
     rules = client_rules(user=user, entity=entity)
+    sealing = sealing_for(user=user, entity=entity)
+    reseal_versions(sealing)
     fingerprint = rules.fingerprint()
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     with transaction.atomic():
@@ -102,7 +104,7 @@ def client_changes_read(
             ).delete()
             session = ClientSyncSession.objects.create(owner=user, entity=entity)
             position = (-1, None)
-        page = _Page(user, entity, rules, session, position, page_size).build()
+        page = _Page(user, entity, rules, sealing, session, position, page_size).build()
         page.result.next_cursor = Cursor(
             session.id, session.seq, page.position[0], page.position[1], fingerprint
         ).encode(user=user, entity=entity)
@@ -117,6 +119,7 @@ class _Page:
         user: Any,
         entity: str,
         rules: ClientRules,
+        sealing: Sealing,
         session: ClientSyncSession,
         position: tuple[int, str | None],
         size: int,
@@ -124,6 +127,7 @@ class _Page:
         self.user = user
         self.entity = entity
         self.rules = rules
+        self.sealing = sealing
         self.session = session
         self.position = position
         self.size = size
@@ -227,19 +231,7 @@ class _Page:
         """The merge bases of the changes the client may send about these versions."""
         if not rows:
             return
-        ef = self.rules.ef
-        ClientRecordVersion.objects.bulk_create(
-            [
-                ClientRecordVersion(
-                    entity=self.entity,
-                    crm_id=r["id"],
-                    change_number=r["change_number"],
-                    values=values_to_json(ef.values(r)),
-                )
-                for r in rows
-            ],
-            ignore_conflicts=True,
-        )
+        remember_versions(self.sealing, rows)
         ClientRecordVersion.objects.filter(
             entity=self.entity,
             crm_id__in=[r["id"] for r in rows],

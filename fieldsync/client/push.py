@@ -24,15 +24,24 @@ from fieldsync.client.common import (
     Cursor,
     check_access,
     client_rules,
+    column_type,
     record_row,
     routed_entity,
     sync_scope,
-    values_from_json,
-    values_to_json,
 )
 from fieldsync.client.records import record_client_run, record_outcomes
+from fieldsync.client.sealing import (
+    open_answer,
+    record_digest,
+    remember_versions,
+    reseal_versions,
+    seal_answer,
+    sealing_for,
+    version_values,
+)
 from fieldsync.directions import Direction
 from fieldsync.engine import (
+    UNKNOWN,
     Absence,
     CrmSide,
     FieldBase,
@@ -46,18 +55,15 @@ from fieldsync.engine import (
     RejectReason,
     Remote,
     RemoteDeletePolicy,
+    Sealed,
     Value,
     crm_id_for_item,
     decide_record,
+    unseal,
 )
-from fieldsync.models.client import (
-    ClientBatch,
-    ClientRecordVersion,
-    ClientSyncItem,
-    ClientSyncSession,
-)
+from fieldsync.models.client import ClientBatch, ClientSyncItem, ClientSyncSession
 from fieldsync.models.mailboxes import Mailbox
-from fieldsync.models.sync import SyncPolicy
+from fieldsync.models.sync import SyncPolicy, keyed_digest
 from fieldsync.service.sync import engine_policy
 from fieldsync.service.values import ONE_WAY, ONE_WAY_WORDS, canonical, python
 from security import policy as security
@@ -82,6 +88,15 @@ class ClientChange:
 
 
 def request_hash(entity: str, body: Any) -> str:
+    """What tells a retry from another batch under the same key. Keyed (HMAC with the secret
+    key): the body holds the values sent, secured ones too, and a plain hash of it beside the
+    stored answer would let a short value be guessed."""
+    return keyed_digest("client-batch", entity, body)
+
+
+def legacy_request_hash(entity: str, body: Any) -> str:
+    """The plain hash stored by batches posted before request_hash was keyed: a retry of one
+    is still recognized (batches are kept BATCH_LIFETIME)."""
     raw = json.dumps([entity, body], sort_keys=True, cls=DjangoJSONEncoder)
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -103,16 +118,17 @@ def client_changes_apply(
     cursor: str | None,
     key: str,
     body_hash: str,
+    legacy_hash: str = "",
 ) -> tuple[dict[str, Any], bool]:
-    """Apply a batch once: (the answer, whether it is the stored answer of an earlier post)."""
+    """Apply a batch once: (the answer, whether it is the stored answer of an earlier post).
+    `legacy_hash`: the batch's hash as stored before request_hash was keyed."""
     mailbox = check_access(user=user, entity=entity)
+    hashes = {body_hash, legacy_hash} - {""}
     try:
         with transaction.atomic():
             done = ClientBatch.objects.filter(owner=user, key=key).first()
             if done is not None:
-                if done.request_hash != body_hash:
-                    raise _reused_key()
-                return done.response, True
+                return _replayed(user, done, hashes), True
             ClientBatch.objects.filter(
                 owner=user, created_on__lt=timezone.now() - BATCH_LIFETIME
             ).delete()
@@ -121,16 +137,27 @@ def client_changes_apply(
             answer = _Routed(user=user, endpoint=entity, cursor=cursor, mailbox=mailbox).run(
                 changes
             )
-            batch.response = answer
+            batch.response = seal_answer(user=user, answer=answer)
             batch.save(update_fields=["response"])
             return answer, False
     except IntegrityError:
         done = ClientBatch.objects.filter(owner=user, key=key).first()
         if done is None or done.response is None:
             raise
-        if done.request_hash != body_hash:
-            raise _reused_key() from None
-        return done.response, True
+        return _replayed(user, done, hashes), True
+
+
+def _replayed(user: Any, done: ClientBatch, hashes: set[str]) -> dict[str, Any]:
+    """The stored answer of an earlier post of the same batch, with the values of secured
+    columns the caller may still read and the record still holds."""
+    if done.request_hash not in hashes:
+        raise _reused_key()
+    if done.response is None:
+        return done.response
+    sealed = seal_answer(user=user, answer=done.response)
+    if sealed != done.response:  # stored in clear by an earlier release: sealed from now on
+        ClientBatch.objects.filter(pk=done.pk).update(response=sealed)
+    return open_answer(user=user, answer=sealed)
 
 
 class _ItemInvalid(Exception):
@@ -212,6 +239,8 @@ class _Batch:
         # A client's new record is always meant for the CRM: no category decides it.
         self.policy: Policy = replace(policy, tracked_category=policy.tracked_category or "client")
         self.scope = sync_scope(user=user, entity=entity, policy_row=self.policy_row)
+        self.sealing = sealing_for(user=user, entity=entity)
+        reseal_versions(self.sealing)
         self.session: ClientSyncSession | None = None
         if cursor:
             at = Cursor.decode(cursor, user=user, entity=entity)
@@ -254,7 +283,12 @@ class _Batch:
 
     # -- one item -------------------------------------------------------------------------------
     def _record(self, plan: RecordPlan, refused: Iterable[Rejected] = ()) -> None:
-        conflicts, rejected = list(plan.conflicts), [*plan.rejected, *refused]
+        # A base kept only as a digest (a secured field's version) is no value to show or to
+        # apply: the conflict records the base as unknown.
+        conflicts = [
+            replace(c, base=UNKNOWN) if isinstance(c.base, Sealed) else c for c in plan.conflicts
+        ]
+        rejected = [*plan.rejected, *refused]
         record_outcomes(owner=self.user, entity=self.entity, conflicts=conflicts, rejected=rejected)
         self.counts["conflicts"] += len(conflicts)
         self.counts["rejected"] += len(rejected)
@@ -296,11 +330,19 @@ class _Batch:
             try:
                 out[column] = canonical(field, python(field, raw))
             except (ValidationError, TypeError, ValueError, OverflowError) as exc:
-                message = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
-                errors[column] = [f"Invalid value {raw!r}: {' '.join(message)}"]
+                errors[column] = [self._invalid(column, raw, exc)]
         if errors:
             raise _ItemInvalid("Some values are invalid: " + ", ".join(errors), errors)
         return out
+
+    def _invalid(self, column: str, raw: Any, exc: Exception) -> str:
+        if column in self.sealing.columns:
+            # The answer is kept for a retry: no value of a secured column is repeated in it,
+            # nor a message that may quote one.
+            kind = column_type(self.ef.model_field(column))
+            return f"Invalid value for this secured field (not repeated here): expected a {kind}."
+        message = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+        return f"Invalid value {raw!r}: {' '.join(message)}"
 
     def _field_values(
         self, columns: Mapping[str, Value], fill: Mapping[str, Value] | None
@@ -365,32 +407,16 @@ class _Batch:
         return answer
 
     def _remember(self, row: Mapping[str, Any]) -> None:
-        ClientRecordVersion.objects.bulk_create(
-            [
-                ClientRecordVersion(
-                    entity=self.entity,
-                    crm_id=row["id"],
-                    change_number=row["change_number"],
-                    values=values_to_json(self.ef.values(row)),
-                )
-            ],
-            ignore_conflicts=True,
-        )
+        remember_versions(self.sealing, [row])
 
     def _base(self, crm_id: str, version: int | None, record: Any) -> dict[str, Value] | None:
-        """The field values the client's version had, or None when unknown."""
+        """The field values the client's version had (a secured field's as a digest, `Sealed`,
+        unless it is the current version), or None when unknown."""
         if version is None:
             return None
         if version == record.change_number:
             return self.ef.values(record_row(record, self.entity))
-        stored = (
-            ClientRecordVersion.objects.filter(
-                entity=self.entity, crm_id=crm_id, change_number=version
-            )
-            .values_list("values", flat=True)
-            .first()
-        )
-        return values_from_json(stored) if stored is not None else None
+        return version_values(self.sealing, crm_id, version)
 
     def _unreadable(
         self, item_id: str, crm_id: str | None, fields: Mapping[str, Value]
@@ -453,7 +479,12 @@ class _Batch:
         item_id = self._item_id(change)
         crm_values = self.ef.values(record_row(record, self.entity))
         base = self._base(crm_id, change.version, record)
-        fields = self._field_values(columns, base if base is not None else crm_values)
+        # A field's columns the client did not send are its version's; a sealed version's, the
+        # CRM's (the same, unless the CRM changed that field since: then both sides did).
+        fill = crm_values
+        if base is not None:
+            fill = {k: crm_values[k] if isinstance(v, Sealed) else v for k, v in base.items()}
+        fields = self._field_values(columns, fill)
         refused = self._unreadable(item_id, crm_id, fields)
         offered = {
             k: v
@@ -467,20 +498,19 @@ class _Batch:
             base={k: FieldBase.same(base[k]) for k in offered} if base is not None else {},
         )
         when = change.modified_on or timezone.now()
-        plan = decide_record(
-            RecordInput(
-                crm_id,
-                link,
-                CrmSide(
-                    {k: crm_values[k] for k in offered},
-                    record.modified_on.timestamp(),
-                    security.can(self.user, security.Action.WRITE, record),
-                ),
-                Remote(item_id, "", crm_id, offered, modified=when.timestamp()),
+        observed = RecordInput(
+            crm_id,
+            link,
+            CrmSide(
+                {k: crm_values[k] for k in offered},
+                record.modified_on.timestamp(),
+                security.can(self.user, security.Action.WRITE, record),
             ),
-            self.rules.rules,
-            self.policy,
+            Remote(item_id, "", crm_id, offered, modified=when.timestamp()),
         )
+        # A sealed base opens where the CRM or the client still holds that value.
+        observed = unseal(observed, record_digest(self.entity, record.pk))
+        plan = decide_record(observed, self.rules.rules, self.policy)
         status = "unchanged"
         if plan.crm_update:
             values = self.ef.columns_of(plan.crm_update)

@@ -1,5 +1,8 @@
 """Data of the Outlook client path (REST): each client's copy of one entity, the record values
 served at each version (the base of the three-way merge) and the idempotency keys of batches.
+
+No value of a field under field security rests here in clear, whoever the user: versions and
+stored answers keep such values only as keyed digests (fieldsync/client/sealing.py).
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ class ClientRecordVersion(models.Model):
 
     A client's change names the version it last saw; these values are the "agreed" side of
     the engine's three-way merge, so a field the CRM changed since is told from one it did not.
+    The row is shared by every user the version was served to: a field with a secured column
+    is kept only as a keyed digest ({"#": ...}), which is all a base needs (did it change?).
     """
 
     entity = models.CharField(max_length=40)
@@ -70,6 +75,9 @@ class ClientRecordVersion(models.Model):
     change_number = models.BigIntegerField()
     values = models.JSONField(encoder=DjangoJSONEncoder)
     served_on = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The fingerprint of the secured fields sealed in `values` ("": written before sealing): a
+    # row whose fingerprint is not the entity's current one is sealed again.
+    sealed = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -77,14 +85,17 @@ class ClientRecordVersion(models.Model):
                 fields=["entity", "crm_id", "change_number"], name="clientrecordversion_unique"
             )
         ]
+        indexes = [models.Index(fields=["entity", "sealed"], name="clientrecordversion_sealed")]
 
     def __str__(self) -> str:
         return f"{self.entity} {self.crm_id} at change {self.change_number}"
 
 
 class ClientBatch(models.Model):
-    """A batch of client changes by its Idempotency-Key: the request's hash and the answer
-    given, so a retry gets the same answer and changes nothing."""
+    """A batch of client changes by its Idempotency-Key: the request's keyed hash and the answer
+    given, so a retry gets the same answer and changes nothing. The answer keeps the values of
+    secured columns only as keyed digests; a replay gives them back where the caller may still
+    read them and the record still holds them."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)

@@ -17,7 +17,12 @@ from rest_framework.views import APIView
 from fieldsync.client.api import serializers as s
 from fieldsync.client.common import ENTITIES, ClientSyncRefused
 from fieldsync.client.pull import MAX_PAGE_SIZE, client_changes_read
-from fieldsync.client.push import ClientChange, client_changes_apply, request_hash
+from fieldsync.client.push import (
+    ClientChange,
+    client_changes_apply,
+    legacy_request_hash,
+    request_hash,
+)
 from syncadmin.api import ApiError, ErrorSerializer
 
 _ENTITY = OpenApiParameter(
@@ -98,8 +103,9 @@ class ClientChangesView(APIView):
         "folder (a task item with `phone_call` is a phone call; without one, the endpoint's "
         "entity), each under that entity's rules and rights; a service activity is never "
         "written into the CRM (its items are refused, one by one, with the reason). The same "
-        "batch with the same Idempotency-Key answers the same and changes nothing; another "
-        "batch with a used key is refused (422).",
+        "batch with the same Idempotency-Key answers the same and changes nothing (a secured "
+        "column's value only where you may still read it and the record still holds it); "
+        "another batch with a used key is refused (422).",
         tags=["client sync"],
         parameters=[
             _ENTITY,
@@ -151,6 +157,7 @@ class ClientChangesView(APIView):
                 cursor=data["cursor"] or None,
                 key=key,
                 body_hash=request_hash(entity, request.data),
+                legacy_hash=legacy_request_hash(entity, request.data),
             )
         except ClientSyncRefused as exc:
             raise _refused(exc) from None
