@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("fieldsync", "0014_graph_server_profiles"),
+        ("fieldsync", "0015_sync_run_note"),
     ]
 
     operations = [
