@@ -10,12 +10,13 @@ import logging
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from lxml import etree
 
 from ..bearer import EWS_ROLE, TokenSigner
+from ..serving import ServedServer
 from . import schema
 from .faults import Faults
 from .items import ItemError
@@ -67,8 +68,10 @@ def envelope(body_child: etree._Element | None = None, fault: SoapFault | None =
 APP_PRINCIPAL = "app:"  # an app signed in with an OAuth 2.0 token, by its client id
 
 
-class EwsServer:
+class EwsServer(ServedServer):
     """A stand-in Exchange server for exchangelib. Start it in a thread with start()."""
+
+    name = "ews"
 
     def __init__(
         self,
@@ -95,52 +98,12 @@ class EwsServer:
         self.counts: Counter[str] = Counter()
         self.counts_lock = threading.Lock()
         self.validation_seconds = 0.0  # time spent in schema validation, for the benchmark
-        self.httpd = ThreadingHTTPServer((host, port), _make_handler(self))
-        self.httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-        self._saver: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self._init_http(host, port, _make_handler(self))
 
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}/EWS/Exchange.asmx"
-
-    def start(self) -> str:
-        """Serve in a daemon thread; return the EWS URL."""
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, name="ews-test-server", daemon=True
-        )
-        self._thread.start()
-        if self.store.path:
-            self._saver = threading.Thread(
-                target=self._save_loop, name="ews-store-saver", daemon=True
-            )
-            self._saver.start()
-        return self.url
-
-    def serve_forever(self) -> None:
-        if self.store.path:
-            self._saver = threading.Thread(
-                target=self._save_loop, name="ews-store-saver", daemon=True
-            )
-            self._saver.start()
-        try:
-            self.httpd.serve_forever()
-        finally:
-            self.store.save()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.store.save()
-
-    def _save_loop(self) -> None:
-        # Saving after every request would make bulk loads quadratic; once a second is enough.
-        while not self._stopping.wait(1.0):
-            if self.store.dirty:
-                self.store.save()
 
     def reset(self) -> None:
         """Forget injected faults and request counts (items stay)."""
