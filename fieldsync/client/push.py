@@ -64,7 +64,7 @@ from fieldsync.engine import (
 from fieldsync.models.client import ClientBatch, ClientSyncItem, ClientSyncSession
 from fieldsync.models.mailboxes import Mailbox
 from fieldsync.models.sync import SyncPolicy, keyed_digest
-from fieldsync.service.sync import engine_policy
+from fieldsync.service.rules import engine_policy
 from fieldsync.service.values import ONE_WAY, ONE_WAY_WORDS, canonical, python
 from security import policy as security
 
