@@ -62,7 +62,8 @@ def _child() -> dict[str, object]:
     from connectors.ewsserver import EwsServer
     from connectors.exchange import ExchangeConnector
     from crm.models import CRM_MODELS
-    from fieldsync.service.sync import ENTITIES, sync_mailbox
+    from fieldsync.service.rules import ENTITIES
+    from fieldsync.service.sync import sync_mailbox
     from fieldsync.service.values import FOLDERS
     from security.models import BusinessUnit
 

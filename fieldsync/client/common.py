@@ -19,7 +19,7 @@ from connectors.base import ACTIVITY_TYPE
 from fieldsync.engine import FieldRule, Rules
 from fieldsync.models.mailboxes import Mailbox, SyncPath
 from fieldsync.models.sync import SyncPolicy
-from fieldsync.service.sync import ENTITIES, entity_rules, scope_filter
+from fieldsync.service.rules import ENTITIES, entity_rules, scope_filter
 from fieldsync.service.values import (
     ACTIVITY_TYPE_OF,
     FOLDERS,

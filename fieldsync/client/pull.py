@@ -32,7 +32,7 @@ from fieldsync.client.common import (
 )
 from fieldsync.client.records import record_client_run
 from fieldsync.client.sealing import Sealing, remember_versions, reseal_versions, sealing_for
-from fieldsync.models.client import ClientRecordVersion, ClientSyncItem, ClientSyncSession
+from fieldsync.models.client import ClientSyncItem, ClientSyncSession
 from fieldsync.models.mailboxes import Mailbox, SyncRun
 from security import policy as security
 
@@ -40,7 +40,6 @@ from security import policy as security
 SESSION_LIFETIME = datetime.timedelta(days=90)
 # Versions served longer ago than this are no longer a merge base (a change based on one is
 # merged as if the base were unknown: both sides changed, the conflict policy decides).
-VERSION_LIFETIME = datetime.timedelta(days=30)
 MAX_PAGE_SIZE = 1000
 
 
@@ -232,11 +231,6 @@ class _Page:
         if not rows:
             return
         remember_versions(self.sealing, rows)
-        ClientRecordVersion.objects.filter(
-            entity=self.entity,
-            crm_id__in=[r["id"] for r in rows],
-            served_on__lt=timezone.now() - VERSION_LIFETIME,
-        ).delete()
 
 
 @dataclass

@@ -15,11 +15,14 @@ gets a value back only where the caller may still read it and the record still h
 from __future__ import annotations
 
 import copy
+import datetime
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+
+from django.utils import timezone
 
 from fieldsync.engine import Sealed, Value
 from fieldsync.models.client import ClientRecordVersion
@@ -30,6 +33,9 @@ from security import policy as security
 _FORMAT = "1"
 _RESEAL_CHUNK = 500
 _ABSENT = object()
+# How long a version served to a client stays its merge base (docs/api.md): a change naming an
+# older one has no base, and the conflict policy decides every difference (recorded).
+VERSION_LIFETIME = datetime.timedelta(days=30)
 
 
 def record_digest(entity: str, crm_id: Any) -> Callable[[Value], str]:
@@ -110,27 +116,39 @@ def sealing_for(*, user: Any, entity: str) -> Sealing:
 
 
 def remember_versions(sealing: Sealing, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Keep the merge bases of the versions served (a version already kept stays as it is)."""
-    ClientRecordVersion.objects.bulk_create(
-        [
-            ClientRecordVersion(
-                entity=sealing.entity,
-                crm_id=row["id"],
-                change_number=row["change_number"],
-                values=values_to_json(sealing.seal(row["id"], sealing.ef.values(row))),
-                sealed=sealing.fingerprint,
-            )
-            for row in rows
-        ],
-        ignore_conflicts=True,
-    )
+    """Keep the merge bases of the versions served (a version already kept keeps its values and
+    is dated again: it was served now), and forget the versions last served more than
+    VERSION_LIFETIME ago (one query on the indexed date; nothing to delete is cheap)."""
+    now = timezone.now()
+    kept = {}
+    for row in rows:  # one row per version: an upsert may not touch a row twice
+        kept[(row["id"], row["change_number"])] = ClientRecordVersion(
+            entity=sealing.entity,
+            crm_id=row["id"],
+            change_number=row["change_number"],
+            values=values_to_json(sealing.seal(row["id"], sealing.ef.values(row))),
+            sealed=sealing.fingerprint,
+            served_on=now,
+        )
+    if kept:
+        ClientRecordVersion.objects.bulk_create(
+            list(kept.values()),
+            update_conflicts=True,
+            unique_fields=["entity", "crm_id", "change_number"],
+            update_fields=["served_on"],
+        )
+    ClientRecordVersion.objects.filter(served_on__lt=now - VERSION_LIFETIME).delete()
 
 
 def version_values(sealing: Sealing, crm_id: Any, change_number: int) -> dict[str, Value] | None:
-    """The field values kept of a version (secured ones sealed), or None when not kept."""
+    """The field values kept of a version (secured ones sealed), or None when not kept or last
+    served more than VERSION_LIFETIME ago: the change then has no base."""
     stored = (
         ClientRecordVersion.objects.filter(
-            entity=sealing.entity, crm_id=crm_id, change_number=change_number
+            entity=sealing.entity,
+            crm_id=crm_id,
+            change_number=change_number,
+            served_on__gte=timezone.now() - VERSION_LIFETIME,
         )
         .values_list("values", flat=True)
         .first()
@@ -161,12 +179,18 @@ def reseal_versions(sealing: Sealing) -> int:
 # -- answers kept for a retry ------------------------------------------------------------------
 
 
-def _answer_records(answer: Mapping[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
-    """(entity, record) of each result of a batch's answer that carries a record."""
+def _answer_results(answer: Mapping[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+    """(entity, result) of each result of a batch's answer that carries a record."""
     for result in answer.get("results", ()):
         record = result.get("record")
         if isinstance(record, dict) and isinstance(record.get("values"), dict):
-            yield result.get("entity") or answer.get("entity", ""), record
+            yield result.get("entity") or answer.get("entity", ""), result
+
+
+def _answer_records(answer: Mapping[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+    """(entity, record) of each result of a batch's answer that carries a record."""
+    for entity, result in _answer_results(answer):
+        yield entity, result["record"]
 
 
 def seal_answer(*, user: Any, answer: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,22 +209,24 @@ def seal_answer(*, user: Any, answer: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def open_answer(*, user: Any, answer: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored answer as replayed: a sealed value comes back where the caller may read the
-    column and the record now, and the record still holds that value; otherwise it is left out
-    (absent, as a column not sent: the record's next version brings it)."""
+    """A stored answer as replayed. A record the caller may no longer read (reassigned,
+    unshared, deleted since) is withheld: its result keeps the status and the per-column
+    outcomes, not the record. A sealed value comes back where the caller may read the column
+    and the record still holds that value; otherwise it is left out (absent, as a column not
+    sent: the record's next version brings it)."""
     replay = copy.deepcopy(dict(answer))
     wanted: dict[str, list[dict[str, Any]]] = {}
-    for entity, record in _answer_records(replay):
-        if any(_sealed_json(v) for v in record["values"].values()):
-            wanted.setdefault(entity, []).append(record)
-    for entity, records in wanted.items():
-        _open_records(user, entity, records)
+    for entity, result in _answer_results(replay):
+        wanted.setdefault(entity, []).append(result)
+    for entity, results in wanted.items():
+        _open_records(user, entity, results)
     return replay
 
 
-def _open_records(user: Any, entity: str, records: list[dict[str, Any]]) -> None:
+def _open_records(user: Any, entity: str, results: list[dict[str, Any]]) -> None:
     ef = entity_fields(entity)
     access = security.field_access(user, entity)
+    records = [r["record"] for r in results]
     columns = {c for r in records for c, v in r["values"].items() if _sealed_json(v)}
     readable = sorted(c for c in columns if access.can_read(c))
     ids = {r["id"] for r in records}
@@ -210,12 +236,17 @@ def _open_records(user: Any, entity: str, records: list[dict[str, Any]]) -> None
             "id", *readable
         )
     }
-    for record in records:
+    for result in results:
+        record = result["record"]
         row = current.get(str(record["id"]))
+        if row is None:  # no longer the caller's to read: the next GET removes it
+            del result["record"]
+            result["record_withheld"] = True
+            continue
         values = record["values"]
         for column in [c for c, v in values.items() if _sealed_json(v)]:
             now: Any = _ABSENT
-            if row is not None and column in readable:
+            if column in readable:
                 now = canonical(ef.model_field(column), row[column])
             if now is not _ABSENT and values[column]["#"] == _column_digest(
                 entity, record["id"], column, now

@@ -16,13 +16,9 @@ from fieldsync.engine import LinkState
 from fieldsync.engine.verify import Pair, Verdict, compare
 from fieldsync.models.mailboxes import RunTrigger, VerifyReport
 from fieldsync.models.sync import MailboxSyncState, RejectedChange, SyncLink, SyncPolicy
-from fieldsync.service.sync import (
-    ENTITIES,
-    _EntityRun,
-    _uuid_or_none,
-    entity_rules,
-    rules_fingerprint,
-)
+from fieldsync.service.crm_side import uuid_or_none
+from fieldsync.service.rules import ENTITIES, entity_rules, rules_fingerprint
+from fieldsync.service.sync import _EntityRun
 from fieldsync.service.values import json_value
 
 
@@ -51,19 +47,19 @@ class _Check:
 
     def verdict(self) -> Verdict:
         run = self.run
-        scope = run._scope()
-        crm = run._load(scope)
+        scope = run.crm.sync_scope()
+        crm = run.crm.load(scope)
         links = list(
             SyncLink.objects.filter(owner=self.owner, entity=self.entity).values_list(
                 "crm_id", "item_id", "change_key", "state"
             )
         )
-        listing = run._read_pages(None)
+        listing = run.exchange.read_pages(None)
         # A calendar window leaves out linked items: those are read by id.
-        run._unlisted(listing, [i for _, i, _, s in links if i and s == LinkState.ACTIVE])
-        remote = {i.item_id: run._remote(i) for i in listing.items}
+        run.exchange.unlisted(listing, [i for _, i, _, s in links if i and s == LinkState.ACTIVE])
+        remote = {i.item_id: run.exchange.remote(i) for i in listing.items}
         pending_crm, pending_items, everything = self._pending(links)
-        writable = set(run._writable(list(crm)))
+        writable = set(run.crm.writable(list(crm)))
         linked = {str(c) for c, _, _, _ in links}
         pairs = []
         for crm_id, item_id, _, link_state in links:
@@ -108,18 +104,18 @@ class _Check:
         if rules_fingerprint(self.rules) != state.rules_fingerprint:
             return set(), set(), True
         cursor = state.crm_change_number
-        crm_ids = {i for i, n in self.run.change_numbers.items() if n > cursor}
+        crm_ids = {i for i, n in self.run.crm.change_numbers.items() if n > cursor}
         crm_ids.update(
             str(i)
             for i in Tombstone.objects.filter(
                 entity=self.entity, change_number__gt=cursor
             ).values_list("record_id", flat=True)
         )
-        crm_ids.update(i for i in state.retry_ids if _uuid_or_none(i))
+        crm_ids.update(i for i in state.retry_ids if uuid_or_none(i))
         items = {i.removeprefix("item:") for i in state.retry_ids if i.startswith("item:")}
         keys = {item_id: key for _, item_id, key, _ in links}
         try:
-            listing = self.run._read_pages(state.remote_sync_state or None)
+            listing = self.run.exchange.read_pages(state.remote_sync_state or None)
         except ConnectorError:
             return crm_ids, items, True  # the server forgot the sync state: the next run lists all
         if listing.full:

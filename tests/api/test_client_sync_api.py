@@ -7,12 +7,15 @@ and government_id are secured (sally reads and updates both, rita reads governme
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pytest
+from django.utils import timezone
 
 from crm.models import Contact
 from fieldsync.models import FieldMapping
+from fieldsync.models.client import ClientRecordVersion
 from fieldsync.models.mailboxes import EmailServerProfile, Mailbox, SyncRun
 from fieldsync.models.sync import RejectedChange, SyncConflict, SyncPolicy
 from security.services import revoke_share, role_upsert, share_record
@@ -532,3 +535,96 @@ def test_a_mailbox_uses_one_path_per_entity_and_its_page_says_which(org, client_
 
     assert "Contacts (Outlook client (REST API))" in page
     assert "Appointments (server-side sync)" in page and "Tasks (server-side sync)" in page
+
+
+@pytest.mark.parametrize("how", ["reassigned", "unshared"])
+def test_a_retry_after_the_record_was_taken_away_gives_the_result_without_the_record(
+    how, org, clients, make_contact
+):
+    sally, sam = org["sally"], org["sam"]
+    own = how == "reassigned"
+    contact = make_contact(sally if own else sam, email="mine@x.test", business_phone="100")
+    if not own:
+        share_record(
+            record=contact, user_or_team=sally, rights=["read", "write", "sync"], actor=org["admin"]
+        )
+        SyncPolicy.objects.update_or_create(pk=1, defaults={"contact_filter": "all"})
+    record = records_of(pull_all(clients["end_user"])[0])[str(contact.pk)]
+    change = {"id": record["id"], "version": record["version"], "values": {"business_phone": "2"}}
+    first = push(clients["end_user"], [change], key="k").json()
+    assert first["results"][0]["record"]["values"]["email"] == "mine@x.test"
+
+    if own:
+        contact.owner = sam
+        contact.save()
+    else:
+        revoke_share(
+            record=contact, user_or_team=sally, rights=["read", "write", "sync"], actor=org["admin"]
+        )
+    replay = push(clients["end_user"], [change], key="k")
+
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    (result,) = replay.json()["results"]
+    assert "record" not in result and result["record_withheld"] is True
+    assert (result["id"], result["status"], result["fields"]) == (
+        record["id"],
+        "updated",
+        {"business_phone": {"status": "applied"}},
+    )
+    assert "mine@x.test" not in replay.content.decode()
+
+
+def _age_versions(crm_id, days: int) -> None:
+    ClientRecordVersion.objects.filter(crm_id=crm_id).update(
+        served_on=timezone.now() - dt.timedelta(days=days)
+    )
+
+
+def test_a_version_served_longer_ago_than_30_days_is_no_base_and_a_difference_is_a_conflict(
+    org, clients, make_contact
+):
+    contact = make_contact(org["sally"], business_phone="100")
+    record = records_of(pull_all(clients["end_user"])[0])[str(contact.pk)]
+    contact.last_name = "Moved on"  # the CRM moves on: the version named is no longer current
+    contact.save()
+    change = {"id": record["id"], "version": record["version"], "values": {"business_phone": "2"}}
+    _age_versions(contact.pk, days=29)
+    (result,) = push_ok(clients["end_user"], [change])
+    assert result["fields"]["business_phone"] == {"status": "applied"}  # a base: only one side
+
+    contact.business_phone = "100"
+    contact.save()
+    _age_versions(contact.pk, days=31)
+    (result,) = push_ok(clients["end_user"], [change])
+
+    # No base: which side changed is unknown, so the conflict policy decides and the losing
+    # value is recorded for the user to apply, not lost.
+    assert result["fields"]["business_phone"] == {
+        "status": "conflict_lost",
+        "reason": "crm_wins",
+        "conflict": True,
+    }
+    contact.refresh_from_db()
+    assert contact.business_phone == "100"
+    conflict = SyncConflict.objects.get(owner=org["sally"], crm_id=contact.pk)
+    assert (conflict.field, conflict.exchange_value) == ("business_phone", "2")
+
+
+def test_versions_are_dated_when_served_again_and_forgotten_30_days_after(
+    org, clients, make_contact
+):
+    kept = make_contact(org["sally"], last_name="Served again")
+    old = make_contact(org["sally"], last_name="Not served since")
+    _, cursor = pull_all(clients["end_user"])
+    _age_versions(kept.pk, days=31)
+    _age_versions(old.pk, days=31)
+
+    pull_all(clients["end_user"])  # a new client: every record served again, now
+    assert ClientRecordVersion.objects.filter(crm_id=kept.pk).count() == 1
+    _age_versions(old.pk, days=31)
+    kept.first_name = "Bo"
+    kept.save()
+    pull_all(clients["end_user"], cursor=cursor)  # only the changed record is served
+
+    assert ClientRecordVersion.objects.filter(crm_id=kept.pk).count() == 2
+    assert not ClientRecordVersion.objects.filter(crm_id=old.pk).exists()

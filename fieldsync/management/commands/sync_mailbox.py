@@ -12,7 +12,8 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from connectors.base import ConnectorError
-from fieldsync.service.sync import ENTITIES, SyncReport, sync_mailbox
+from fieldsync.service.rules import ENTITIES
+from fieldsync.service.sync import SyncReport, sync_mailbox
 
 ENV_HELP = """
 The connector: the mailbox's server profile when EMAIL has a mailbox (Settings > Server-side

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from fieldsync.mailboxes.verify import REASONS
 from fieldsync.management.commands.sync_mailbox import ENV_HELP, mailbox_of, owner_and_connector
-from fieldsync.service.sync import ENTITIES
+from fieldsync.service.rules import ENTITIES
 
 
 def describe(report: Any) -> list[str]:

@@ -24,7 +24,7 @@ from crm.models import (
     Task,
 )
 from fieldsync.models.sync import SyncLink, SyncPolicy
-from fieldsync.service.sync import ENTITIES
+from fieldsync.service.rules import ENTITIES
 from tests.connectors.graph_fixtures import graph, graph_server, make_graph  # noqa: F401
 
 from .conftest import make_mailbox
