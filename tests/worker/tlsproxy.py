@@ -112,6 +112,12 @@ class TlsProxy:
 
     def __exit__(self, *exc: object) -> None:
         self._stopped.set()
+        # close() alone leaves accept() blocked on Linux (the join then waits its 5 s out);
+        # shutdown() wakes it.
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
         self._thread.join(5)
 
