@@ -4,6 +4,7 @@ a local server (Xandikos). Clients see a self-signed chain no system trusts."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import select
 import socket
@@ -114,10 +115,8 @@ class TlsProxy:
         self._stopped.set()
         # close() alone leaves accept() blocked on Linux (the join then waits its 5 s out);
         # shutdown() wakes it.
-        try:
+        with contextlib.suppress(OSError):
             self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.listener.close()
         self._thread.join(5)
 
