@@ -252,6 +252,30 @@ def _right_of(codename: str) -> policy.Action:
     return next(a for a, p in policy.SHARE_PERMISSIONS.items() if p == prefix)
 
 
+def _share_permissions(entity: str) -> QuerySet:
+    """The Django permissions a share of this entity's records can carry, one per right."""
+    model = record_model(entity)
+    return Permission.objects.filter(
+        content_type=ContentType.objects.get_for_model(model),
+        codename__in=[f"{p}_{model._meta.model_name}" for p in policy.SHARE_PERMISSIONS.values()],
+    )
+
+
+class RightFilter(admin.RelatedFieldListFilter):
+    """Filter shares by the rights a share of this entity can carry, named as the list names
+    them (not by every permission Django knows, each read with its content type)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "right"
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list:
+        return [
+            (p.pk, Privilege(_right_of(p.codename).value).label)
+            for p in _share_permissions(model_admin.entity).order_by("pk")
+        ]
+
+
 class ShareAdmin(admin.ModelAdmin):
     """A share is one right on one record for one user or team: added or removed, not edited."""
 
@@ -259,7 +283,7 @@ class ShareAdmin(admin.ModelAdmin):
     holder_field = "user"
     entity = ""
     list_display = ("content_object", "holder", "right")
-    list_filter = ("permission",)
+    list_filter = (("permission", RightFilter),)
     list_select_related = ("permission",)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -290,13 +314,7 @@ class ShareAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "permission":
-            model = record_model(self.entity)
-            kwargs["queryset"] = Permission.objects.filter(
-                content_type=ContentType.objects.get_for_model(model),
-                codename__in=[
-                    f"{p}_{model._meta.model_name}" for p in policy.SHARE_PERMISSIONS.values()
-                ],
-            )
+            kwargs["queryset"] = _share_permissions(self.entity)
         if db_field.name == "group":
             kwargs["queryset"] = Group.objects.order_by("name")
             kwargs["label"] = "team"

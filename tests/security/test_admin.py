@@ -122,3 +122,31 @@ def test_the_share_form_offers_only_the_shareable_rights_of_its_entity(admin_cli
     assert "Can sync contact with Exchange/Outlook" in page
     assert "Can add contact" not in page
     assert "Can view task" not in page
+
+
+def test_the_share_list_filters_by_the_rights_of_its_entity_and_stays_cheap(
+    admin_client, make_user
+):  # type: ignore[no-untyped-def]
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    owner, reader = make_user("owen"), make_user("rita", bu="service")
+    role_upsert(name="Own", levels={("contact", "read"): "user"}, users=[owner, reader])
+    contact = Contact.objects.create(owner=owner)
+    sync = Permission.objects.get(codename="sync_contact")
+    ContactUserShare.objects.create(content_object=contact, user=reader, permission=sync)
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(_url(ContactUserShare, "changelist")).content.decode()
+    # The sidebar offers the four rights a contact share carries, not every Django permission
+    # (reading each of those cost a query).
+    assert "By right" in page
+    for label in ("Read", "Write", "Delete", "Sync to Exchange/Outlook"):
+        assert f">{label}</a>" in page
+    assert "Can add log entry" not in page and "Can view task" not in page
+    assert len(queries) < 20, len(queries)
+    view = Permission.objects.get(codename="view_contact")
+    url = _url(ContactUserShare, "changelist")
+    by_read = admin_client.get(url, {"permission__id__exact": view.pk}).content.decode()
+    by_sync = admin_client.get(url, {"permission__id__exact": sync.pk}).content.decode()
+    assert "0 contacts shared with users" in by_read
+    assert "1 contact shared with a user" in by_sync

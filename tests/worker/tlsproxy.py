@@ -4,6 +4,7 @@ a local server (Xandikos). Clients see a self-signed chain no system trusts."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import select
 import socket
@@ -112,6 +113,10 @@ class TlsProxy:
 
     def __exit__(self, *exc: object) -> None:
         self._stopped.set()
+        # close() alone leaves accept() blocked on Linux (the join then waits its 5 s out);
+        # shutdown() wakes it.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         self._thread.join(5)
 

@@ -101,11 +101,19 @@ def make_mailbox(request, kind: str):  # type: ignore[no-untyped-def]
     return ExchangeMailbox(ews, request.getfixturevalue("make_connector"), address)
 
 
-@pytest.fixture(params=["memory", "exchange", "dav", "xandikos", "graph"])
+@pytest.fixture
 def mailbox(request):
     """Sally's mailbox: in memory, on the EWS test server through exchangelib, her address
     book and calendars on Radicale or on Xandikos through the DAV connector (kind "dav"), or on
-    the Graph test server through the Graph connector (Exchange Online)."""
+    the Graph test server through the Graph connector (Exchange Online). Which of them a
+    scenario runs on, it says itself (runs_on.py)."""
+    if not hasattr(request, "param"):
+        pytest.fail(
+            f"{request.node.name} takes a mailbox without saying on which connectors it runs: "
+            "mark it connector_scenario, dav_server_scenario or engine_scenario "
+            "(tests/fieldsync/sync/runs_on.py)",
+            pytrace=False,
+        )
     return make_mailbox(request, request.param)
 
 

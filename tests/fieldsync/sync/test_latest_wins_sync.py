@@ -8,10 +8,9 @@ import pytest
 from crm.models import Contact
 from fieldsync.models.sync import SyncConflict, SyncLink, SyncPolicy
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.parametrize("mailbox", ["memory"], indirect=True),
-]
+from .runs_on import runs_on
+
+pytestmark = [pytest.mark.django_db, runs_on("memory")]
 
 
 def synced_ann(sync, sally) -> tuple[Contact, str]:

@@ -1,7 +1,8 @@
 """Phone calls, letters and faxes sync as Outlook tasks, service activities as appointments
-written one way, on every connector (in memory, EWS through exchangelib, CalDAV on Radicale and
-Xandikos): what lands in the mailbox, how each item says which activity it is, and that the
-item's type survives a user's edit."""
+written one way (in memory, EWS through exchangelib, CalDAV on Radicale, Microsoft Graph's To Do
+tasks and Outlook calendar events): what lands in the mailbox, how each item says which activity
+it is, and that the item's type survives a user's edit. Each scenario runs on the connectors
+where it could turn out differently (runs_on.py)."""
 
 from __future__ import annotations
 
@@ -27,15 +28,9 @@ from fieldsync.models.sync import SyncLink, SyncPolicy
 from fieldsync.service.rules import ENTITIES
 from tests.connectors.graph_fixtures import graph, graph_server, make_graph  # noqa: F401
 
-from .conftest import make_mailbox
+from .runs_on import connector_scenario, engine_scenario
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(params=["memory", "exchange", "dav", "xandikos", "graph"])
-def mailbox(request):  # type: ignore[no-untyped-def]
-    """Every connector, Microsoft Graph included (To Do tasks, Outlook calendar events)."""
-    return make_mailbox(request, request.param)
 
 
 TASK_LIKE = {"task": Task, "phone_call": PhoneCall, "letter": Letter, "fax": Fax}
@@ -55,6 +50,7 @@ def settled(sync, *entities: str) -> None:  # type: ignore[no-untyped-def]
         assert sync(entity).plan.records == (), entity
 
 
+@connector_scenario
 def test_phone_calls_letters_and_faxes_are_tasks_in_outlook_told_apart_by_their_type(
     sync, sally, mailbox
 ):
@@ -77,6 +73,7 @@ def test_phone_calls_letters_and_faxes_are_tasks_in_outlook_told_apart_by_their_
     settled(sync, *TASK_LIKE)  # each entity leaves the others' items alone
 
 
+@connector_scenario
 def test_an_outlook_edit_keeps_the_items_type_and_reaches_the_right_record(sync, sally, mailbox):
     call = PhoneCall.objects.create(owner=sally, subject="Call Fabrikam")
     task = Task.objects.create(owner=sally, subject="Send quote")
@@ -99,6 +96,7 @@ def test_an_outlook_edit_keeps_the_items_type_and_reaches_the_right_record(sync,
     settled(sync, *TASK_LIKE)
 
 
+@connector_scenario
 def test_a_tracked_outlook_task_is_a_task_unless_the_item_says_otherwise(sync, sally, mailbox):
     mailbox.create("tasks", {"subject": "Plain to-do"})
     mailbox.create("tasks", {"subject": "Ring Litware", ACTIVITY_TYPE: "phone_call"})
@@ -111,6 +109,7 @@ def test_a_tracked_outlook_task_is_a_task_unless_the_item_says_otherwise(sync, s
     settled(sync, *TASK_LIKE)
 
 
+@engine_scenario
 def test_the_directions_on_the_phone_call_tab_decide_for_phone_calls(
     sync, sally, mailbox, set_direction
 ):
@@ -129,6 +128,7 @@ def test_the_directions_on_the_phone_call_tab_decide_for_phone_calls(
     assert task.subject == "edited in Outlook"  # two-way on the task tab
 
 
+@connector_scenario
 def test_service_activities_are_appointments_written_one_way(sync, sally, mailbox):
     service = ServiceActivity.objects.create(
         owner=sally,
@@ -182,6 +182,7 @@ def test_service_activities_are_appointments_written_one_way(sync, sally, mailbo
     settled(sync, "appointment", "recurring_appointment")
 
 
+@engine_scenario
 def test_the_task_filter_covers_phone_calls_letters_and_faxes(sync, sally, mailbox, make_user):
     from security.services import role_upsert, share_record
 
@@ -202,6 +203,7 @@ def test_the_task_filter_covers_phone_calls_letters_and_faxes(sync, sally, mailb
     assert subjects == ["My call", "Their call"]
 
 
+@connector_scenario
 def test_a_no_change_run_of_all_eight_entities_costs_the_same_whatever_the_size(
     sync, sally, mailbox
 ):

@@ -1,5 +1,6 @@
-"""No stuck record, no silent divergence (issue 16), on every connector: a write that failed is
-retried from what the item holds now, so nothing is lost and the record does not fail for good."""
+"""No stuck record, no silent divergence (issue 16): a write that failed is retried from what the
+item holds now, so nothing is lost and the record does not fail for good. Each scenario runs on
+the connectors where it could turn out differently (runs_on.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from crm.models import Appointment, Contact, Task
 from fieldsync.models.sync import MailboxSyncState, SyncConflict, SyncLink
 
 from .mailboxes import fail_next_update
+from .runs_on import connector_scenario, engine_scenario, runs_on
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +37,7 @@ def _edited_on_both_sides_then_failed(sync, sally, mailbox) -> tuple[Contact, st
     return ann, item_id
 
 
+@connector_scenario
 def test_a_failed_write_is_retried_from_the_item_as_it_is_now(sync, sally, mailbox):
     ann, item_id = _edited_on_both_sides_then_failed(sync, sally, mailbox)
     report = sync()
@@ -48,6 +51,7 @@ def test_a_failed_write_is_retried_from_the_item_as_it_is_now(sync, sally, mailb
     assert not SyncConflict.objects.exists()
 
 
+@engine_scenario
 def test_a_record_deleted_after_a_failed_write_keeps_the_outlook_only_values(sync, sally, mailbox):
     ann, item_id = _edited_on_both_sides_then_failed(sync, sally, mailbox)
     ann.delete()
@@ -61,6 +65,7 @@ def test_a_record_deleted_after_a_failed_write_keeps_the_outlook_only_values(syn
 # -- 9. the tracked category ----------------------------------------------------------------------
 
 
+@connector_scenario
 def test_an_item_tracked_under_any_case_of_the_category_enters_the_crm(sync, sally, mailbox):
     mailbox.create(
         "contacts", {"first_name": "Tom", "last_name": "Lower"}, categories=("tracked to crm",)
@@ -70,6 +75,7 @@ def test_an_item_tracked_under_any_case_of_the_category_enters_the_crm(sync, sal
     assert list(Contact.objects.values_list("last_name", flat=True)) == ["Lower"]
 
 
+@connector_scenario
 def test_removing_the_category_untracks_the_item_and_the_crm_record_stays(sync, sally, mailbox):
     ann = Contact.objects.create(owner=sally, first_name="Ann", last_name="Lee", job_title="Buyer")
     sync()
@@ -99,7 +105,8 @@ def test_removing_the_category_untracks_the_item_and_the_crm_record_stays(sync, 
 # -- 6. values the server normalizes --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mailbox", ["exchange", "memory"], indirect=True)
+# Only where the server normalizes the value: Exchange (and the in-memory mailbox made to).
+@runs_on("exchange", "memory")
 def test_a_value_exchange_does_not_keep_is_a_conflict_and_both_sides_then_agree(
     sync, sally, mailbox
 ):
@@ -157,6 +164,7 @@ def _all_day(owner, subject: str, first: datetime.date, last: datetime.date) -> 
     )
 
 
+@connector_scenario
 @pytest.mark.parametrize(
     ("first", "last"),
     [
@@ -182,9 +190,7 @@ def test_an_all_day_event_across_a_dst_change_keeps_its_days(sync, sally, mailbo
 # -- 4. a series' UNTIL ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "mailbox", ["memory", "exchange", "dav", "xandikos", "graph"], indirect=True
-)
+@runs_on("memory", "exchange", "dav", "graph")
 def test_a_series_at_half_past_midnight_keeps_its_last_occurrence(sync, sally, mailbox):
     from crm.models import RecurringAppointment
 
@@ -205,7 +211,7 @@ def test_a_series_at_half_past_midnight_keeps_its_last_occurrence(sync, sally, m
     assert sync("recurring_appointment").plan.records == ()
 
 
-@pytest.mark.parametrize("mailbox", ["exchange", "graph"], indirect=True)
+@runs_on("exchange", "graph")  # Outlook's own way of ending a series: a date UNTIL
 def test_an_outlook_series_enters_the_crm_with_a_utc_until(sync, sally, mailbox):
     from crm.models import RecurringAppointment
 
@@ -231,6 +237,7 @@ def test_an_outlook_series_enters_the_crm_with_a_utc_until(sync, sally, mailbox)
 LEGACY = "/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=ann"
 
 
+@connector_scenario
 @pytest.mark.parametrize("offered", ['"ann lee"@contoso.test', LEGACY, "call her mobile"])
 def test_an_email_the_crm_refuses_is_a_rejected_change_never_a_record_it_cannot_edit(
     sync, sally, mailbox, offered, client
@@ -266,6 +273,7 @@ def test_an_email_the_crm_refuses_is_a_rejected_change_never_a_record_it_cannot_
 # -- 7. Verify -----------------------------------------------------------------------------------
 
 
+@engine_scenario
 def test_verify_explains_each_difference_and_reports_drift_with_both_values(
     sync, sally, mailbox, set_direction
 ):
@@ -309,6 +317,7 @@ def test_verify_explains_each_difference_and_reports_drift_with_both_values(
     sync()
 
 
+@engine_scenario
 def test_a_crm_edit_made_while_the_run_writes_is_merged_next_run_nothing_lost(sync, sally, mailbox):
     ann = Contact.objects.create(
         owner=sally, first_name="Ann", last_name="Lee", job_title="Buyer", department="Sales"

@@ -9,10 +9,9 @@ import pytest
 from crm.models import Contact
 from fieldsync.models.sync import MailboxSyncState, SyncConflict, SyncLink
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.parametrize("mailbox", ["dav", "xandikos"], indirect=True),
-]
+from .runs_on import DAV_SERVERS, runs_on
+
+pytestmark = [pytest.mark.django_db, runs_on(*DAV_SERVERS)]  # what DAV servers do
 
 
 def _item_id(record: Contact) -> str:

@@ -8,6 +8,8 @@ import pytest
 from crm.models import Contact
 from fieldsync.models.sync import SyncLink
 
+from .runs_on import connector_scenario
+
 pytestmark = pytest.mark.django_db
 
 # 2,000 characters with non-ASCII letters and line breaks.
@@ -16,6 +18,7 @@ LONG_NOTE = "\n".join(f"Line {i:03d}: Müller & Söhne signed the frame contract
 ]
 
 
+@connector_scenario
 def test_a_long_note_written_in_outlook_reaches_the_crm_whole(sync, sally, mailbox):
     ann = Contact.objects.create(owner=sally, first_name="Ann", last_name="Lee")
     sync()

@@ -10,10 +10,9 @@ from django.urls import reverse
 from crm.models import Contact
 from fieldsync.models.sync import SyncPolicy
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.parametrize("mailbox", ["memory"], indirect=True),
-]
+from .runs_on import runs_on
+
+pytestmark = [pytest.mark.django_db, runs_on("memory")]
 
 
 def set_keep_copy_on_the_page(client, admin, keep: bool) -> None:

@@ -1,6 +1,8 @@
 """Every sync rule of the contract, through the sync service and the CRM, against the in-memory
-connector, through exchangelib against the EWS test server and through the DAV connector against
-a real Radicale: what a salesperson sees in her mailbox and what the CRM keeps."""
+connector, through exchangelib against the EWS test server, through the DAV connector against a
+real Radicale (and Xandikos) and through the Graph connector: what a salesperson sees in her
+mailbox and what the CRM keeps. Each scenario runs on the connectors where it could turn out
+differently (runs_on.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from fieldsync.models.sync import (
     SyncLink,
     SyncPolicy,
 )
+
+from .runs_on import connector_scenario, dav_server_scenario, engine_scenario
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +58,7 @@ def outlook_contact(mailbox, *, tracked: bool = True, **fields) -> str:
 # -- scope and creates --------------------------------------------------------------------------
 
 
+@dav_server_scenario
 def test_first_sync_puts_the_owners_records_in_the_mailbox_carrying_their_crm_ids(
     sync, sally, mailbox, make_user
 ):
@@ -70,6 +75,7 @@ def test_first_sync_puts_the_owners_records_in_the_mailbox_carrying_their_crm_id
     assert sync().counts["items_seen"] == 0
 
 
+@engine_scenario
 def test_default_filter_syncs_appointments_the_owner_attends_among_those_she_may_sync(
     sync, sally, mailbox, make_user, admin
 ):
@@ -105,6 +111,7 @@ def test_default_filter_syncs_appointments_the_owner_attends_among_those_she_may
     assert (only.crm_id, only.fields["subject"]) == (str(attended.pk), "Pipeline review")
 
 
+@connector_scenario
 def test_item_created_in_outlook_enters_the_crm_only_when_tracked(sync, sally, mailbox):
     tracked = outlook_contact(mailbox, first_name="Tom", last_name="Tracked", job_title="CFO")
     outlook_contact(mailbox, tracked=False, first_name="Una", last_name="Untracked")
@@ -118,6 +125,7 @@ def test_item_created_in_outlook_enters_the_crm_only_when_tracked(sync, sally, m
     assert Contact.objects.count() == 1
 
 
+@engine_scenario
 def test_creating_from_outlook_needs_create_rights_on_each_secured_field_it_sets(
     sync, sally, mailbox, secure, secret
 ):
@@ -138,6 +146,9 @@ def test_creating_from_outlook_needs_create_rights_on_each_secured_field_it_sets
 # -- directions ----------------------------------------------------------------------------------
 
 
+# A connector's part: the item keeps the field the sync no longer writes (a DAV PUT sends the
+# whole card, a Graph PATCH and an EWS UpdateItem only what changed).
+@connector_scenario
 def test_personal_notes_set_to_none_stay_private_in_outlook(sync, sally, mailbox, set_direction):
     ann = contact(sally, description="Met at the trade fair")
     sync()
@@ -168,6 +179,7 @@ def test_personal_notes_set_to_none_stay_private_in_outlook(sync, sally, mailbox
     assert kept.exchange_value == "Private: prefers calls after 6pm"
 
 
+@engine_scenario
 def test_to_outlook_and_to_crm_fields_flow_one_way(sync, sally, mailbox, set_direction):
     ann = contact(sally, job_title="Buyer", department="Purchasing")
     sync()
@@ -194,6 +206,7 @@ def test_to_outlook_and_to_crm_fields_flow_one_way(sync, sally, mailbox, set_dir
     )
 
 
+@engine_scenario
 def test_direction_flip_applies_next_sync_without_clobbering_either_side(
     sync, sally, mailbox, set_direction
 ):
@@ -224,6 +237,8 @@ def test_direction_flip_applies_next_sync_without_clobbering_either_side(
 # -- field-level security ------------------------------------------------------------------------
 
 
+# A connector's part: a column left out of every write is neither sent nor cleared.
+@connector_scenario
 def test_unreadable_field_never_reaches_exchange_nor_clears_it(
     sync, sally, mailbox, secure, secret
 ):
@@ -238,6 +253,7 @@ def test_unreadable_field_never_reaches_exchange_nor_clears_it(
     assert item(mailbox, ann).fields[secret] == "typed in Outlook"
 
 
+@engine_scenario
 def test_exchange_edit_of_a_field_the_owner_may_not_update_is_a_rejected_change(
     sync, sally, mailbox, secure, secret
 ):
@@ -257,6 +273,7 @@ def test_exchange_edit_of_a_field_the_owner_may_not_update_is_a_rejected_change(
     )
 
 
+@engine_scenario
 def test_exchange_edit_of_a_record_shared_read_only_is_rejected(
     sync, sally, mailbox, make_user, admin
 ):
@@ -278,6 +295,7 @@ def test_exchange_edit_of_a_record_shared_read_only_is_rejected(
 # -- record access -------------------------------------------------------------------------------
 
 
+@engine_scenario
 @pytest.mark.parametrize("keep_copy", [False, True])
 def test_lost_access_removes_or_keeps_the_copy_and_returning_access_does_not_duplicate(
     sync, sally, mailbox, make_user, admin, keep_copy
@@ -307,6 +325,7 @@ def test_lost_access_removes_or_keeps_the_copy_and_returning_access_does_not_dup
     assert only.fields["job_title"] == "Changed while away"
 
 
+@dav_server_scenario
 def test_crm_delete_removes_the_copy_and_exchange_delete_only_untracks(sync, sally, mailbox):
     gone, kept = contact(sally, last_name="Gone"), contact(sally, last_name="Kept")
     sync()
@@ -324,6 +343,7 @@ def test_crm_delete_removes_the_copy_and_exchange_delete_only_untracks(sync, sal
     assert SyncLink.objects.get(crm_id=kept.pk).state == "untracked"
 
 
+@engine_scenario
 def test_restore_policy_puts_an_item_deleted_in_outlook_back(sync, sally, mailbox):
     SyncPolicy.objects.update_or_create(pk=1, defaults={"remote_delete_policy": "restore"})
     ann = contact(sally)
@@ -337,6 +357,8 @@ def test_restore_policy_puts_an_item_deleted_in_outlook_back(sync, sally, mailbo
 # -- the mass-change guard -------------------------------------------------------------------
 
 
+# A connector's part: every delete of a wiped mailbox comes back in the change listing.
+@connector_scenario
 def test_a_wiped_mailbox_stops_the_run_until_an_admin_confirms(sync, sally, mailbox):
     from fieldsync.service.sync import confirm_mass_change
 
@@ -360,6 +382,7 @@ def test_a_wiped_mailbox_stops_the_run_until_an_admin_confirms(sync, sally, mail
 # -- conflicts -----------------------------------------------------------------------------------
 
 
+@engine_scenario
 @pytest.mark.parametrize(
     ("policy", "winner"), [("crm_wins", "CRM title"), ("exchange_wins", "Outlook title")]
 )
@@ -384,6 +407,7 @@ def test_same_field_changed_on_both_sides_is_decided_by_policy_and_recorded(
     assert c.outcome == ("crm" if policy == "crm_wins" else "exchange")
 
 
+@connector_scenario
 def test_multi_column_field_and_typed_values_round_trip(sync, sally, mailbox):
     ann = contact(sally, address1_city="Berlin", birthday=datetime.date(1990, 5, 17))
     sync()
@@ -401,6 +425,7 @@ def test_multi_column_field_and_typed_values_round_trip(sync, sally, mailbox):
     assert item(mailbox, task, "tasks").fields["due_date"] == datetime.date(2026, 12, 3)
 
 
+@connector_scenario
 def test_a_tasks_progress_round_trips_where_the_mailbox_can_hold_it(sync, sally, mailbox):
     task = Task.objects.create(
         owner=sally, subject="Quote", status="in_progress", percent_complete=40
@@ -430,6 +455,7 @@ def test_a_tasks_progress_round_trips_where_the_mailbox_can_hold_it(sync, sally,
 # -- crash safety and concurrency ------------------------------------------------------------
 
 
+@dav_server_scenario
 def test_a_crash_between_batches_is_safe_to_rerun(sync, sally, mailbox, monkeypatch):
     from fieldsync.service import apply as sync_apply
 
@@ -458,6 +484,7 @@ def test_a_crash_between_batches_is_safe_to_rerun(sync, sally, mailbox, monkeypa
     assert all(items[i].crm_id for i in born)
 
 
+@dav_server_scenario
 def test_an_outlook_edit_during_the_run_is_not_overwritten(sync, sally, mailbox):
     ann = contact(sally, job_title="Buyer")
     sync()
@@ -482,6 +509,7 @@ def test_an_outlook_edit_during_the_run_is_not_overwritten(sync, sally, mailbox)
     assert SyncConflict.objects.get().exchange_value == "Typed meanwhile"
 
 
+@engine_scenario
 def test_dry_run_reports_without_writing(sync, sally, mailbox):
     contact(sally)
     report = sync(dry_run=True)
@@ -493,6 +521,7 @@ def test_dry_run_reports_without_writing(sync, sally, mailbox):
 # -- cost ----------------------------------------------------------------------------------------
 
 
+@dav_server_scenario
 def test_no_change_sync_costs_the_same_queries_and_requests_whatever_the_size(sync, sally, mailbox):
     def quiet_cost(n: int) -> tuple[int, list[str]]:
         Contact.objects.filter(owner=sally).delete()
@@ -510,6 +539,7 @@ def test_no_change_sync_costs_the_same_queries_and_requests_whatever_the_size(sy
     assert small[1] == {"SyncFolderItems": 1}
 
 
+@connector_scenario
 def test_calendar_holds_appointments_and_series_each_synced_by_its_own_entity(sync, sally, mailbox):
     from crm.models import RecurringAppointment
 
