@@ -147,6 +147,8 @@ def test_a_bad_occurrence_is_400_with_words(clients, series):
     assert "scheduled_end" in assert_error(backwards, 400)["fields"]
     missing = sally.post(url, {"is_cancelled": True}, format="json")
     assert "original_start" in assert_error(missing, 400)["fields"]
+    unchanged = sally.post(url, {"original_start": "2030-01-14T09:00:00Z"}, format="json")
+    assert "would take place as the series puts it" in str(assert_error(unchanged, 400))
     unknown = sally.delete(f"{url}00000000-0000-0000-0000-000000000000/")
     assert_error(unknown, 404, "not_found")
     assert not AppointmentException.objects.exists()
