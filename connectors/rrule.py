@@ -50,6 +50,52 @@ def nth_weekday(value: str, setpos: str | None) -> tuple[int, int]:
     return DAYS.index(day) + 1, num
 
 
+# -- the canonical text -------------------------------------------------------------------------
+# Outlook stores a pattern with its defaults spelled out: a weekly series without BYDAY repeats on
+# its first occurrence's weekday, a monthly one without a day on its first day's date, a yearly
+# one in its first day's month. The canonical text makes them explicit, drops what says nothing
+# (INTERVAL=1, WKST=MO, the "RRULE:" prefix) and puts the parts in one order, so the CRM's rule
+# and the one the server stored compare equal when they mean the same series.
+
+_ORDER = ("FREQ", "INTERVAL", "BYMONTH", "BYDAY", "BYMONTHDAY", "WKST")
+_ENDS = ("COUNT", "UNTIL")
+
+
+def _defaults(parts: dict[str, str], start: datetime.date) -> None:
+    freq = parts["FREQ"]
+    if freq == "WEEKLY":
+        days = parts.get("BYDAY", DAYS[start.weekday()]).split(",")
+        if all(d in DAYS for d in days):
+            parts["BYDAY"] = ",".join(sorted(set(days), key=DAYS.index))
+    elif freq in ("MONTHLY", "YEARLY"):
+        if freq == "YEARLY":
+            parts.setdefault("BYMONTH", str(start.month))
+        setpos = parts.get("BYSETPOS", "")
+        if parts.get("BYDAY") in DAYS and setpos.lstrip("-").isdigit():
+            parts["BYDAY"] = f"{int(parts.pop('BYSETPOS'))}{parts['BYDAY']}"
+        if "BYDAY" not in parts:
+            parts.setdefault("BYMONTHDAY", str(start.day))
+
+
+def canonical(rrule: str, start: datetime.date) -> str:
+    """The RRULE in the form the connectors read back, for comparing: `start` is the first
+    occurrence's date in the series' zone. A rule that cannot be read is returned as it is
+    (stripped), to be compared as text."""
+    try:
+        parts = parse(rrule)
+    except RecurrenceError:
+        return rrule.strip()
+    if parts.get("INTERVAL") == "1":
+        del parts["INTERVAL"]
+    if parts.get("WKST") == "MO":
+        del parts["WKST"]
+    _defaults(parts, start)
+    keys = [k for k in _ORDER if k in parts]
+    keys += [k for k in parts if k not in _ORDER and k not in _ENDS]
+    keys += [k for k in _ENDS if k in parts]
+    return ";".join(f"{k}={parts[k]}" for k in keys)
+
+
 # -- expansion ----------------------------------------------------------------------------------
 # A series repeats at its first occurrence's wall-clock time in its own zone (09:00 in Berlin
 # stays 09:00 across a daylight-saving change), as Outlook and Exchange expand it. UNTIL names

@@ -64,6 +64,12 @@ def holds_exceptions(connector: Connector) -> bool:
     return bool(getattr(connector, "holds_exceptions", False))
 
 
+def series_zone(connector: Connector) -> str:
+    """The time zone the connector's mailbox expands a series in (its `tz`), else UTC."""
+    zone = getattr(connector, "tz", None)
+    return str(getattr(zone, "key", None) or "UTC")
+
+
 # The exceptions follow the recurrence pattern's direction, and the rights on the columns an
 # exception overrides.
 _EXCEPTIONS_LIKE = "recurrence_pattern"

@@ -39,6 +39,7 @@ from fieldsync.service.rules import (
     entity_rules,
     held_columns,
     holds_exceptions,
+    series_zone,
     rules_fingerprint,
 )
 from fieldsync.service.status import links_of, links_reseal
@@ -145,7 +146,9 @@ class _EntityRun:
         self.connector = connector
         self.entity = entity
         self.exceptions = holds_exceptions(connector)
-        self.ef: EntityFields = entity_fields(entity, exceptions=self.exceptions)
+        self.ef: EntityFields = entity_fields(
+            entity, exceptions=self.exceptions, zone=series_zone(connector)
+        )
         self.folder = FOLDERS[entity]
         self.policy_row = policy_row
         self.dry_run = dry_run

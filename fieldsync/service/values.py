@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core import validators
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from connectors import rrule
 from connectors.base import ACTIVITY_TYPE, ACTIVITY_TYPES
 from crm.models import CRM_MODELS
 from fieldsync.catalog import get_catalog
@@ -172,6 +174,21 @@ def exceptions_python(value: Any) -> list[dict[str, Any]]:
     return out
 
 
+# A series' pattern is compared in its canonical text (connectors.rrule.canonical): a weekly rule
+# without BYDAY equals the same rule with BYDAY = its first occurrence's weekday in the series'
+# zone (the mailbox's, where Outlook expands it), as Exchange and Graph store it.
+PATTERN, PATTERN_START = "recurrence_pattern", "scheduled_start"
+
+
+@cache
+def canonical_pattern(pattern: str, start: str | None, zone: str) -> str:
+    """The canonical text of a series' RRULE; `start` is its first start (canonical, UTC)."""
+    if not pattern or not start:
+        return pattern
+    first = datetime.datetime.fromisoformat(start).astimezone(ZoneInfo(zone))
+    return rrule.canonical(pattern, first.date())
+
+
 def _text_like(field: models.Field) -> bool:
     return isinstance(field, models.CharField | models.TextField) and not field.null
 
@@ -234,6 +251,7 @@ class EntityFields:
     entity: str
     model: type[models.Model]
     columns: Mapping[str, tuple[str, ...]]  # catalog field -> columns
+    zone: str = "UTC"  # the mailbox's: a series repeats on its weekdays there
     _readers: list = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -268,9 +286,14 @@ class EntityFields:
                     out[name] = convert[0](row[cols[0]])
             elif all(c in row for c in cols):
                 out[name] = tuple(f(row[c]) for c, f in zip(cols, convert, strict=True))
+                if cols[:2] == (PATTERN, PATTERN_START):
+                    out[name] = self._canonical_pattern(out[name])  # type: ignore[arg-type]
         if EXCEPTIONS in out:
             out[EXCEPTIONS] = normalize_exceptions(out[EXCEPTIONS], row)  # type: ignore[arg-type]
         return out
+
+    def _canonical_pattern(self, value: tuple) -> tuple:
+        return (canonical_pattern(value[0], value[1], self.zone), *value[1:])
 
     def columns_of(self, values: Mapping[str, Value]) -> dict[str, Any]:
         """CRM-typed column values from catalog field values."""
@@ -330,16 +353,17 @@ class EntityFields:
 
 
 @cache
-def entity_fields(entity: str, *, exceptions: bool = False) -> EntityFields:
+def entity_fields(entity: str, *, exceptions: bool = False, zone: str = "UTC") -> EntityFields:
     """The catalog fields of an entity; with `exceptions`, a recurring appointment also has the
     field `exceptions` (its changed and cancelled occurrences), which follows the recurrence
-    pattern's direction."""
+    pattern's direction. `zone` is the mailbox's time zone (a series' pattern is compared in
+    it)."""
     catalog_entity = get_catalog().entity(entity)
     model = CRM_MODELS[entity]
     columns = {f.crm_field: f.crm_columns for f in catalog_entity.fields if f.crm_columns}
     if exceptions and entity == "recurring_appointment":
         columns[EXCEPTIONS] = (EXCEPTIONS,)
-    return EntityFields(entity, model, columns)
+    return EntityFields(entity, model, columns, zone)
 
 
 # -- statuses in JSON ------------------------------------------------------------------------------

@@ -211,6 +211,45 @@ def test_a_series_at_half_past_midnight_keeps_its_last_occurrence(sync, sally, m
     assert sync("recurring_appointment").plan.records == ()
 
 
+@connector_scenario
+@pytest.mark.parametrize(
+    ("rule", "weekday"),
+    [
+        ("FREQ=WEEKLY;COUNT=5", 0),  # no BYDAY: the start's weekday, a Monday in Berlin
+        ("FREQ=WEEKLY;INTERVAL=2;COUNT=5", 6),  # 00:30 Sunday in Berlin is Saturday in UTC
+        ("FREQ=DAILY;INTERVAL=3;COUNT=4", 0),
+    ],
+)
+def test_a_crm_series_settles_in_one_run(sync, sally, mailbox, rule, weekday):
+    """A weekly rule without BYDAY means the start's weekday (in the series' zone); the server
+    may store it with the day spelled out, and fills in the organizer: the series is in step
+    after the run that wrote it, with nothing to plan next and no conflict."""
+    from crm.models import RecurringAppointment
+
+    start = datetime.datetime(2026, 11, 2, 9, 0, tzinfo=BERLIN)
+    start += datetime.timedelta(days=weekday)
+    if weekday == 6:
+        start = start.replace(hour=0, minute=30)
+    series = RecurringAppointment.objects.create(
+        owner=sally,
+        subject="Stand-up",
+        scheduled_start=start,
+        scheduled_end=start + datetime.timedelta(minutes=15),
+        recurrence_pattern=rule,
+    )
+    report = sync("recurring_appointment")
+    assert report.failed == [] and report.counts["exchange_created"] == 1
+    assert report.counts["conflicts"] == 0
+    assert sync("recurring_appointment").plan.records == ()
+    assert not SyncConflict.objects.exists()
+    series.refresh_from_db()
+    assert series.recurrence_pattern == rule  # the CRM keeps the user's own spelling
+    # The mailbox's owner organizes what the sync creates there: the CRM shows the organizer
+    # the server filled in, from the run that wrote the series.
+    organizer = mailbox.items("calendar")[_item_id(series)].fields["organizer"]
+    assert organizer and series.organizer == organizer
+
+
 @runs_on("exchange", "graph")  # Outlook's own way of ending a series: a date UNTIL
 def test_an_outlook_series_enters_the_crm_with_a_utc_until(sync, sally, mailbox):
     from crm.models import RecurringAppointment
