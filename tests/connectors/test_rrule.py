@@ -32,3 +32,38 @@ def test_the_instance_index_counts_from_one_and_knows_what_the_pattern_skips():
     assert rrule.instance_index(rule, first, monday + datetime.timedelta(weeks=2)) == 3
     assert rrule.instance_index(rule, first, monday + datetime.timedelta(weeks=3)) is None
     assert rrule.instance_index(rule, first, monday + datetime.timedelta(hours=1)) is None
+
+
+# The canonical text: what the CRM says and what Exchange or Graph stored compare equal when they
+# mean the same series.
+MONDAY = datetime.date(2026, 11, 2)
+SAME_SERIES = [
+    "FREQ=WEEKLY;COUNT=5",
+    "RRULE:FREQ=WEEKLY;INTERVAL=1;COUNT=5;BYDAY=FR,MO",
+    "FREQ=WEEKLY;INTERVAL=2;WKST=SU;UNTIL=20270104T233000Z",
+    "FREQ=DAILY;INTERVAL=3;COUNT=4",
+    "FREQ=MONTHLY",
+    "FREQ=MONTHLY;BYDAY=TU;BYSETPOS=-1",
+    "FREQ=YEARLY;BYDAY=2TU",
+    "FREQ=YEARLY",
+]
+
+
+def test_the_canonical_text_is_the_one_exchange_and_graph_read_back():
+    from connectors import recurrence
+    from connectors.graph import recurrence as graph
+
+    for rule in SAME_SERIES:
+        text = rrule.canonical(rule, MONDAY)
+        assert rrule.canonical(text, MONDAY) == text
+        if "UNTIL" in rule:
+            continue  # both read an end date back as a date-time in the series' zone
+        assert recurrence.to_rrule(recurrence.to_exchange(rule, MONDAY)) == text, rule
+        assert graph.to_rrule(graph.to_graph(rule, MONDAY, "Europe/Berlin")) == text, rule
+
+
+def test_a_weekly_rule_without_a_day_repeats_on_the_first_days_weekday():
+    assert rrule.canonical("FREQ=WEEKLY;COUNT=5", MONDAY) == "FREQ=WEEKLY;BYDAY=MO;COUNT=5"
+    sunday = datetime.date(2026, 11, 8)
+    assert rrule.canonical("FREQ=WEEKLY;COUNT=5", sunday) == "FREQ=WEEKLY;BYDAY=SU;COUNT=5"
+    assert rrule.canonical("not a rule ", MONDAY) == "not a rule"  # compared as it is
