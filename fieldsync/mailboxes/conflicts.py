@@ -138,7 +138,7 @@ def current_value(conflict: SyncConflict, user: Any) -> tuple[bool, Any]:
     record = model.objects.filter(pk=conflict.crm_id).first() if model and conflict.crm_id else None
     if record is None:
         return False, None
-    ef = entity_fields(conflict.entity)
+    ef = entity_fields(conflict.entity, zone=_zone(conflict))
     columns = ef.columns.get(conflict.field)
     if not columns or not security.can(user, security.Action.READ, record):
         return False, None
@@ -147,6 +147,14 @@ def current_value(conflict: SyncConflict, user: Any) -> tuple[bool, Any]:
         return False, None
     value = ef.values({c: getattr(record, c) for c in columns}).get(conflict.field)
     return True, json.loads(json.dumps(json_value(value), cls=DjangoJSONEncoder))
+
+
+def _zone(conflict: SyncConflict) -> str:
+    """The time zone of the owner's mailbox: the sync compared a series' pattern in it."""
+    zone = Mailbox.objects.filter(owner_id=conflict.owner_id).values_list(
+        "server_profile__timezone", flat=True
+    )
+    return zone.first() or "UTC"
 
 
 def _shown(value: Any) -> str:

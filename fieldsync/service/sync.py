@@ -39,8 +39,8 @@ from fieldsync.service.rules import (
     entity_rules,
     held_columns,
     holds_exceptions,
-    series_zone,
     rules_fingerprint,
+    series_zone,
 )
 from fieldsync.service.status import links_of, links_reseal
 from fieldsync.service.values import (

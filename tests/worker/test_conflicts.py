@@ -314,3 +314,46 @@ def test_a_value_replaced_by_an_apply_is_kept_sealed_when_the_owner_may_not_read
     stored = (kept.base_value, kept.crm_value, kept.exchange_value, kept.digest)
     assert not any(v in str(stored) for v in ("GOV-NEW", "GOV-OUT", "GOV-CRM"))
     assert all(set(v) == {"#"} for v in stored[:3])
+
+
+def test_a_series_pattern_conflict_is_compared_in_the_mailboxs_time_zone(sally, queued):
+    """The sync compares a series' pattern in its canonical text, the weekly day taken in the
+    mailbox's zone (a series on Sunday 00:30 in Berlin repeats on Sundays, though it starts on a
+    Saturday in UTC): applying the losing value compares the CRM's value the same way, so it is
+    not taken for a change made since."""
+    import datetime
+    from zoneinfo import ZoneInfo
+
+    from crm.models import RecurringAppointment
+    from fieldsync.mailboxes.conflicts import conflict_apply_losing_value
+
+    sally.server_profile.timezone = "Europe/Berlin"
+    sally.server_profile.save()
+    levels = {("recurring_appointment", a): "user" for a in ("create", "read", "write", "sync")}
+    role_upsert(name="Planner", levels=levels, users=[sally.owner])
+    start = datetime.datetime(2026, 11, 8, 0, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    end = start + datetime.timedelta(minutes=30)
+    series = RecurringAppointment.objects.create(
+        owner=sally.owner,
+        subject="Night shift handover",
+        scheduled_start=start,
+        scheduled_end=end,
+        recurrence_pattern="FREQ=WEEKLY;COUNT=5",
+    )
+    times = ["2026-11-07T23:30:00+00:00", "2026-11-08T00:00:00+00:00", False]
+    conflict = SyncConflict.objects.create(  # as the sync records it: canonical, CRM won
+        owner=sally.owner,
+        entity="recurring_appointment",
+        crm_id=series.pk,
+        item_id="AAMk-series",
+        field="recurrence_pattern",
+        base_value=["FREQ=WEEKLY;BYDAY=SU;COUNT=4", *times],
+        crm_value=["FREQ=WEEKLY;BYDAY=SU;COUNT=5", *times],
+        exchange_value=["FREQ=WEEKLY;BYDAY=SU;COUNT=8", *times],
+        outcome="crm",
+        reason="crm_wins",
+        digest=f"s-{series.pk}",
+    )
+    conflict_apply_losing_value(conflict=conflict, actor=sally.owner)
+    series.refresh_from_db()
+    assert series.recurrence_pattern == "FREQ=WEEKLY;BYDAY=SU;COUNT=8"
