@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -180,7 +180,7 @@ def exceptions_python(value: Any) -> list[dict[str, Any]]:
 PATTERN, PATTERN_START = "recurrence_pattern", "scheduled_start"
 
 
-@cache
+@lru_cache(maxsize=4096)
 def canonical_pattern(pattern: str, start: str | None, zone: str) -> str:
     """The canonical text of a series' RRULE; `start` is its first start (canonical, UTC)."""
     if not pattern or not start:
