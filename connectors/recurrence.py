@@ -126,8 +126,3 @@ def to_rrule(
         zone = tz or ZoneInfo("UTC")
         parts.append(f"UNTIL={localdates.until_value(last, start, zone, all_day=all_day)}")
     return ";".join(parts)
-
-
-def canonical(rrule: str, start: datetime.date) -> str:
-    """The RRULE as it comes back from Exchange (defaults made explicit)."""
-    return to_rrule(to_exchange(rrule, start))
