@@ -388,3 +388,25 @@ def test_an_occurrence_after_the_clocks_change_keeps_its_local_time(connector):
     third = _master(connector, item_id).occurrence(3)
     third.refresh()
     assert third.start == after + WEEK
+
+
+def test_occurrences_moved_past_each_others_old_days_are_written_in_an_order_exchange_takes(
+    connector,
+):
+    """Exchange checks each occurrence's move against where the others are at that moment:
+    putting the third back to its Monday and moving the second to the Sunday before it is
+    refused in the order of the pattern (the third is still on the second's Tuesday), and is
+    written once the third is back."""
+    tuesday = MONDAY + WEEK + datetime.timedelta(days=1)
+    item_id = _series(
+        connector, exceptions=[_changed(MONDAY + 2 * WEEK, start=tuesday, end=tuesday + HALF_HOUR)]
+    )
+    key = connector.get_items("calendar", [item_id], ["subject"])[0].change_key
+    sunday = MONDAY + 2 * WEEK - datetime.timedelta(days=1)
+    wanted = [_changed(MONDAY + WEEK, start=sunday, end=sunday + HALF_HOUR)]
+    (done,) = connector.update_items("calendar", [ItemUpdate(item_id, key, {"exceptions": wanted})])
+    assert done.ok, done.message
+    assert [(e["original_start"], e["start"]) for e in _exceptions(connector, item_id)] == [
+        (MONDAY + WEEK, sunday)
+    ]
+    assert done.change_key == connector.get_items("calendar", [item_id], ["subject"])[0].change_key
