@@ -6,6 +6,7 @@ refused where Exchange refuses; and the Exchange connector reading and writing t
 from __future__ import annotations
 
 import datetime
+import zoneinfo
 
 import pytest
 import requests
@@ -410,3 +411,25 @@ def test_occurrences_moved_past_each_others_old_days_are_written_in_an_order_exc
         (MONDAY + WEEK, sunday)
     ]
     assert done.change_key == connector.get_items("calendar", [item_id], ["subject"])[0].change_key
+
+
+def test_a_monthly_series_on_the_31st_takes_place_on_the_last_day_of_shorter_months(connector):
+    """Exchange and Outlook put an occurrence of "day 31 of every month" on the last day of a
+    shorter month (RFC 5545 would skip that month): the InstanceIndex counts it, so the
+    occurrence the CRM cancels on 31 March is the one cancelled, not 28 February."""
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    start = datetime.datetime(2027, 1, 31, 9, tzinfo=berlin)
+    march = datetime.datetime(2027, 3, 31, 9, tzinfo=berlin)
+    item_id = _series(
+        connector,
+        scheduled_start=start,
+        scheduled_end=start + HALF_HOUR,
+        recurrence_pattern="FREQ=MONTHLY;BYMONTHDAY=31;COUNT=4",
+        exceptions=[_changed(march, cancelled=True)],
+    )
+    second = _master(connector, item_id).occurrence(2)
+    second.refresh()
+    assert second.start == datetime.datetime(2027, 2, 28, 9, tzinfo=berlin)
+    assert _exceptions(connector, item_id) == [_changed(march, cancelled=True)]
+    with pytest.raises(ErrorCalendarOccurrenceIsDeletedFromRecurrence):
+        _master(connector, item_id).occurrence(3).refresh()

@@ -32,3 +32,12 @@ def test_the_instance_index_counts_from_one_and_knows_what_the_pattern_skips():
     assert rrule.instance_index(rule, first, monday + datetime.timedelta(weeks=2)) == 3
     assert rrule.instance_index(rule, first, monday + datetime.timedelta(weeks=3)) is None
     assert rrule.instance_index(rule, first, monday + datetime.timedelta(hours=1)) is None
+
+
+def test_a_day_a_shorter_month_lacks_falls_on_its_last_day_as_in_outlook():
+    first = datetime.datetime(2027, 1, 31, 9, tzinfo=BERLIN)
+    starts = list(rrule.occurrence_starts("FREQ=MONTHLY;COUNT=4", first))
+    assert [(s.month, s.day) for s in starts] == [(1, 31), (2, 28), (3, 31), (4, 30)]
+    leap = datetime.datetime(2028, 2, 29, 9, tzinfo=BERLIN)
+    yearly = list(rrule.occurrence_starts("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;COUNT=2", leap))
+    assert [s.date() for s in yearly] == [leap.date(), datetime.date(2029, 2, 28)]
