@@ -91,6 +91,8 @@ def _replace_exceptions(series_id: Any, exceptions: Sequence[Mapping[str, Any]])
 
 # The reason of a conflict whose CRM value the server did not keep as written.
 SERVER_NORMALIZED = "server_normalized"
+# The series' columns its exceptions are compared with (normalize_exceptions).
+_SERIES_OF_EXCEPTIONS = ("scheduled_start", "scheduled_end", "subject", "location", "description")
 
 
 def _problem(ef: EntityFields, columns: Mapping[str, Any]) -> str:
@@ -291,6 +293,8 @@ class DjangoSink:
         if not written:
             return
         columns = sorted({c for _, sent in written.values() for c in self.ef.columns_of(sent)})
+        if EXCEPTIONS in columns:  # read with what tells an override from the series' value
+            columns = sorted({*columns, *_SERIES_OF_EXCEPTIONS})
         answers = self.connector.get_items(self.folder, list(written), columns)  # type: ignore[arg-type]
         conflicts = []
         for answer in answers:

@@ -371,3 +371,25 @@ def test_exceptions_of_occurrences_a_new_pattern_no_longer_has_go_on_both_sides(
     settled(sync)
     assert exceptions_in(mailbox, series) == []
     assert list(series.exceptions.all()) == []
+
+
+@runs_on("memory", "exchange", "dav", "graph")
+def test_exceptions_read_back_after_a_write_are_no_conflict_when_the_server_kept_them(
+    sync, mailbox, series
+):
+    """After a write the sync reads back what the server kept: an occurrence the server holds
+    with the series' values repeated (CalDAV) is the same exception, not a value the server
+    changed, also when a new pattern of the series brings the exceptions along."""
+    from fieldsync.models.sync import SyncConflict
+
+    moved = MONDAY + WEEK + datetime.timedelta(hours=1)
+    AppointmentException.objects.create(
+        series=series, original_start=MONDAY + WEEK, scheduled_start=moved, location="Room 9"
+    )
+    sync("recurring_appointment")
+    series.recurrence_pattern = "FREQ=WEEKLY;BYDAY=MO;COUNT=12"
+    series.save()
+    assert sync("recurring_appointment").counts["exchange_updated"] == 1
+    assert not SyncConflict.objects.exists()
+    assert exceptions_in(mailbox, series) == [(MONDAY + WEEK, False, moved, None, "Room 9")]
+    settled(sync)
