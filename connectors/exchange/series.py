@@ -99,10 +99,9 @@ def updated_works(
         if xo.EXCEPTIONS not in upd.fields:
             desired = xo.read(cur, held, connector.reader)
         planned = _series_plan(connector, upd, cur, desired, cleared[index])
-        if planned is None:
-            continue
-        found, pattern = planned
-        if found.rewrite and "recurrence" not in names:
+        # No longer a series (Outlook removed its recurrence): no occurrence to write.
+        found, pattern = planned if planned is not None else (xo.Plan(), None)
+        if found.rewrite and pattern is not None and "recurrence" not in names:
             # Written again from the pattern (Exchange then drops every exception).
             base.recurrence = recurrence.to_exchange(  # type: ignore[attr-defined]
                 pattern.rule, pattern.first.date(), connector.tz

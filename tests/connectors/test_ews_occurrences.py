@@ -433,3 +433,14 @@ def test_a_monthly_series_on_the_31st_takes_place_on_the_last_day_of_shorter_mon
     assert _exceptions(connector, item_id) == [_changed(march, cancelled=True)]
     with pytest.raises(ErrorCalendarOccurrenceIsDeletedFromRecurrence):
         _master(connector, item_id).occurrence(3).refresh()
+
+
+def test_exceptions_for_an_appointment_that_is_no_longer_a_series_are_answered(connector):
+    """Outlook made the series a single appointment just before the write: the update is
+    answered (there is no occurrence to write), one result per update as always."""
+    item_id = _series(connector, recurrence_pattern="")
+    key = connector.get_items("calendar", [item_id], ["subject"])[0].change_key
+    wanted = {"exceptions": [_changed(MONDAY + WEEK, cancelled=True)]}
+    (done,) = connector.update_items("calendar", [ItemUpdate(item_id, key, wanted)])
+    assert (done.ok, done.change_key) == (True, key)
+    assert _exceptions(connector, item_id) == []
