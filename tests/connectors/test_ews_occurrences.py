@@ -444,3 +444,92 @@ def test_exceptions_for_an_appointment_that_is_no_longer_a_series_are_answered(c
     (done,) = connector.update_items("calendar", [ItemUpdate(item_id, key, wanted)])
     assert (done.ok, done.change_key) == (True, key)
     assert _exceptions(connector, item_id) == []
+
+
+def _local(*args: int) -> datetime.datetime:
+    return datetime.datetime(*args, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin"))
+
+
+@pytest.mark.parametrize(
+    ("first", "rule", "changed", "cancelled"),
+    [
+        # every other week on Monday and Wednesday: 7, 9, 21, 23 December, 4 January...
+        (_local(2026, 12, 7, 9), "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE;COUNT=10",
+         _local(2026, 12, 23, 9), _local(2027, 1, 4, 9)),
+        (_local(2026, 12, 8, 9), "FREQ=MONTHLY;BYDAY=TU;BYSETPOS=2;COUNT=6",
+         _local(2027, 4, 13, 9), _local(2027, 2, 9, 9)),
+        (_local(2026, 12, 15, 9), "FREQ=MONTHLY;BYMONTHDAY=15;UNTIL=20270615T070000Z",
+         _local(2027, 4, 15, 9), _local(2027, 6, 15, 9)),
+        (_local(2026, 12, 15, 9), "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=15;COUNT=4",
+         _local(2028, 12, 15, 9), _local(2027, 12, 15, 9)),
+        # every third day across the spring clock change, to a last local day
+        (_local(2027, 3, 20, 9), "FREQ=DAILY;INTERVAL=3;UNTIL=20270410",
+         _local(2027, 3, 29, 9), _local(2027, 4, 10, 9)),
+    ],
+)  # fmt: skip
+def test_occurrences_of_other_patterns_are_found_where_outlook_puts_them(
+    connector, first, rule, changed, cancelled
+):  # type: ignore[no-untyped-def]
+    item_id = _series(
+        connector,
+        scheduled_start=first,
+        scheduled_end=first + HALF_HOUR,
+        recurrence_pattern=rule,
+        exceptions=[_changed(changed, subject="Changed"), _changed(cancelled, cancelled=True)],
+    )
+    got = {
+        e["original_start"]: (e["cancelled"], e["subject"]) for e in _exceptions(connector, item_id)
+    }
+    assert got == {changed: (False, "Changed"), cancelled: (True, None)}
+
+
+def test_an_all_day_series_keeps_its_exceptions_on_their_days(connector):
+    first = _local(2026, 12, 7)
+    item_id = _series(
+        connector,
+        scheduled_start=first,
+        scheduled_end=first + datetime.timedelta(days=1),
+        is_all_day_event=True,
+        exceptions=[
+            _changed(first + WEEK, subject="Off-site"),
+            _changed(first + 2 * WEEK, cancelled=True),
+        ],
+    )
+    got = [
+        (e["original_start"], e["cancelled"], e["subject"]) for e in _exceptions(connector, item_id)
+    ]
+    assert got == [(first + WEEK, False, "Off-site"), (first + 2 * WEEK, True, None)]
+
+
+def test_putting_back_a_cancelled_occurrence_keeps_the_other_changed_and_cancelled_ones(connector):
+    """EWS cannot bring a deleted occurrence back: the recurrence is written again and every
+    other exception applied anew (a moved one, a cancelled one, one with a new subject)."""
+    tuesday = MONDAY + WEEK + datetime.timedelta(days=1)
+    moved = _changed(MONDAY + WEEK, start=tuesday, end=tuesday + HALF_HOUR)
+    item_id = _series(
+        connector,
+        exceptions=[
+            moved,
+            _changed(MONDAY + 2 * WEEK, cancelled=True),
+            _changed(MONDAY + 3 * WEEK, cancelled=True),
+            _changed(MONDAY + 4 * WEEK, subject="Before"),
+        ],
+    )
+    key = connector.get_items("calendar", [item_id], ["subject"])[0].change_key
+    wanted = [
+        moved,
+        _changed(MONDAY + 3 * WEEK, cancelled=True),
+        _changed(MONDAY + 4 * WEEK, subject="After"),
+    ]
+    (done,) = connector.update_items("calendar", [ItemUpdate(item_id, key, {"exceptions": wanted})])
+    assert done.ok, done.message
+    got = [
+        (e["original_start"], e["cancelled"], e["start"], e["subject"])
+        for e in _exceptions(connector, item_id)
+    ]
+    assert got == [
+        (MONDAY + WEEK, False, tuesday, None),
+        (MONDAY + 3 * WEEK, True, None, None),
+        (MONDAY + 4 * WEEK, False, MONDAY + 4 * WEEK, "After"),
+    ]
+    assert done.change_key == connector.get_items("calendar", [item_id], ["subject"])[0].change_key
