@@ -99,7 +99,8 @@ def canonical(rrule: str, start: datetime.date) -> str:
 # -- expansion ----------------------------------------------------------------------------------
 # A series repeats at its first occurrence's wall-clock time in its own zone (09:00 in Berlin
 # stays 09:00 across a daylight-saving change), as Outlook and Exchange expand it. UNTIL names
-# the last occurrence's local date (localdates.until_date). dateutil does the calendar arithmetic.
+# the last occurrence's local date (localdates.until_date); day 29 to 31 of a month falls on the
+# last day of a shorter month. dateutil does the calendar arithmetic.
 
 
 def occurrence_starts(
@@ -111,12 +112,27 @@ def occurrence_starts(
     tz = first.tzinfo
     parts = parse(rrule)
     until = until_date(parts.pop("UNTIL"), tz) if "UNTIL" in parts else None  # type: ignore[arg-type]
+    _last_day_when_shorter(parts, first)
     text = ";".join(f"{key}={value}" for key, value in parts.items())
     rule = rrulestr(text, dtstart=first.replace(tzinfo=None))
     for count, moment in enumerate(rule):
         if count >= limit or (until is not None and moment.date() > until):
             return
         yield moment.replace(tzinfo=tz)
+
+
+def _last_day_when_shorter(parts: dict[str, str], first: datetime.datetime) -> None:
+    """Outlook's day 29, 30 or 31 of a month falls on the month's last day when it has fewer
+    days (RFC 5545 skips the month): the day or the last of the days before it that exist."""
+    if parts["FREQ"] not in ("MONTHLY", "YEARLY") or "BYDAY" in parts or "BYSETPOS" in parts:
+        return
+    day = int(parts.get("BYMONTHDAY", first.day))
+    if not 28 < day <= 31:
+        return
+    parts["BYMONTHDAY"] = ",".join(str(d) for d in range(28, day + 1))
+    parts["BYSETPOS"] = "-1"
+    if parts["FREQ"] == "YEARLY":
+        parts.setdefault("BYMONTH", str(first.month))
 
 
 def instance_index(

@@ -1,7 +1,8 @@
 """A series' occurrence writes in the connector's creates and updates: planned per series
 (occurrences.py decides what to send), then sent once the series' own create or update is done:
 the occurrence deletes in one DeleteItem and the occurrence updates in one UpdateItem for a
-whole batch (by OccurrenceItemId), then the masters' new ChangeKey (a master and its occurrences
+whole batch (by OccurrenceItemId; one refused for crossing an occurrence not yet moved away is
+sent again after the others), then the masters' new ChangeKey (a master and its occurrences
 share one; an UpdateItem answer carries it, a GetItem reads it for a series only deleted from).
 
 The series' own update already checked its ChangeKey (or, for a change of its exceptions alone,
@@ -16,6 +17,7 @@ from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from exchangelib.errors import ErrorOccurrenceCrossingBoundary
 from exchangelib.items import (
     ALL_OCCURRENCES,
     ALWAYS_OVERWRITE,
@@ -97,10 +99,9 @@ def updated_works(
         if xo.EXCEPTIONS not in upd.fields:
             desired = xo.read(cur, held, connector.reader)
         planned = _series_plan(connector, upd, cur, desired, cleared[index])
-        if planned is None:
-            continue
-        found, pattern = planned
-        if found.rewrite and "recurrence" not in names:
+        # No longer a series (Outlook removed its recurrence): no occurrence to write.
+        found, pattern = planned if planned is not None else (xo.Plan(), None)
+        if found.rewrite and pattern is not None and "recurrence" not in names:
             # Written again from the pattern (Exchange then drops every exception).
             base.recurrence = recurrence.to_exchange(  # type: ignore[attr-defined]
                 pattern.rule, pattern.first.date(), connector.tz
@@ -190,6 +191,8 @@ def _updates(
     errors: dict[int, BaseException],
     keys: dict[int, str],
 ) -> None:
+    """Exchange checks an occurrence's move against where the others are at that moment: one
+    refused for crossing another is sent again once others moved, while that makes progress."""
     folder = connector._folder("calendar")
     sent = []
     for w in live:
@@ -199,6 +202,24 @@ def _updates(
             item = CalendarItem(account=connector.account, folder=folder)
             item._id = _occurrence_id(w, index)
             sent.append((w, item, connector.writer.write("calendar", item, values)))
+    crossing: dict[int, BaseException] = {}
+    while sent:
+        crossing.clear()
+        again = _send_updates(connector, sent, errors, keys, crossing)
+        sent = again if len(again) < len(sent) else []
+    for index, e in crossing.items():
+        errors.setdefault(index, e)
+
+
+def _send_updates(
+    connector: Any,
+    sent: Sequence[tuple[Work, CalendarItem, list[str]]],
+    errors: dict[int, BaseException],
+    keys: dict[int, str],
+    crossing: dict[int, BaseException],
+) -> list[tuple[Work, CalendarItem, list[str]]]:
+    """One round of occurrence updates; those refused for crossing another come back."""
+    again = []
     for start in range(0, len(sent), connector.chunk_size):
         chunk = sent[start : start + connector.chunk_size]
         svc = UpdateItemPerItem(account=connector.account, chunk_size=connector.chunk_size)
@@ -209,8 +230,13 @@ def _updates(
             send_meeting_invitations_or_cancellations=SEND_TO_NONE,
             suppress_read_receipts=True,
         )
-        for (w, _, _), answer in zip(chunk, answers, strict=True):
-            if isinstance(answer, Exception):
+        for entry, answer in zip(chunk, answers, strict=True):
+            w = entry[0]
+            if isinstance(answer, ErrorOccurrenceCrossingBoundary):
+                crossing.setdefault(w.index, answer)
+                again.append(entry)
+            elif isinstance(answer, Exception):
                 errors.setdefault(w.index, answer)
             else:
                 keys[w.index] = answer[1]  # the master's key: one for it and its occurrences
+    return again

@@ -91,6 +91,8 @@ def _replace_exceptions(series_id: Any, exceptions: Sequence[Mapping[str, Any]])
 
 # The reason of a conflict whose CRM value the server did not keep as written.
 SERVER_NORMALIZED = "server_normalized"
+# The series' columns its exceptions are compared with (normalize_exceptions).
+_SERIES_OF_EXCEPTIONS = ("scheduled_start", "scheduled_end", "subject", "location", "description")
 
 
 def _problem(ef: EntityFields, columns: Mapping[str, Any]) -> str:
@@ -269,6 +271,14 @@ class DjangoSink:
             self._read_back(batch, results)
         return results
 
+    def _with_exceptions(self, plan: RecordPlan, sent: Mapping[str, Value]) -> Mapping[str, Value]:
+        """A series' new pattern or time is read back with its exceptions: a server keeps none
+        of an occurrence the new pattern no longer has (Exchange), which the CRM then learns."""
+        base = plan.status.base if plan.status is not None else {}
+        if "recurrence_pattern" not in sent or EXCEPTIONS in sent or EXCEPTIONS not in base:
+            return sent
+        return {**sent, EXCEPTIONS: base[EXCEPTIONS].crm}
+
     def _read_back(self, batch: Sequence[RecordPlan], results: dict[int, RemoteResult]) -> None:
         """Read what the server stored for the fields just written (one request a batch): a
         server that keeps another value (Exchange resets a task not started to 0 %) is not a
@@ -279,10 +289,12 @@ class DjangoSink:
             result = results.get(index)
             sent = plan.remote_create if plan.remote_create is not None else plan.remote_update
             if result is not None and result.ok and result.item_id and sent:
-                written[result.item_id] = (index, sent)
+                written[result.item_id] = (index, self._with_exceptions(plan, sent))
         if not written:
             return
         columns = sorted({c for _, sent in written.values() for c in self.ef.columns_of(sent)})
+        if EXCEPTIONS in columns:  # read with what tells an override from the series' value
+            columns = sorted({*columns, *_SERIES_OF_EXCEPTIONS})
         answers = self.connector.get_items(self.folder, list(written), columns)  # type: ignore[arg-type]
         conflicts = []
         for answer in answers:

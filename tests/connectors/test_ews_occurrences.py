@@ -6,6 +6,7 @@ refused where Exchange refuses; and the Exchange connector reading and writing t
 from __future__ import annotations
 
 import datetime
+import zoneinfo
 
 import pytest
 import requests
@@ -388,3 +389,147 @@ def test_an_occurrence_after_the_clocks_change_keeps_its_local_time(connector):
     third = _master(connector, item_id).occurrence(3)
     third.refresh()
     assert third.start == after + WEEK
+
+
+def test_occurrences_moved_past_each_others_old_days_are_written_in_an_order_exchange_takes(
+    connector,
+):
+    """Exchange checks each occurrence's move against where the others are at that moment:
+    putting the third back to its Monday and moving the second to the Sunday before it is
+    refused in the order of the pattern (the third is still on the second's Tuesday), and is
+    written once the third is back."""
+    tuesday = MONDAY + WEEK + datetime.timedelta(days=1)
+    item_id = _series(
+        connector, exceptions=[_changed(MONDAY + 2 * WEEK, start=tuesday, end=tuesday + HALF_HOUR)]
+    )
+    key = connector.get_items("calendar", [item_id], ["subject"])[0].change_key
+    sunday = MONDAY + 2 * WEEK - datetime.timedelta(days=1)
+    wanted = [_changed(MONDAY + WEEK, start=sunday, end=sunday + HALF_HOUR)]
+    (done,) = connector.update_items("calendar", [ItemUpdate(item_id, key, {"exceptions": wanted})])
+    assert done.ok, done.message
+    assert [(e["original_start"], e["start"]) for e in _exceptions(connector, item_id)] == [
+        (MONDAY + WEEK, sunday)
+    ]
+    assert done.change_key == connector.get_items("calendar", [item_id], ["subject"])[0].change_key
+
+
+def test_a_monthly_series_on_the_31st_takes_place_on_the_last_day_of_shorter_months(connector):
+    """Exchange and Outlook put an occurrence of "day 31 of every month" on the last day of a
+    shorter month (RFC 5545 would skip that month): the InstanceIndex counts it, so the
+    occurrence the CRM cancels on 31 March is the one cancelled, not 28 February."""
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    start = datetime.datetime(2027, 1, 31, 9, tzinfo=berlin)
+    march = datetime.datetime(2027, 3, 31, 9, tzinfo=berlin)
+    item_id = _series(
+        connector,
+        scheduled_start=start,
+        scheduled_end=start + HALF_HOUR,
+        recurrence_pattern="FREQ=MONTHLY;BYMONTHDAY=31;COUNT=4",
+        exceptions=[_changed(march, cancelled=True)],
+    )
+    second = _master(connector, item_id).occurrence(2)
+    second.refresh()
+    assert second.start == datetime.datetime(2027, 2, 28, 9, tzinfo=berlin)
+    assert _exceptions(connector, item_id) == [_changed(march, cancelled=True)]
+    with pytest.raises(ErrorCalendarOccurrenceIsDeletedFromRecurrence):
+        _master(connector, item_id).occurrence(3).refresh()
+
+
+def test_exceptions_for_an_appointment_that_is_no_longer_a_series_are_answered(connector):
+    """Outlook made the series a single appointment just before the write: the update is
+    answered (there is no occurrence to write), one result per update as always."""
+    item_id = _series(connector, recurrence_pattern="")
+    key = connector.get_items("calendar", [item_id], ["subject"])[0].change_key
+    wanted = {"exceptions": [_changed(MONDAY + WEEK, cancelled=True)]}
+    (done,) = connector.update_items("calendar", [ItemUpdate(item_id, key, wanted)])
+    assert (done.ok, done.change_key) == (True, key)
+    assert _exceptions(connector, item_id) == []
+
+
+def _local(*args: int) -> datetime.datetime:
+    return datetime.datetime(*args, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin"))
+
+
+@pytest.mark.parametrize(
+    ("first", "rule", "changed", "cancelled"),
+    [
+        # every other week on Monday and Wednesday: 7, 9, 21, 23 December, 4 January...
+        (_local(2026, 12, 7, 9), "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE;COUNT=10",
+         _local(2026, 12, 23, 9), _local(2027, 1, 4, 9)),
+        (_local(2026, 12, 8, 9), "FREQ=MONTHLY;BYDAY=TU;BYSETPOS=2;COUNT=6",
+         _local(2027, 4, 13, 9), _local(2027, 2, 9, 9)),
+        (_local(2026, 12, 15, 9), "FREQ=MONTHLY;BYMONTHDAY=15;UNTIL=20270615T070000Z",
+         _local(2027, 4, 15, 9), _local(2027, 6, 15, 9)),
+        (_local(2026, 12, 15, 9), "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=15;COUNT=4",
+         _local(2028, 12, 15, 9), _local(2027, 12, 15, 9)),
+        # every third day across the spring clock change, to a last local day
+        (_local(2027, 3, 20, 9), "FREQ=DAILY;INTERVAL=3;UNTIL=20270410",
+         _local(2027, 3, 29, 9), _local(2027, 4, 10, 9)),
+    ],
+)  # fmt: skip
+def test_occurrences_of_other_patterns_are_found_where_outlook_puts_them(
+    connector, first, rule, changed, cancelled
+):  # type: ignore[no-untyped-def]
+    item_id = _series(
+        connector,
+        scheduled_start=first,
+        scheduled_end=first + HALF_HOUR,
+        recurrence_pattern=rule,
+        exceptions=[_changed(changed, subject="Changed"), _changed(cancelled, cancelled=True)],
+    )
+    got = {
+        e["original_start"]: (e["cancelled"], e["subject"]) for e in _exceptions(connector, item_id)
+    }
+    assert got == {changed: (False, "Changed"), cancelled: (True, None)}
+
+
+def test_an_all_day_series_keeps_its_exceptions_on_their_days(connector):
+    first = _local(2026, 12, 7)
+    item_id = _series(
+        connector,
+        scheduled_start=first,
+        scheduled_end=first + datetime.timedelta(days=1),
+        is_all_day_event=True,
+        exceptions=[
+            _changed(first + WEEK, subject="Off-site"),
+            _changed(first + 2 * WEEK, cancelled=True),
+        ],
+    )
+    got = [
+        (e["original_start"], e["cancelled"], e["subject"]) for e in _exceptions(connector, item_id)
+    ]
+    assert got == [(first + WEEK, False, "Off-site"), (first + 2 * WEEK, True, None)]
+
+
+def test_putting_back_a_cancelled_occurrence_keeps_the_other_changed_and_cancelled_ones(connector):
+    """EWS cannot bring a deleted occurrence back: the recurrence is written again and every
+    other exception applied anew (a moved one, a cancelled one, one with a new subject)."""
+    tuesday = MONDAY + WEEK + datetime.timedelta(days=1)
+    moved = _changed(MONDAY + WEEK, start=tuesday, end=tuesday + HALF_HOUR)
+    item_id = _series(
+        connector,
+        exceptions=[
+            moved,
+            _changed(MONDAY + 2 * WEEK, cancelled=True),
+            _changed(MONDAY + 3 * WEEK, cancelled=True),
+            _changed(MONDAY + 4 * WEEK, subject="Before"),
+        ],
+    )
+    key = connector.get_items("calendar", [item_id], ["subject"])[0].change_key
+    wanted = [
+        moved,
+        _changed(MONDAY + 3 * WEEK, cancelled=True),
+        _changed(MONDAY + 4 * WEEK, subject="After"),
+    ]
+    (done,) = connector.update_items("calendar", [ItemUpdate(item_id, key, {"exceptions": wanted})])
+    assert done.ok, done.message
+    got = [
+        (e["original_start"], e["cancelled"], e["start"], e["subject"])
+        for e in _exceptions(connector, item_id)
+    ]
+    assert got == [
+        (MONDAY + WEEK, False, tuesday, None),
+        (MONDAY + 3 * WEEK, True, None, None),
+        (MONDAY + 4 * WEEK, False, MONDAY + 4 * WEEK, "After"),
+    ]
+    assert done.change_key == connector.get_items("calendar", [item_id], ["subject"])[0].change_key

@@ -67,3 +67,12 @@ def test_a_weekly_rule_without_a_day_repeats_on_the_first_days_weekday():
     sunday = datetime.date(2026, 11, 8)
     assert rrule.canonical("FREQ=WEEKLY;COUNT=5", sunday) == "FREQ=WEEKLY;BYDAY=SU;COUNT=5"
     assert rrule.canonical("not a rule ", MONDAY) == "not a rule"  # compared as it is
+
+
+def test_a_day_a_shorter_month_lacks_falls_on_its_last_day_as_in_outlook():
+    first = datetime.datetime(2027, 1, 31, 9, tzinfo=BERLIN)
+    starts = list(rrule.occurrence_starts("FREQ=MONTHLY;COUNT=4", first))
+    assert [(s.month, s.day) for s in starts] == [(1, 31), (2, 28), (3, 31), (4, 30)]
+    leap = datetime.datetime(2028, 2, 29, 9, tzinfo=BERLIN)
+    yearly = list(rrule.occurrence_starts("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;COUNT=2", leap))
+    assert [s.date() for s in yearly] == [leap.date(), datetime.date(2029, 2, 28)]

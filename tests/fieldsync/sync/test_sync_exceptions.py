@@ -13,6 +13,7 @@ from fieldsync.models.sync import SyncLink
 
 from .conftest import _counter, make_mailbox
 from .mailboxes import DavMailbox, MemoryMailbox, XandikosMailbox
+from .runs_on import runs_on
 
 pytestmark = pytest.mark.django_db
 
@@ -346,3 +347,49 @@ def test_an_occurrence_left_as_the_series_gives_it_is_no_exception_on_either_sid
     without = fields.values({**row, "exceptions": [moved]})["exceptions"]
     assert with_empty == without
     assert [e[0] for e in without] == ["2026-12-21T09:00:00+00:00"]
+
+
+@runs_on("exchange")  # Exchange drops a series' exceptions when its pattern or time changes
+def test_exceptions_of_occurrences_a_new_pattern_no_longer_has_go_on_both_sides(
+    sync, mailbox, series
+):
+    """A series moved to another time in the CRM: Exchange keeps no exception of an occurrence
+    the new pattern does not have, and the CRM lets them go too instead of keeping a
+    difference the mailbox can never hold."""
+    AppointmentException.objects.create(
+        series=series, original_start=MONDAY + WEEK, location="Room 9"
+    )
+    AppointmentException.objects.create(
+        series=series, original_start=MONDAY + 2 * WEEK, is_cancelled=True
+    )
+    sync("recurring_appointment")
+    assert len(exceptions_in(mailbox, series)) == 2
+    series.scheduled_start = MONDAY + datetime.timedelta(hours=1)
+    series.scheduled_end = series.scheduled_start + datetime.timedelta(minutes=30)
+    series.save()
+    sync("recurring_appointment")
+    settled(sync)
+    assert exceptions_in(mailbox, series) == []
+    assert list(series.exceptions.all()) == []
+
+
+@runs_on("memory", "exchange", "dav", "graph")
+def test_exceptions_read_back_after_a_write_are_no_conflict_when_the_server_kept_them(
+    sync, mailbox, series
+):
+    """After a write the sync reads back what the server kept: an occurrence the server holds
+    with the series' values repeated (CalDAV) is the same exception, not a value the server
+    changed, also when a new pattern of the series brings the exceptions along."""
+    from fieldsync.models.sync import SyncConflict
+
+    moved = MONDAY + WEEK + datetime.timedelta(hours=1)
+    AppointmentException.objects.create(
+        series=series, original_start=MONDAY + WEEK, scheduled_start=moved, location="Room 9"
+    )
+    sync("recurring_appointment")
+    series.recurrence_pattern = "FREQ=WEEKLY;BYDAY=MO;COUNT=12"
+    series.save()
+    assert sync("recurring_appointment").counts["exchange_updated"] == 1
+    assert not SyncConflict.objects.exists()
+    assert exceptions_in(mailbox, series) == [(MONDAY + WEEK, False, moved, None, "Room 9")]
+    settled(sync)
