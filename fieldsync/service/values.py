@@ -88,6 +88,9 @@ EXCEPTION_KEYS = (
     "description",
 )
 _OVERRIDE_OF = {"subject": "subject", "location": "location", "description": "description"}
+# The series' columns an exception overrides: the `exceptions` field is readable (updatable)
+# only where all of them are (fieldsync.service.rules, unreadable_fields).
+EXCEPTION_COLUMNS = ("scheduled_start", "scheduled_end", "subject", "location", "description")
 
 
 class ExceptionsColumn(models.JSONField):
@@ -418,12 +421,15 @@ def sealed_json_value(value: Value, readable: bool) -> Any:
 
 
 def unreadable_fields(owner: Any, entity: str) -> frozenset[str]:
-    """The catalog fields of `entity` with a column the owner may not read."""
+    """The catalog fields of `entity` with a column the owner may not read; a recurring
+    appointment's `exceptions` too, where the owner may not read a column they override."""
     from security import policy
 
     access = policy.field_access(owner, entity)
     hidden = access.hidden()
     if not hidden:
         return frozenset()
-    columns = entity_fields(entity).columns
+    columns = dict(entity_fields(entity, exceptions=True).columns)
+    if EXCEPTIONS in columns:
+        columns[EXCEPTIONS] = EXCEPTION_COLUMNS
     return frozenset(name for name, cols in columns.items() if hidden.intersection(cols))
