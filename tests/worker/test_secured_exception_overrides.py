@@ -131,3 +131,56 @@ def test_conflicts_rejected_changes_and_previews_of_occurrences_are_withheld(wor
         [change], entity="recurring_appointment", viewer=sally.owner, owner=sally.owner
     )
     assert SECRET in str(own.value)
+
+
+def test_the_apply_confirmation_withholds_the_losing_value_from_who_may_not_read_it(
+    client, make_mailbox, make_user
+):
+    """Confirming "apply the losing value" shows the value about to be written, so it is a
+    page of values like the conflicts list: a settings administrator who manages mailboxes but
+    may not read the record, or a mailbox owner who lost the field's read right since the
+    conflict, sees no value there (applying is refused for them anyway)."""
+    from django.urls import reverse
+
+    from crm.models import Contact
+
+    sally = make_mailbox("sally", on_server=False)
+    role_upsert(
+        name="Seller",
+        levels={("contact", a): "user" for a in ("create", "read", "write", "sync")},
+        users=[sally.owner],
+    )
+    opal = make_user("opal")
+    role_upsert(
+        name="Sync settings",
+        levels={("sync_settings", a): "organization" for a in ("read", "write")},
+        users=[opal],
+    )
+    ann = Contact.objects.create(owner=sally.owner, last_name="Lee", job_title="Head buyer")
+    conflict = SyncConflict.objects.create(
+        owner=sally.owner,
+        entity="contact",
+        crm_id=ann.pk,
+        item_id="AAMk-item",
+        field="job_title",
+        base_value="Buyer",
+        crm_value="Head buyer",
+        exchange_value="Chief of mergers",
+        outcome="crm",
+        reason="crm_wins",
+        digest="d-confirm",
+    )
+    url = reverse("fieldsync:sync_conflict_apply", args=[conflict.pk])
+    client.force_login(sally.owner)
+    assert "Chief of mergers" in client.get(url).content.decode()  # hers to read and apply
+
+    client.force_login(opal)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "Chief of mergers" not in page.content.decode()
+    several = client.post(reverse("fieldsync:sync_conflicts_apply"), {"ids": [conflict.pk]})
+    assert "Chief of mergers" not in several.content.decode()
+
+    secure_field(entity="contact", column="job_title")  # sally may no longer read it
+    client.force_login(sally.owner)
+    assert "Chief of mergers" not in client.get(url).content.decode()
