@@ -346,4 +346,3 @@ def test_an_occurrence_left_as_the_series_gives_it_is_no_exception_on_either_sid
     without = fields.values({**row, "exceptions": [moved]})["exceptions"]
     assert with_empty == without
     assert [e[0] for e in without] == ["2026-12-21T09:00:00+00:00"]
-
