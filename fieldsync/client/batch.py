@@ -63,6 +63,8 @@ from fieldsync.service.rules import engine_policy
 from fieldsync.service.values import ONE_WAY, ONE_WAY_WORDS
 from security import policy as security
 
+SECURED_REFUSED = "The CRM does not accept this value of a secured field (not repeated here)."
+
 
 class EntityBatch:
     """One entity's items of a batch, merged into the CRM by the engine's per-field rules,
@@ -112,7 +114,7 @@ class EntityBatch:
                 if exc.fields:
                     result["error"]["fields"] = exc.fields
             except ValidationError as exc:
-                fields = exc.message_dict if hasattr(exc, "error_dict") else {}
+                fields = self._words(exc.message_dict) if hasattr(exc, "error_dict") else {}
                 message = "; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items())
                 result |= {"status": "invalid", "error": {"message": message or str(exc)}}
                 if fields:
@@ -130,6 +132,11 @@ class EntityBatch:
                 counts=self.counts | {"items_seen": len(changes)},
             )
         return results
+
+    def _words(self, fields: dict[str, list[str]]) -> dict[str, list[str]]:
+        """The CRM's validation messages per column, a secured column's in our own words: the
+        answer is kept for a retry, and such a message may quote the value (a refused choice)."""
+        return {c: [SECURED_REFUSED] if c in self.sealing.columns else m for c, m in fields.items()}
 
     # -- one item -------------------------------------------------------------------------------
     def _record(self, plan: RecordPlan, refused: Iterable[Rejected] = ()) -> None:

@@ -24,6 +24,10 @@ def record_outcomes(
     """Save conflicts and rejected changes; the same one posted again is stored once. Values
     of fields the owner may not read are kept only as digests."""
     hidden = unreadable_fields(owner, entity) if conflicts or rejected else frozenset()
+
+    def stored(value: Any, field: str, record: Any) -> Any:
+        return sealed_json_value(value, field not in hidden, entity=entity, record=record)
+
     if conflicts:
         SyncConflict.objects.bulk_create(
             [
@@ -33,9 +37,9 @@ def record_outcomes(
                     crm_id=c.crm_id,
                     item_id=c.item_id or "",
                     field=c.field,
-                    base_value=sealed_json_value(c.base, c.field not in hidden),
-                    crm_value=sealed_json_value(c.crm_value, c.field not in hidden),
-                    exchange_value=sealed_json_value(c.remote_value, c.field not in hidden),
+                    base_value=stored(c.base, c.field, c.crm_id or c.item_id),
+                    crm_value=stored(c.crm_value, c.field, c.crm_id or c.item_id),
+                    exchange_value=stored(c.remote_value, c.field, c.crm_id or c.item_id),
                     outcome=c.outcome.value,
                     reason=str(c.reason)[:100],
                     digest=SyncConflict.digest_of(owner.pk, entity, c),
@@ -53,7 +57,7 @@ def record_outcomes(
                     crm_id=r.crm_id,
                     item_id=r.item_id,
                     field=r.field,
-                    offered_value=sealed_json_value(r.offered, r.field not in hidden),
+                    offered_value=stored(r.offered, r.field, r.crm_id or r.item_id),
                     reason=str(r.reason)[:60],
                     digest=RejectedChange.digest_of(owner.pk, entity, r),
                 )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import datetime
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -26,7 +26,13 @@ from django.utils import timezone
 
 from fieldsync.engine import Sealed, Value
 from fieldsync.models.client import ClientRecordVersion
-from fieldsync.service.values import EntityFields, canonical, digest, entity_fields
+from fieldsync.service.values import (
+    EntityFields,
+    canonical,
+    digest,
+    entity_fields,
+    record_digest,
+)
 from security import policy as security
 
 # Part of every version's seal fingerprint: a new value seals every stored version again.
@@ -36,13 +42,6 @@ _ABSENT = object()
 # How long a version served to a client stays its merge base (docs/api.md): a change naming an
 # older one has no base, and the conflict policy decides every difference (recorded).
 VERSION_LIFETIME = datetime.timedelta(days=30)
-
-
-def record_digest(entity: str, crm_id: Any) -> Callable[[Value], str]:
-    """The keyed digest of one record's field values, salted with the record: equal values of
-    two records (two blanks, a shared code) do not show as equal digests."""
-    salt = (entity, str(crm_id))
-    return lambda value: digest((*salt, value))
 
 
 def _column_digest(entity: str, crm_id: Any, column: str, value: Any) -> str:

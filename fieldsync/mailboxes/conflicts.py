@@ -195,15 +195,20 @@ def _keep_replaced(conflict: SyncConflict, actor: Any, replaced: Any, applied: A
     # The mailbox's owner may have lost the read right on the field since: then, as for the
     # sync's own conflicts, the values rest only as keyed digests.
     readable = conflict.field not in unreadable_fields(conflict.owner, conflict.entity)
+    record = conflict.crm_id or conflict.item_id
+
+    def stored(value: Any) -> Any:
+        return sealed_json_value(value, readable, entity=conflict.entity, record=record)
+
     fields = {
         "owner_id": conflict.owner_id,
         "entity": conflict.entity,
         "crm_id": conflict.crm_id,
         "item_id": conflict.item_id,
         "field": conflict.field,
-        "base_value": sealed_json_value(crm_value_after(conflict), readable),
-        "crm_value": sealed_json_value(replaced, readable),
-        "exchange_value": sealed_json_value(applied, readable),
+        "base_value": stored(crm_value_after(conflict)),
+        "crm_value": stored(replaced),
+        "exchange_value": stored(applied),
         "outcome": Outcome.EXCHANGE.value,
         "reason": reason[:100],
     }

@@ -41,8 +41,8 @@ from fieldsync.service.values import (
     ACTIVITY_TYPE_OF,
     EXCEPTIONS,
     EntityFields,
-    digest,
     encode_base,
+    record_digest,
     sealed_json_value,
 )
 
@@ -164,12 +164,16 @@ class DjangoSink:
     def _sealed(self, status: Link) -> Link:
         """The status as stored: private Exchange values, and any value of a field the owner
         may not read (the CRM's and the mailbox's), only as digests."""
-        return seal_unreadable(seal_private(status, self.rules, digest), self.rules, digest)
+        mark = record_digest(self.entity, status.crm_id)
+        return seal_unreadable(seal_private(status, self.rules, mark), self.rules, mark)
 
     # -- 1. conflicts and rejected changes -----------------------------------------------------
     def _readable(self, field: str) -> bool:
         rule = self.rules.fields.get(field)
         return rule is None or rule.can_read
+
+    def _stored(self, value: Value, field: str, record: Any) -> Any:
+        return sealed_json_value(value, self._readable(field), entity=self.entity, record=record)
 
     def record(self, batch: Sequence[RecordPlan]) -> None:
         conflicts = [c for p in batch for c in p.conflicts]
@@ -188,9 +192,9 @@ class DjangoSink:
                     crm_id=c.crm_id,
                     item_id=c.item_id or "",
                     field=c.field,
-                    base_value=sealed_json_value(c.base, self._readable(c.field)),
-                    crm_value=sealed_json_value(c.crm_value, self._readable(c.field)),
-                    exchange_value=sealed_json_value(c.remote_value, self._readable(c.field)),
+                    base_value=self._stored(c.base, c.field, c.crm_id or c.item_id),
+                    crm_value=self._stored(c.crm_value, c.field, c.crm_id or c.item_id),
+                    exchange_value=self._stored(c.remote_value, c.field, c.crm_id or c.item_id),
                     outcome=c.outcome.value,
                     reason=str(c.reason)[:100],
                     digest=SyncConflict.digest_of(self.owner.pk, self.entity, c),
@@ -209,7 +213,7 @@ class DjangoSink:
                     crm_id=r.crm_id,
                     item_id=r.item_id,
                     field=r.field,
-                    offered_value=sealed_json_value(r.offered, self._readable(r.field)),
+                    offered_value=self._stored(r.offered, r.field, r.crm_id or r.item_id),
                     reason=str(r.reason)[:60],
                     digest=RejectedChange.digest_of(self.owner.pk, self.entity, r),
                 )
@@ -425,7 +429,9 @@ class DjangoSink:
                 continue
             # A status kept from before the owner lost a field's read right is rewritten sealed.
             unsealed = (
-                status is not None and seal_unreadable(status, self.rules, digest) is not status
+                status is not None
+                and seal_unreadable(status, self.rules, record_digest(self.entity, status.crm_id))
+                is not status
             )
             if not plan.status_changed and not unsealed:
                 continue

@@ -15,7 +15,13 @@ from fieldsync.engine import FieldRule, Policy, Rules
 from fieldsync.engine.model import ConflictPolicy, RemoteDeletePolicy
 from fieldsync.fields.selectors import directions_for
 from fieldsync.models.sync import SyncFilter, SyncPolicy
-from fieldsync.service.values import EXCEPTIONS, EXCHANGE_SETS, ONE_WAY, entity_fields
+from fieldsync.service.values import (
+    EXCEPTION_COLUMNS,
+    EXCEPTIONS,
+    EXCHANGE_SETS,
+    ONE_WAY,
+    entity_fields,
+)
 from security import policy as security
 
 _EXCHANGE_SET = {Direction.BOTH: Direction.TO_CRM, Direction.TO_OUTLOOK: Direction.NONE}
@@ -73,7 +79,7 @@ def series_zone(connector: Connector) -> str:
 # The exceptions follow the recurrence pattern's direction, and the rights on the columns an
 # exception overrides.
 _EXCEPTIONS_LIKE = "recurrence_pattern"
-_EXCEPTION_COLUMNS = ("scheduled_start", "scheduled_end", "subject", "location", "description")
+_EXCEPTION_COLUMNS = EXCEPTION_COLUMNS
 
 
 def entity_rules(

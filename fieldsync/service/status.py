@@ -8,7 +8,7 @@ from typing import Any
 
 from fieldsync.engine import Link, LinkState, Rules, seal_unreadable
 from fieldsync.models.sync import SyncLink
-from fieldsync.service.values import EntityFields, decode_base, digest, encode_base
+from fieldsync.service.values import EntityFields, decode_base, encode_base, record_digest
 
 
 def links_of(*, owner: Any, ef: EntityFields, entity: str, crm_ids: set[str]) -> list[Link]:
@@ -44,7 +44,7 @@ def links_reseal(*, owner: Any, ef: EntityFields, entity: str, rules: Rules) -> 
             LinkState(link.state),
             decode_base(link.base, blanks),
         )
-        sealed = seal_unreadable(status, rules, digest)
+        sealed = seal_unreadable(status, rules, record_digest(entity, status.crm_id))
         if sealed is not status:
             link.base = encode_base(sealed.base, blanks)
             rows.append(link)

@@ -50,6 +50,7 @@ from fieldsync.service.values import (
     EntityFields,
     digest,
     entity_fields,
+    record_digest,
 )
 
 # progress(entity, records done, records in the plan)
@@ -268,7 +269,15 @@ class _EntityRun:
             revisit=revisit,
             lookup=self.crm.lookup,
         )
-        return [unseal(r, digest) for r in records]
+        return [self._unseal(r) for r in records]
+
+    def _unseal(self, record: RecordInput) -> RecordInput:
+        """The record with its status's sealed values opened where a side still holds them:
+        digests salted with the record, then (a status sealed before they were salted) plain
+        keyed ones, which the run's status then keeps salted."""
+        if record.link is None:
+            return record
+        return unseal(unseal(record, record_digest(self.entity, record.link.crm_id)), digest)
 
     def _apply(
         self, plan: Plan, rules: Rules, light: dict[str, tuple], cursor: int, report: EntityReport

@@ -90,6 +90,9 @@ EXCEPTION_KEYS = (
     "description",
 )
 _OVERRIDE_OF = {"subject": "subject", "location": "location", "description": "description"}
+# The series' columns an exception overrides: the `exceptions` field is readable (updatable)
+# only where all of them are (fieldsync.service.rules, unreadable_fields).
+EXCEPTION_COLUMNS = ("scheduled_start", "scheduled_end", "subject", "location", "description")
 
 
 class ExceptionsColumn(models.JSONField):
@@ -378,6 +381,15 @@ def digest(value: Value) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), raw, hashlib.sha256).hexdigest()
 
 
+def record_digest(entity: str, record: Any) -> Callable[[Value], str]:
+    """The keyed digest of one record's values (`record`: its CRM id, or the item's id when it
+    has none), salted with the record: equal values of two records (two blanks, a shared code)
+    do not show as equal digests. What the sync stores of a value its owner may not read is
+    this digest (the status, conflicts and rejected changes; the Outlook client's versions)."""
+    salt = (entity, str(record))
+    return lambda value: digest((*salt, value))
+
+
 def _to_json(value: Value) -> Any:
     if value is UNKNOWN:
         return _UNKNOWN_JSON
@@ -431,23 +443,27 @@ def json_value(value: Value) -> Any:
     return None if value is UNKNOWN else _to_json(value)
 
 
-def sealed_json_value(value: Value, readable: bool) -> Any:
-    """json_value, or only its keyed digest ({"#": ...}) for a field the mailbox owner may not
-    read: such a value never rests in clear in a conflict or rejected change."""
+def sealed_json_value(value: Value, readable: bool, *, entity: str, record: Any) -> Any:
+    """json_value, or only its keyed digest ({"#": ...}, salted with the record: see
+    record_digest) for a field the mailbox owner may not read: such a value never rests in
+    clear in a conflict or rejected change."""
     if readable or value is UNKNOWN or value is None:
         return json_value(value)
     if isinstance(value, Sealed):
         return {"#": value.digest}
-    return {"#": digest(value)}
+    return {"#": record_digest(entity, record)(value)}
 
 
 def unreadable_fields(owner: Any, entity: str) -> frozenset[str]:
-    """The catalog fields of `entity` with a column the owner may not read."""
+    """The catalog fields of `entity` with a column the owner may not read; a recurring
+    appointment's `exceptions` too, where the owner may not read a column they override."""
     from security import policy
 
     access = policy.field_access(owner, entity)
     hidden = access.hidden()
     if not hidden:
         return frozenset()
-    columns = entity_fields(entity).columns
+    columns = dict(entity_fields(entity, exceptions=True).columns)
+    if EXCEPTIONS in columns:
+        columns[EXCEPTIONS] = EXCEPTION_COLUMNS
     return frozenset(name for name, cols in columns.items() if hidden.intersection(cols))

@@ -136,6 +136,8 @@ def _local_path(value: str) -> str:
 
 
 def _confirm(request: HttpRequest, chosen: list, status: int = 200) -> HttpResponse:
+    # The values about to be written, as on the conflicts page: only those the viewer may read.
+    chosen = withhold_values(chosen, request.user)
     return render(
         request,
         "fieldsync/sync_conflicts_confirm.html",

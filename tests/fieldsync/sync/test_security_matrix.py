@@ -139,3 +139,31 @@ def test_a_status_kept_in_clear_by_an_earlier_version_is_sealed_on_the_first_run
     assert not RejectedChange.objects.exists(), "the Outlook value did not change"
     record.refresh_from_db()
     assert record.job_title == "CRM-1"
+
+
+@pytest.mark.parametrize("rights", ["no_rights", "read_only"])
+def test_verify_after_an_outlook_edit_keeps_no_secured_value(rights, sally, secure, set_direction):
+    """Verify compares both sides and keeps its report (with the values of each difference)
+    among the sync's tables: a field the owner may not read, or not update, differs by field
+    security, never as drift with its two values, after the read right went and an Outlook edit
+    was refused."""
+    from fieldsync.service.verify import verify_mailbox
+
+    SyncPolicy.objects.update_or_create(pk=1, defaults={"contact_filter": "all"})
+    set_direction("contact", COLUMN, "both")
+    record = Contact.objects.create(owner=sally, last_name="Lee", job_title="CRM-1")
+    mailbox = MemoryMailbox()
+    sync_mailbox(owner=sally, connector=mailbox.connector, entities=["contact"])
+    secure("contact", COLUMN, *FIELD_RIGHTS[rights])  # the read right (or update) went
+    (item_id,) = mailbox.items("contacts")
+    mailbox.edit("contacts", item_id, **{COLUMN: "OUT-2"})
+    sync_mailbox(owner=sally, connector=mailbox.connector, entities=["contact"])
+    (report,) = verify_mailbox(owner=sally, connector=mailbox.connector, entities=["contact"])
+    assert report.drift == []
+    # Read-only: the refused edit was put back in Outlook, so both sides agree again.
+    assert report.explained.get("field_security", 0) == (1 if rights == "no_rights" else 0)
+    record.refresh_from_db()
+    assert record.job_title == "CRM-1"
+    stored = stored_by_the_sync()
+    if rights == "no_rights":
+        assert "CRM-1" not in stored and "OUT-2" not in stored
