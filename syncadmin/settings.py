@@ -331,9 +331,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # Axes logs every attempt with the user name; failures and lockouts stay at WARNING.
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        # Axes logs every attempt with the user name; failures and lockouts stay at WARNING.
+        "axes": {"level": "WARNING"},
+        # exchangelib logs whole request and response bodies (record values) at DEBUG and, on
+        # some errors, at ERROR: logs are a door too. The connector reports errors in words.
+        "exchangelib": {"level": "CRITICAL"},
+        # MSAL's DEBUG lines describe token requests; httpx's INFO names every Graph URL.
+        "msal": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
 }
-
-# Where the EWS schema lives (Microsoft's published files; never committed here).
-EWS_SCHEMA_DIR = Path(os.environ.get("EWS_SCHEMA_DIR", BASE_DIR.parent / "shared" / "ews-schema"))

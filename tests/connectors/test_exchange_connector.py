@@ -260,3 +260,18 @@ def test_create_sends_one_request_per_hundred_items(connector, ews):
     assert all(r.ok for r in results)
     assert ews.request_count("CreateItem") == 3
     assert ews.request_count() == 3
+
+
+def test_record_values_do_not_reach_the_logs_through_exchangelib_even_at_debug(connector, caplog):
+    """exchangelib logs whole SOAP bodies at DEBUG (and on some errors at ERROR); an operator
+    who turns the log level up must not find record values there (logs are a door too)."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)  # the root logger, as LOG_LEVEL=DEBUG sets it
+    (made,) = connector.create_items(
+        "contacts", [NewItem("crm-secret", {"last_name": "Wong", "description": "Salary 98765"})]
+    )
+    assert made.ok
+    assert list(connector.get_items("contacts", [made.item_id], ["description"]))
+    assert "Salary 98765" not in caplog.text
+    assert not logging.getLogger("exchangelib.util").isEnabledFor(logging.ERROR)
