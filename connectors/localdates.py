@@ -15,6 +15,10 @@ from __future__ import annotations
 import datetime
 from zoneinfo import ZoneInfo
 
+from occurrences.expand import until_date
+
+__all__ = ["all_day_end", "all_day_last_day", "until_date", "until_value"]
+
 _DAY = datetime.timedelta(days=1)
 
 
@@ -26,20 +30,6 @@ def all_day_last_day(end: datetime.datetime, tz: ZoneInfo) -> datetime.date:
 def all_day_end(last_day: datetime.date, tz: ZoneInfo) -> datetime.datetime:
     """The exclusive end (the local midnight after `last_day`) of an all-day event."""
     return datetime.datetime.combine(last_day + _DAY, datetime.time(), tz)
-
-
-def until_date(until: str, tz: ZoneInfo) -> datetime.date:
-    """The local date of a series' last occurrence from an RRULE UNTIL value: a UTC date-time
-    (...Z) is taken to the mailbox's zone, a floating one is local already, a date is a date."""
-    text = until.strip().upper()
-    day = datetime.datetime.strptime(text[:8], "%Y%m%d").date()
-    if "T" not in text:
-        return day
-    clock = datetime.datetime.strptime(text[9:15].ljust(6, "0"), "%H%M%S").time()
-    moment = datetime.datetime.combine(day, clock)
-    if text.endswith("Z"):
-        return moment.replace(tzinfo=datetime.UTC).astimezone(tz).date()
-    return moment.date()
 
 
 def until_value(

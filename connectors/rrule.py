@@ -1,39 +1,27 @@
 """The part of RFC 5545 RRULE handling every connector shares: parsing the CRM's
 recurrence_pattern into its parts and reading an nth weekday, with the error for what Outlook
-cannot represent, and the expansion of a series into its occurrences. Pure: no exchangelib, no
-HTTP (the Exchange and Graph mappings and the EWS test server build on it).
+cannot represent, and the expansion of a series into its occurrences (occurrences/expand.py,
+shared with the CRM). Pure: no exchangelib, no HTTP (the Exchange and Graph mappings and the
+test servers build on it).
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 
-from dateutil.rrule import rrulestr
+from occurrences.expand import RecurrenceError, occurrence_starts, parse
 
-from .localdates import until_date
+__all__ = [
+    "DAYS",
+    "RecurrenceError",
+    "canonical",
+    "instance_index",
+    "nth_weekday",
+    "occurrence_starts",
+    "parse",
+]
 
 DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]  # Exchange and Graph number them 1..7 so
-
-
-class RecurrenceError(ValueError):
-    """An RRULE Outlook cannot represent (e.g. FREQ=HOURLY or BYDAY with several nth weekdays)."""
-
-
-def parse(rrule: str) -> dict[str, str]:
-    """'RRULE:FREQ=WEEKLY;BYDAY=MO' -> {'FREQ': 'WEEKLY', 'BYDAY': 'MO'} (keys upper-cased)."""
-    text = rrule.strip()
-    if text.upper().startswith("RRULE:"):
-        text = text[6:]
-    parts: dict[str, str] = {}
-    for chunk in filter(None, text.split(";")):
-        key, sep, value = chunk.partition("=")
-        if not sep:
-            raise RecurrenceError(f"Malformed RRULE part {chunk!r}")
-        parts[key.strip().upper()] = value.strip().upper()
-    if "FREQ" not in parts:
-        raise RecurrenceError("RRULE needs FREQ")
-    return parts
 
 
 def nth_weekday(value: str, setpos: str | None) -> tuple[int, int]:
@@ -97,42 +85,9 @@ def canonical(rrule: str, start: datetime.date) -> str:
 
 
 # -- expansion ----------------------------------------------------------------------------------
-# A series repeats at its first occurrence's wall-clock time in its own zone (09:00 in Berlin
-# stays 09:00 across a daylight-saving change), as Outlook and Exchange expand it. UNTIL names
-# the last occurrence's local date (localdates.until_date); day 29 to 31 of a month falls on the
-# last day of a shorter month. dateutil does the calendar arithmetic.
-
-
-def occurrence_starts(
-    rrule: str, first: datetime.datetime, *, limit: int = 5000
-) -> Iterator[datetime.datetime]:
-    """The starts of a series' occurrences (aware, in `first`'s zone), at most `limit` of them;
-    `first` is the first occurrence's start (aware). Occurrences the pattern skips are skipped:
-    a weekly series on Mondays starting on a Sunday begins the next day."""
-    tz = first.tzinfo
-    parts = parse(rrule)
-    until = until_date(parts.pop("UNTIL"), tz) if "UNTIL" in parts else None  # type: ignore[arg-type]
-    _last_day_when_shorter(parts, first)
-    text = ";".join(f"{key}={value}" for key, value in parts.items())
-    rule = rrulestr(text, dtstart=first.replace(tzinfo=None))
-    for count, moment in enumerate(rule):
-        if count >= limit or (until is not None and moment.date() > until):
-            return
-        yield moment.replace(tzinfo=tz)
-
-
-def _last_day_when_shorter(parts: dict[str, str], first: datetime.datetime) -> None:
-    """Outlook's day 29, 30 or 31 of a month falls on the month's last day when it has fewer
-    days (RFC 5545 skips the month): the day or the last of the days before it that exist."""
-    if parts["FREQ"] not in ("MONTHLY", "YEARLY") or "BYDAY" in parts or "BYSETPOS" in parts:
-        return
-    day = int(parts.get("BYMONTHDAY", first.day))
-    if not 28 < day <= 31:
-        return
-    parts["BYMONTHDAY"] = ",".join(str(d) for d in range(28, day + 1))
-    parts["BYSETPOS"] = "-1"
-    if parts["FREQ"] == "YEARLY":
-        parts.setdefault("BYMONTH", str(first.month))
+# The expansion itself (wall-clock time in the series' zone across daylight-saving changes, UNTIL
+# as a local date, day 29 to 31 on a shorter month's last day) is occurrences/expand.py, which
+# the CRM shares: one implementation for the CRM, the connectors and the test servers.
 
 
 def instance_index(

@@ -9,15 +9,16 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
-import itertools
 import uuid
+import zoneinfo
 from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
-from dateutil.rrule import rrulestr
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
+
+from occurrences import expand
 
 
 class ChangeCounter(models.Model):
@@ -288,24 +289,33 @@ class RecurringAppointment(AppointmentFields):
             )
         ]
 
+    def series_zone(self) -> zoneinfo.ZoneInfo:
+        """The zone the series repeats in: its owner's time zone, else the organization's
+        (settings.TIME_ZONE). A series at 09:00 stays at 09:00 there across a daylight-saving
+        change, as Outlook expands it."""
+        name = getattr(self.owner, "time_zone", "") if self.owner_id else ""
+        try:
+            return zoneinfo.ZoneInfo(name or settings.TIME_ZONE)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+    def _first(self) -> dt.datetime:
+        return self.scheduled_start.astimezone(self.series_zone())
+
     def occurrence_starts(self, *, limit: int = 1000) -> list[dt.datetime]:
-        """The starts of the series' occurrences as the pattern puts them (at most `limit`;
-        an endless pattern is cut there). ValueError for a pattern that cannot be read."""
-        rule = rrulestr(
-            self.recurrence_pattern.removeprefix("RRULE:"), dtstart=self.scheduled_start
-        )
-        return list(itertools.islice(rule, limit))
+        """The starts of the series' occurrences as the pattern puts them, in UTC (at most
+        `limit`; an endless pattern is cut there), expanded as Outlook does
+        (occurrences/expand.py): at the first occurrence's wall-clock time in the series' zone,
+        a day 29-31 on a shorter month's last day. ValueError for a pattern that cannot be
+        read."""
+        starts = expand.occurrence_starts(self.recurrence_pattern, self._first(), limit=limit)
+        return [moment.astimezone(dt.UTC) for moment in starts]
 
     def has_occurrence(self, start: dt.datetime) -> bool:
         """Whether the pattern puts an occurrence at `start`."""
-        try:
-            rule = rrulestr(
-                self.recurrence_pattern.removeprefix("RRULE:"), dtstart=self.scheduled_start
-            )
-        except (ValueError, TypeError):
+        if self.scheduled_start is None:
             return False
-        found = rule.before(start + dt.timedelta(seconds=1), inc=True)
-        return found is not None and found == start
+        return expand.has_occurrence(self.recurrence_pattern, self._first(), start)
 
 
 class TaskFields(ActivityFields):

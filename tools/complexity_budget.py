@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("crm", "security", "fieldsync", "connectors", "syncadmin")
+APPS = ("crm", "security", "fieldsync", "connectors", "syncadmin", "occurrences")
 THRESHOLD = 10
 BUDGET = 0.05
 

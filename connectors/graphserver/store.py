@@ -15,7 +15,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dateutil import rrule
+from occurrences import expand
+
+from ..graph.recurrence import to_rrule
 
 # Graph accepts Windows and IANA zone names; the test server knows these Windows ones.
 WINDOWS_ZONES = {
@@ -166,57 +168,28 @@ def format_local(moment: datetime, tz_name: str) -> dict:
     return {"dateTime": local.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": tz_name}
 
 
-_DAYS = {
-    "monday": rrule.MO,
-    "tuesday": rrule.TU,
-    "wednesday": rrule.WE,
-    "thursday": rrule.TH,
-    "friday": rrule.FR,
-    "saturday": rrule.SA,
-    "sunday": rrule.SU,
-}
-_INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
-
-
 def occurrence_starts(data: dict, until: datetime, limit: int = 2000) -> list[datetime]:
-    """The starts of a series' occurrences (aware, in the event's zone) up to `until`."""
+    """The starts of a series' occurrences (aware, in the event's zone) up to `until`: the
+    recurrence read as the Graph connector reads it, expanded by the code Exchange's and the
+    CRM's expansion share (occurrences/expand.py: wall-clock time in the event's zone, day
+    29-31 on a shorter month's last day). ValueError for a pattern it cannot read."""
     start = parse_local(data["start"])
-    pattern, rng = data["recurrence"]["pattern"], data["recurrence"]["range"]
-    kind = pattern.get("type")
-    interval = pattern.get("interval") or 1
-    first = date.fromisoformat(rng["startDate"])
+    recurrence = data["recurrence"]
+    pattern = dict(recurrence["pattern"])
+    pattern.setdefault("firstDayOfWeek", "sunday")  # Graph's default, not the connector's
+    first = date.fromisoformat(recurrence["range"]["startDate"])
     dtstart = datetime.combine(first, start.timetz().replace(tzinfo=None)).replace(
         tzinfo=start.tzinfo
     )
-    days = [_DAYS[d] for d in pattern.get("daysOfWeek") or []]
-    kw: dict = {"interval": interval, "dtstart": dtstart}
-    if kind == "daily":
-        freq = rrule.DAILY
-    elif kind == "weekly":
-        freq = rrule.WEEKLY
-        kw["byweekday"] = days or None
-        kw["wkst"] = _DAYS[pattern.get("firstDayOfWeek") or "sunday"]
-    elif kind == "absoluteMonthly":
-        freq, kw["bymonthday"] = rrule.MONTHLY, pattern["dayOfMonth"]
-    elif kind == "relativeMonthly":
-        freq = rrule.MONTHLY
-        kw["byweekday"] = [d(_INDEX[pattern.get("index") or "first"]) for d in days]
-    elif kind == "absoluteYearly":
-        freq = rrule.YEARLY
-        kw["bymonth"], kw["bymonthday"] = pattern["month"], pattern["dayOfMonth"]
-    elif kind == "relativeYearly":
-        freq, kw["bymonth"] = rrule.YEARLY, pattern["month"]
-        kw["byweekday"] = [d(_INDEX[pattern.get("index") or "first"]) for d in days]
-    else:
-        raise ValueError(f"recurrence pattern type {kind!r} is not supported")
-    if rng.get("type") == "numbered":
-        kw["count"] = rng["numberOfOccurrences"]
-    elif rng.get("type") == "endDate":
-        end = date.fromisoformat(rng["endDate"])
-        kw["until"] = datetime.combine(end, datetime.max.time()).replace(tzinfo=start.tzinfo)
+    rule = to_rrule(
+        {**recurrence, "pattern": pattern},
+        dtstart,
+        start.tzinfo,  # type: ignore[arg-type]
+        all_day=bool(data.get("isAllDay")),
+    )
     out = []
-    for moment in rrule.rrule(freq, **kw):
-        if moment > until or len(out) >= limit:
+    for moment in expand.occurrence_starts(rule, dtstart, limit=limit):
+        if moment > until:
             break
         out.append(moment)
     return out

@@ -154,6 +154,53 @@ def test_a_bad_occurrence_is_400_with_words(clients, series):
     assert not AppointmentException.objects.exists()
 
 
+def test_after_a_daylight_saving_change_an_occurrence_is_at_its_local_time(clients, org):
+    org["sally"].time_zone = "Europe/Berlin"
+    org["sally"].save(update_fields=["time_zone"])
+    nine_in_berlin = dt.datetime(2030, 3, 18, 8, 0, tzinfo=dt.UTC)  # 09:00 CET
+    series = RecurringAppointment.objects.create(
+        owner=org["sally"],
+        subject="Weekly review",
+        scheduled_start=nine_in_berlin,
+        scheduled_end=nine_in_berlin + dt.timedelta(minutes=30),
+        recurrence_pattern="FREQ=WEEKLY;BYDAY=MO;COUNT=4",
+    )
+    sally = clients["end_user"]
+    url = f"/api/v1/recurring-appointments/{series.pk}/exceptions/"
+    # Summer time from 31 March: 09:00 in Berlin is 07:00 UTC on 1 April, not 08:00.
+    shifted = sally.post(
+        url, {"original_start": "2030-04-01T08:00:00Z", "is_cancelled": True}, format="json"
+    )
+    error = assert_error(shifted, 400, "invalid")
+    assert "no occurrence starting at 2030-04-01 08:00" in error["fields"]["original_start"][0]
+    local = sally.post(
+        url, {"original_start": "2030-04-01T07:00:00Z", "is_cancelled": True}, format="json"
+    )
+    assert local.status_code == 201, local.content
+    record = sally.get(f"/api/v1/recurring-appointments/{series.pk}/").json()
+    assert [e["original_start"] for e in record["exceptions"]] == ["2030-04-01T07:00:00Z"]
+
+
+def test_a_monthly_day_31_has_its_occurrence_on_a_shorter_months_last_day(clients, org):
+    jan_31 = dt.datetime(2028, 1, 31, 9, 0, tzinfo=dt.UTC)
+    series = RecurringAppointment.objects.create(
+        owner=org["sally"],
+        subject="Month end",
+        scheduled_start=jan_31,
+        scheduled_end=jan_31 + dt.timedelta(hours=1),
+        recurrence_pattern="FREQ=MONTHLY;BYMONTHDAY=31;COUNT=6",
+    )
+    sally = clients["end_user"]
+    url = f"/api/v1/recurring-appointments/{series.pk}/exceptions/"
+    for day in ("2028-02-29T09:00:00Z", "2028-04-30T09:00:00Z"):
+        made = sally.post(url, {"original_start": day, "subject": "Closing"}, format="json")
+        assert made.status_code == 201, made.content
+    not_last = sally.post(
+        url, {"original_start": "2028-04-29T09:00:00Z", "is_cancelled": True}, format="json"
+    )
+    assert_error(not_last, 400, "invalid")
+
+
 def test_exceptions_follow_the_series_security(clients, org, series):
     AppointmentException.objects.create(series=series, original_start=MONDAY_9, location="Room 1")
     url = f"/api/v1/recurring-appointments/{series.pk}/exceptions/"

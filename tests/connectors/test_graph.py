@@ -675,6 +675,33 @@ def test_the_server_keeps_occurrences_as_graph_does(make_graph, mailbox):
     assert len(_instances(outlook, made.item_id)) == 6
 
 
+def test_the_server_puts_a_day_31_on_a_shorter_months_last_day_at_its_local_time(
+    make_graph, mailbox
+):
+    outlook = make_graph(mailbox)
+    month_end = dict(
+        APPOINTMENT,
+        scheduled_start=dt.datetime(2028, 1, 31, 9, tzinfo=BERLIN),
+        scheduled_end=dt.datetime(2028, 1, 31, 9, 30, tzinfo=BERLIN),
+        recurrence_pattern="FREQ=MONTHLY;BYMONTHDAY=31;COUNT=4",
+    )
+    (made,) = outlook.create_items("calendar", [NewItem("m", month_end)])
+    answer = outlook.client.request(
+        "GET",
+        f"{outlook.user}/events/{made.item_id}/instances",
+        params={"startDateTime": "2028-01-01T00:00:00Z", "endDateTime": "2028-06-01T00:00:00Z"},
+        headers={"Prefer": 'outlook.timezone="UTC"'},
+    )
+    assert answer.status == 200, answer.message
+    # Summer time from 26 March: 09:00 in Berlin is 07:00 UTC on 30 April, 08:00 UTC before.
+    assert [o["start"]["dateTime"][:16] for o in answer.body["value"]] == [
+        "2028-01-31T08:00",
+        "2028-02-29T08:00",
+        "2028-03-31T07:00",
+        "2028-04-30T07:00",
+    ]
+
+
 def test_the_connector_writes_cancelled_changed_and_restored_occurrences(make_graph, mailbox):
     connector = make_graph(mailbox)
     first = SERIES["scheduled_start"]

@@ -263,7 +263,89 @@ def test_deleting_the_series_deletes_its_exceptions(series):  # type: ignore[no-
     assert Tombstone.objects.filter(record_id=pk, entity="recurring_appointment").exists()
 
 
-def test_naive_pattern_times_do_not_break_the_check(series):  # type: ignore[no-untyped-def]
-    series.recurrence_pattern = "FREQ=WEEKLY;UNTIL=20300301"  # UNTIL without Z: unreadable
+def test_a_date_until_or_an_unreadable_pattern_does_not_break_the_check(series):  # type: ignore[no-untyped-def]
+    series.recurrence_pattern = "FREQ=WEEKLY;UNTIL=20300301"  # a date: the last local day
+    assert series.has_occurrence(MONDAY_9) is True
+    assert series.has_occurrence(dt.datetime(2030, 3, 4, 9, tzinfo=dt.UTC)) is False
+    series.recurrence_pattern = "FREQ=SOMETIMES"
     assert series.has_occurrence(MONDAY_9) is False
     assert timezone.is_aware(series.scheduled_start)
+
+
+# ---- a series repeats at its local time, as Outlook expands it ------------------------------
+
+BERLIN_9_IN_MARCH = dt.datetime(2030, 3, 18, 8, 0, tzinfo=dt.UTC)  # 09:00 CET (UTC+1)
+
+
+def _may_change_own_series(user):  # type: ignore[no-untyped-def]
+    levels = {("recurring_appointment", a): "user" for a in ("read", "write")}
+    role_upsert(name=f"Own series of {user.username}", levels=levels, users=[user])
+    return user
+
+
+@pytest.fixture
+def berlin_series(make_user):  # type: ignore[no-untyped-def]
+    return RecurringAppointment.objects.create(
+        owner=_may_change_own_series(make_user("bert", time_zone="Europe/Berlin")),
+        subject="Weekly review",
+        scheduled_start=BERLIN_9_IN_MARCH,
+        scheduled_end=BERLIN_9_IN_MARCH + dt.timedelta(minutes=30),
+        recurrence_pattern="FREQ=WEEKLY;BYDAY=MO;COUNT=4",
+    )
+
+
+def test_after_a_daylight_saving_change_the_occurrence_stays_at_its_local_time(berlin_series):  # type: ignore[no-untyped-def]
+    # Summer time starts on 31 March 2030: 09:00 in Berlin is then 07:00 UTC.
+    after_the_change = dt.datetime(2030, 4, 1, 7, 0, tzinfo=dt.UTC)
+    assert berlin_series.occurrence_starts()[2] == after_the_change
+    made = exception_save(
+        series=berlin_series,
+        values={"original_start": after_the_change, "is_cancelled": True},
+        actor=berlin_series.owner,
+    )
+    assert made.original_start == after_the_change
+    utc_shifted = dt.datetime(2030, 4, 1, 8, 0, tzinfo=dt.UTC)  # 10:00 in Berlin
+    with pytest.raises(ValidationError, match="has no occurrence starting at"):
+        exception_save(
+            series=berlin_series,
+            values={"original_start": utc_shifted, "is_cancelled": True},
+            actor=berlin_series.owner,
+        )
+
+
+def test_without_a_zone_of_its_owner_the_series_repeats_in_the_organizations(series, settings):  # type: ignore[no-untyped-def]
+    settings.TIME_ZONE = "Europe/Berlin"
+    series.scheduled_start = BERLIN_9_IN_MARCH
+    assert series.occurrence_starts()[2] == dt.datetime(2030, 4, 1, 7, 0, tzinfo=dt.UTC)
+
+
+def test_day_31_of_a_month_falls_on_the_last_day_of_a_shorter_one(owner):  # type: ignore[no-untyped-def]
+    _may_change_own_series(owner)
+    jan_31 = dt.datetime(2028, 1, 31, 9, 0, tzinfo=dt.UTC)
+    monthly = RecurringAppointment.objects.create(
+        owner=owner,
+        subject="Month end",
+        scheduled_start=jan_31,
+        scheduled_end=jan_31 + dt.timedelta(hours=1),
+        recurrence_pattern="FREQ=MONTHLY;BYMONTHDAY=31;COUNT=5",
+    )
+    for day in (
+        dt.datetime(2028, 2, 29, 9, tzinfo=dt.UTC),
+        dt.datetime(2028, 4, 30, 9, tzinfo=dt.UTC),
+    ):
+        made = exception_save(
+            series=monthly, values={"original_start": day, "subject": "Closing"}, actor=owner
+        )
+        assert made.original_start == day
+    with pytest.raises(ValidationError, match="has no occurrence starting at"):
+        exception_save(
+            series=monthly,
+            values={
+                "original_start": dt.datetime(2028, 2, 28, 9, tzinfo=dt.UTC),
+                "is_cancelled": True,
+            },
+            actor=owner,
+        )
+    common_year = monthly
+    common_year.scheduled_start = dt.datetime(2029, 1, 31, 9, 0, tzinfo=dt.UTC)
+    assert common_year.occurrence_starts()[1] == dt.datetime(2029, 2, 28, 9, tzinfo=dt.UTC)

@@ -9,6 +9,7 @@ import datetime
 import pytest
 
 from crm.models import AppointmentException, RecurringAppointment
+from crm.services import exception_save
 from fieldsync.models.sync import SyncLink
 
 from .conftest import _counter, make_mailbox
@@ -181,6 +182,31 @@ def test_the_same_occurrence_changed_on_both_sides_is_decided_by_the_conflict_po
     assert (kept.is_cancelled, kept.subject) == (False, "CRM's title")
     assert exceptions_in(mailbox, series) == [(MONDAY + WEEK, False, None, "CRM's title", None)]
     settled(sync)
+
+
+def test_an_occurrence_after_a_daylight_saving_change_cancelled_in_the_crm_reaches_the_mailbox(
+    sync, sally, mailbox
+):
+    # 09:00 in Berlin on Mondays: 07:00 UTC in summer time, 08:00 UTC after it ends (25 October).
+    sally.time_zone = "Europe/Berlin"  # the zone the CRM and the mailboxes expand the series in
+    sally.save(update_fields=["time_zone"])
+    summer = datetime.datetime(2026, 10, 19, 7, tzinfo=datetime.UTC)
+    series = RecurringAppointment.objects.create(
+        owner=sally,
+        subject="Monday review",
+        scheduled_start=summer,
+        scheduled_end=summer + datetime.timedelta(minutes=30),
+        recurrence_pattern="FREQ=WEEKLY;BYDAY=MO;COUNT=4",
+    )
+    sync("recurring_appointment")
+    winter = datetime.datetime(2026, 10, 26, 8, tzinfo=datetime.UTC)
+    exception_save(
+        series=series, values={"original_start": winter, "is_cancelled": True}, actor=sally
+    )
+    assert sync("recurring_appointment").counts["exchange_updated"] == 1
+    assert exceptions_in(mailbox, series) == [(winter, True, None, None, None)]
+    settled(sync)
+    assert [(e.original_start, e.is_cancelled) for e in series.exceptions.all()] == [(winter, True)]
 
 
 def test_a_series_created_in_outlook_brings_its_exceptions(sync, sally, mailbox):
