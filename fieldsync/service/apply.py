@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models, transaction
@@ -20,7 +20,6 @@ from connectors.base import (
     ItemResult,
     ItemUpdate,
     NewItem,
-    RemoteItem,
 )
 from crm.models import AppointmentException, quiet_exceptions, reserve_change_numbers
 from fieldsync.engine import (
@@ -29,8 +28,10 @@ from fieldsync.engine import (
     Link,
     Outcome,
     RecordPlan,
+    Remote,
     RemoteResult,
     Rules,
+    Sealed,
     Value,
     normalized,
     seal_private,
@@ -91,8 +92,33 @@ def _replace_exceptions(series_id: Any, exceptions: Sequence[Mapping[str, Any]])
 
 # The reason of a conflict whose CRM value the server did not keep as written.
 SERVER_NORMALIZED = "server_normalized"
-# The series' columns its exceptions are compared with (normalize_exceptions).
-_SERIES_OF_EXCEPTIONS = ("scheduled_start", "scheduled_end", "subject", "location", "description")
+
+
+def server_normalized(link: Link, remote: Remote, rules: Rules) -> list[Conflict]:
+    """Our own write as the next run's change list shows it (the item still has the change key
+    the write got): a value the server holds otherwise than the status says was written
+    (Exchange resets a task not started to 0 %, adds the weekday to a weekly rule) is no silent
+    difference. A conflict says what the server did not keep (outcome Exchange); the record is
+    then decided from what the server holds, in that run, as an Outlook change. Only fields
+    the sync writes count: one the server sets (the organizer) is no write of ours."""
+    wrote = {
+        n: fb.remote
+        for n, fb in link.base.items()
+        if n in rules.fields and rules.fields[n].sends and not isinstance(fb.remote, Sealed)
+    }
+    return [
+        Conflict(
+            link.crm_id,
+            remote.item_id,
+            name,
+            UNKNOWN,
+            wrote[name],
+            value,
+            Outcome.EXCHANGE,
+            SERVER_NORMALIZED,
+        )
+        for name, value in normalized(wrote, remote.values).items()
+    ]
 
 
 def _problem(ef: EntityFields, columns: Mapping[str, Any]) -> str:
@@ -153,8 +179,6 @@ class DjangoSink:
         self.blanks = ef.blanks
         self.stale: list[str] = []
         self.invalid: list[str] = []
-        self.normalized = 0  # values the server did not keep as written (conflicts)
-        self.revisit: list[str] = []  # their records: the next run decides them again
         self.listed_new: set[str] = set()  # items the change list reported as created
         self.run_started = timezone.now()
         # What a new item carries to say which CRM activity it is (none for plain ones).
@@ -271,66 +295,7 @@ class DjangoSink:
             for a in answers:
                 gone = a.ok or a.error_code == NOT_FOUND  # already deleted: what we wanted
                 results[deletes[a.index][0]] = RemoteResult(gone, a.item_id, None, a.error_code)
-        if creates or updates:
-            self._read_back(batch, results)
         return results
-
-    def _with_exceptions(self, plan: RecordPlan, sent: Mapping[str, Value]) -> Mapping[str, Value]:
-        """A series' new pattern or time is read back with its exceptions: a server keeps none
-        of an occurrence the new pattern no longer has (Exchange), which the CRM then learns."""
-        base = plan.status.base if plan.status is not None else {}
-        if "recurrence_pattern" not in sent or EXCEPTIONS in sent or EXCEPTIONS not in base:
-            return sent
-        return {**sent, EXCEPTIONS: base[EXCEPTIONS].crm}
-
-    def _read_back(self, batch: Sequence[RecordPlan], results: dict[int, RemoteResult]) -> None:
-        """Read what the server stored for the fields just written (one request a batch): a
-        server that keeps another value (Exchange resets a task not started to 0 %) is not a
-        silent difference. The status records what it holds and a conflict says what it did
-        not keep; the next run decides that field from there."""
-        written: dict[str, tuple[int, Mapping[str, Value]]] = {}
-        for index, plan in enumerate(batch):
-            result = results.get(index)
-            sent = plan.remote_create if plan.remote_create is not None else plan.remote_update
-            if result is not None and result.ok and result.item_id and sent:
-                written[result.item_id] = (index, self._with_exceptions(plan, sent))
-        if not written:
-            return
-        columns = sorted({c for _, sent in written.values() for c in self.ef.columns_of(sent)})
-        if EXCEPTIONS in columns:  # read with what tells an override from the series' value
-            columns = sorted({*columns, *_SERIES_OF_EXCEPTIONS})
-        answers = self.connector.get_items(self.folder, list(written), columns)  # type: ignore[arg-type]
-        conflicts = []
-        for answer in answers:
-            if not isinstance(answer, RemoteItem) or answer.item_id not in written:
-                continue
-            index, sent = written[answer.item_id]
-            result = results[index]
-            if result.change_key and answer.change_key != result.change_key:
-                continue  # changed again since: the next run's change list has it
-            stored = normalized(sent, self.ef.values(answer.fields))
-            if not stored:
-                continue
-            results[index] = replace(result, stored=stored)
-            plan = batch[index]
-            if plan.crm_id:
-                self.revisit.append(str(plan.crm_id))
-            conflicts += [
-                Conflict(
-                    plan.crm_id,
-                    answer.item_id,
-                    name,
-                    UNKNOWN,
-                    sent[name],
-                    value,
-                    Outcome.EXCHANGE,
-                    SERVER_NORMALIZED,
-                )
-                for name, value in stored.items()
-            ]
-        if conflicts:
-            self._conflicts(conflicts)
-            self.normalized += len(conflicts)
 
     # -- 3. CRM and statuses ---------------------------------------------------------------------
     def _crm_writes(self, batch: Sequence[tuple[RecordPlan, Link | None]]) -> _CrmWrites:

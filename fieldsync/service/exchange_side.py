@@ -41,6 +41,8 @@ class Seen:
     vanished: list[str]  # items this sync created that the list no longer has
     remote: list[Remote]  # the changed items, our own writes left out
     unconfirmed: Any  # the UnconfirmedItems rows the saved state will cover
+    # Our own writes as the server stored them (listed with the change key the write got).
+    echoes: list[Remote] = field(default_factory=list)
 
 
 class ExchangeReader:
@@ -132,16 +134,13 @@ class ExchangeReader:
             dict.fromkeys(i for ids in unconfirmed.values_list("item_ids", flat=True) for i in ids)
         )
         self.unlisted(listing, [v[1] for v in light.values() if v[1]])
-        # Our own writes come back in the change list: same change key, nothing new.
-        remote = [
-            self.remote(i)
-            for i in listing.items
-            if not (
-                i.item_id in by_item
-                and light[by_item[i.item_id]][2] == i.change_key
-                and light[by_item[i.item_id]][3] == LinkState.ACTIVE
-            )
-        ]
+        # Our own writes come back in the change list with the change key the write got: not
+        # an Outlook change, but what the server stored of them (see server_normalized).
+        remote, echoes = [], []
+        for i in listing.items:
+            crm_id = by_item.get(i.item_id)
+            own = crm_id is not None and light[crm_id][2:4] == (i.change_key, LinkState.ACTIVE)
+            (echoes if own else remote).append(self.remote(i))
         return Seen(
             listing.items,
             listing.deleted,
@@ -149,6 +148,7 @@ class ExchangeReader:
             listing.vanished,
             remote,
             unconfirmed,
+            echoes,
         )
 
     def unlisted(self, listing: Listing, known: list[str]) -> None:

@@ -5,7 +5,7 @@ engine decide, apply the plan in batches through the CRM and the connector, save
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import transaction
@@ -16,11 +16,13 @@ from connectors.base import Connector
 from crm.models import ChangeCounter
 from fieldsync.engine import (
     Absence,
+    Conflict,
     CrmSide,
     LinkState,
     Plan,
     RecordEvent,
     RecordInput,
+    RecordPlan,
     Rules,
     apply_plan,
     gather,
@@ -30,7 +32,7 @@ from fieldsync.engine import (
     unseal,
 )
 from fieldsync.models.sync import MailboxSyncState, SyncLink, SyncPolicy
-from fieldsync.service.apply import DjangoSink
+from fieldsync.service.apply import DjangoSink, server_normalized
 from fieldsync.service.crm_side import CrmReader, uuid_or_none
 from fieldsync.service.exchange_side import ITEM, ExchangeReader, Seen
 from fieldsync.service.rules import (
@@ -192,6 +194,7 @@ class _EntityRun:
         self.crm.linked = set(light)
         crm = self.crm.changed(state, cursor, light)
         seen = self.exchange.changed(state, light, by_item)
+        normalizations = self._own_writes(seen, by_item, rules)
         self.exchange.reread_failed(state, light, seen)
         revisit = bool(light) and fingerprint != state.rules_fingerprint
         records = self._records(light, by_item, crm, seen, rules, revisit)
@@ -207,6 +210,7 @@ class _EntityRun:
             confirmed=state.guard_confirmed,
             writable=self.crm.writable,
         )
+        plan = _with_conflicts(plan, normalizations)
         report.plan = plan
         report.counts = plan.count() | {
             "items_seen": len(seen.items) + len(seen.deleted) + len(crm)
@@ -225,6 +229,24 @@ class _EntityRun:
             state, seen, sink, failed, cursor=max(mark, cursor), fingerprint=fingerprint
         )
         return report
+
+    def _own_writes(
+        self, seen: Seen, by_item: dict[str, str], rules: Rules
+    ) -> dict[str, list[Conflict]]:
+        """The last run's writes as the server stored them: each one it did not keep as written
+        is decided in this run from what the server holds, with its server_normalized
+        conflicts (by CRM id). Our writes the server kept need nothing."""
+        if not seen.echoes:
+            return {}
+        echoes = {r.item_id: r for r in seen.echoes}
+        crm_ids = {by_item[i] for i in echoes}
+        found: dict[str, list[Conflict]] = {}
+        for link in links_of(owner=self.owner, ef=self.ef, entity=self.entity, crm_ids=crm_ids):
+            remote = echoes.get(link.item_id)
+            if remote is not None and (conflicts := server_normalized(link, remote, rules)):
+                found[link.crm_id] = conflicts
+                seen.remote.append(remote)
+        return found
 
     def _records(
         self,
@@ -311,8 +333,6 @@ class _EntityRun:
             report.counts = _applied_counts(plan, set(report.failed)) | {
                 "items_seen": report.counts["items_seen"]
             }
-        if sink.normalized:
-            report.counts["conflicts"] = report.counts.get("conflicts", 0) + sink.normalized
         return sink, failed
 
     def _save_state(
@@ -329,9 +349,7 @@ class _EntityRun:
         state.remote_sync_state = seen.new_state
         state.crm_change_number = cursor
         state.rules_fingerprint = fingerprint
-        # Failed records are retried; normalized ones are decided again from what the server
-        # holds (the change list will not report them: the change was the sync's own write).
-        again = dict.fromkeys([*failed, *sink.revisit])
+        again = dict.fromkeys(failed)  # retried by the next run
         state.retry_ids = [i for i in again if uuid_or_none(i)] + self.failed_items
         state.guard_reason = ""
         state.guard_confirmed = False
@@ -342,6 +360,26 @@ class _EntityRun:
             seen.unconfirmed.filter(
                 Q(run_started__lt=sink.run_started) | Q(created_by_sync=False)
             ).delete()
+
+
+def _with_conflicts(plan: Plan, found: dict[str, list[Conflict]]) -> Plan:
+    """The plan with the server_normalized conflicts of the records they belong to."""
+    if not found:
+        return plan
+    left = dict(found)
+    records = [
+        replace(p, conflicts=(*p.conflicts, *left.pop(str(p.crm_id))))
+        if str(p.crm_id) in left
+        else p
+        for p in plan.records
+    ]
+    records += [  # decided as nothing to do: the conflicts are still recorded
+        RecordPlan(
+            crm_id, c[0].item_id, None, RecordEvent.MERGED, conflicts=tuple(c), status_changed=False
+        )
+        for crm_id, c in left.items()
+    ]
+    return replace(plan, records=tuple(records))
 
 
 def _applied_counts(plan: Plan, failed: set[str]) -> dict[str, int]:

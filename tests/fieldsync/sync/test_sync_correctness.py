@@ -129,10 +129,14 @@ def test_a_value_exchange_does_not_keep_is_a_conflict_and_both_sides_then_agree(
     task = Task.objects.create(
         owner=sally, subject="Call back", status="not_started", percent_complete=50
     )
-    report = sync("task")
-    assert report.counts["conflicts"] == 1  # not "0 changed" while the sides differ
+    assert sync("task").counts["exchange_created"] == 1
     item = mailbox.items("tasks")[_item_id(task)]
     assert item.fields["percent_complete"] == 0
+    # The next run's change list brings the write back as the server stored it (no read-back
+    # right after the write): the difference is a conflict, not "0 changed" while the sides
+    # differ, and the CRM takes what Exchange holds in that run; the conflict keeps the 50.
+    report = sync("task")
+    assert report.counts["conflicts"] == 1
     kept = SyncConflict.objects.get()
     assert (kept.field, kept.crm_value, kept.exchange_value, kept.reason) == (
         "percent_complete",
@@ -140,10 +144,11 @@ def test_a_value_exchange_does_not_keep_is_a_conflict_and_both_sides_then_agree(
         0,
         "server_normalized",
     )
-    sync("task")  # the CRM takes what Exchange holds: the conflict keeps the 50
     task.refresh_from_db()
     assert task.percent_complete == 0
+    assert mailbox.items("tasks")[_item_id(task)].fields["percent_complete"] == 0  # no write back
     assert sync("task").plan.records == ()
+    assert SyncConflict.objects.count() == 1
 
 
 # -- 3. all-day events across the spring DST change -------------------------------------------------
