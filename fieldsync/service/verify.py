@@ -16,8 +16,10 @@ from fieldsync.engine import LinkState
 from fieldsync.engine.verify import Pair, Verdict, compare
 from fieldsync.models.mailboxes import RunTrigger, VerifyReport
 from fieldsync.models.sync import MailboxSyncState, RejectedChange, SyncLink, SyncPolicy
+from fieldsync.service.apply import server_normalized
 from fieldsync.service.crm_side import uuid_or_none
 from fieldsync.service.rules import ENTITIES, entity_rules, rules_fingerprint
+from fieldsync.service.status import links_of
 from fieldsync.service.sync import _EntityRun
 from fieldsync.service.values import json_value
 
@@ -122,7 +124,21 @@ class _Check:
             return crm_ids, items, True
         items.update(i.item_id for i in listing.items if keys.get(i.item_id) != i.change_key)
         items.update(listing.deleted)
+        items.update(self._normalized(listing.items, links, keys))
         return crm_ids, items, False
+
+    def _normalized(self, listed: list[Any], links: list[tuple], keys: dict[str, str]) -> set[str]:
+        """Our last writes the server did not keep as written: the next run's change list
+        brings them back, records the difference as a conflict and decides it (a pending run,
+        not drift)."""
+        echoes = {i.item_id: i for i in listed if keys.get(i.item_id) == i.change_key}
+        crm_ids = {str(c) for c, item_id, _, _ in links if item_id in echoes}
+        ef, read = self.run.ef, self.run.exchange.remote
+        return {
+            link.item_id
+            for link in links_of(owner=self.owner, ef=ef, entity=self.entity, crm_ids=crm_ids)
+            if server_normalized(link, read(echoes[link.item_id]), self.rules)
+        }
 
     def _out_of_scope(self, ids: list[str]) -> set[str]:
         """Records that exist but left the owner's scope: the next run removes their copies."""

@@ -132,6 +132,11 @@ def test_a_value_exchange_does_not_keep_is_a_conflict_and_both_sides_then_agree(
     assert sync("task").counts["exchange_created"] == 1
     item = mailbox.items("tasks")[_item_id(task)]
     assert item.fields["percent_complete"] == 0
+    # Until the next run, Verify explains the difference as that run's, never as drift.
+    from fieldsync.service.verify import verify_mailbox
+
+    (before,) = verify_mailbox(owner=sally, connector=mailbox.connector, entities=["task"])
+    assert before.drift == [] and before.explained["pending_run"] == 1
     # The next run's change list brings the write back as the server stored it (no read-back
     # right after the write): the difference is a conflict, not "0 changed" while the sides
     # differ, and the CRM takes what Exchange holds in that run; the conflict keeps the 50.
