@@ -403,9 +403,10 @@ def test_exceptions_of_occurrences_a_new_pattern_no_longer_has_go_on_both_sides(
 def test_exceptions_read_back_after_a_write_are_no_conflict_when_the_server_kept_them(
     sync, mailbox, series
 ):
-    """After a write the sync reads back what the server kept: an occurrence the server holds
-    with the series' values repeated (CalDAV) is the same exception, not a value the server
-    changed, also when a new pattern of the series brings the exceptions along."""
+    """The run after a write compares what the server kept with what was written: an
+    occurrence the server holds with the series' values repeated (CalDAV) is the same
+    exception, not a value the server changed, also when a new pattern of the series brings
+    the exceptions along."""
     from fieldsync.models.sync import SyncConflict
 
     moved = MONDAY + WEEK + datetime.timedelta(hours=1)
@@ -419,3 +420,4 @@ def test_exceptions_read_back_after_a_write_are_no_conflict_when_the_server_kept
     assert not SyncConflict.objects.exists()
     assert exceptions_in(mailbox, series) == [(MONDAY + WEEK, False, moved, None, "Room 9")]
     settled(sync)
+    assert not SyncConflict.objects.exists()  # the run that saw the write back found none
