@@ -532,13 +532,24 @@ class AppointmentException(models.Model):
         series = self.series if self.series_id else None
         start = self.original_start
         if series is not None and start is not None and not series.has_occurrence(start):
-            raise ValidationError(
-                {
-                    "original_start": "The series has no occurrence starting at "
-                    f"{start:%Y-%m-%d %H:%M %Z}: give the start of one of "
-                    "its occurrences as the pattern puts it."
-                }
-            )
+            raise ValidationError({"original_start": _no_occurrence_words(series, start)})
+
+
+def _no_occurrence_words(series: RecurringAppointment, start: dt.datetime) -> str:
+    """Why `start` is refused, in the series' time zone, with the nearest occurrence."""
+    zone = series.series_zone()
+    words = (
+        f"The series has no occurrence starting at {start.astimezone(zone):%Y-%m-%d %H:%M} "
+        f"({zone.key} time)"
+    )
+    try:
+        starts = series.occurrence_starts()
+    except ValueError:
+        starts = []
+    if starts:
+        nearest = min(starts, key=lambda s: abs(s - start)).astimezone(zone)
+        words += f"; the nearest starts at {nearest:%Y-%m-%d %H:%M}"
+    return words + ". Give the start of one of its occurrences as the pattern puts it."
 
 
 class Tombstone(models.Model):

@@ -172,7 +172,9 @@ def test_after_a_daylight_saving_change_an_occurrence_is_at_its_local_time(clien
         url, {"original_start": "2030-04-01T08:00:00Z", "is_cancelled": True}, format="json"
     )
     error = assert_error(shifted, 400, "invalid")
-    assert "no occurrence starting at 2030-04-01 08:00" in error["fields"]["original_start"][0]
+    words = error["fields"]["original_start"][0]
+    assert "no occurrence starting at 2030-04-01 10:00 (Europe/Berlin time)" in words
+    assert "the nearest starts at 2030-04-01 09:00" in words  # in the series' zone
     local = sally.post(
         url, {"original_start": "2030-04-01T07:00:00Z", "is_cancelled": True}, format="json"
     )
